@@ -1,0 +1,42 @@
+import { z } from 'zod'
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** Every environment variable Tickbridge reads, parsed once at start-up. */
+export const envSchema = z.object({
+  REDIS_URL: z
+    .string()
+    .default('redis://127.0.0.1:6379')
+    .refine((v) => /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  TICKBRIDGE_RULES: z.string().min(1).optional(),
+  /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
+  TICKBRIDGE_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, "-" or "_", at most 32')
+    .default('tb'),
+  WA_TRANSPORT: z.enum(['baileys', 'sim']).default('sim'),
+  HUBSPOT_ACCESS_TOKEN: z.string().min(1).optional(),
+  HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+})
+
+export type Env = z.infer<typeof envSchema>
+
+export class EnvError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid environment:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+    this.name = 'EnvError'
+  }
+}
+
+/** Parses the environment; throws EnvError naming every bad variable (never its value: it may be a secret). */
+export function parseEnv(source: Record<string, string | undefined>): Env {
+  // Treat empty strings as unset, as shells and Procfile runners often export VAR= .
+  const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''))
+  const result = envSchema.safeParse(cleaned)
+  if (result.success) return result.data
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(env)'}: ${issue.message}`)
+  throw new EnvError(problems)
+}

@@ -1,0 +1,147 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import { z } from 'zod'
+import { CursorError } from '../../inbox/store.js'
+import { CommandTimeoutError } from '../../whatsapp/command-bus.js'
+import { SessionNotLiveError } from '../../whatsapp/port.js'
+import { sessionOf } from '../auth.js'
+import type { HttpDeps } from '../context.js'
+import { chatDto } from '../dto.js'
+import { ApiError } from '../errors.js'
+import {
+  chatParams,
+  chatSchema,
+  errorSchema,
+  overviewQuery,
+  overviewResponse,
+  presenceBody,
+  sessionParams,
+} from '../schemas.js'
+
+export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { services: s, gateway }) => {
+  const chatOr404 = async (sid: string, jid: string) => {
+    const chat = await s.inbox.getChat(sid, jid)
+    if (!chat) throw ApiError.notFound(`chat ${jid}`)
+    return chat
+  }
+
+  app.get(
+    '/v1/sessions/:sid/chats/overview',
+    {
+      config: { capability: 'read' },
+      schema: {
+        summary: 'Chats by last activity, from stored state (works while WhatsApp is down)',
+        tags: ['chats'],
+        params: sessionParams,
+        querystring: overviewQuery,
+        response: { 200: overviewResponse, 400: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      try {
+        const page = await s.inbox.overview(session.id, {
+          limit: req.query.limit,
+          ...(req.query.cursor ? { cursor: req.query.cursor } : {}),
+          filter: req.query.filter ?? 'all',
+        })
+        return { items: page.items.map(chatDto), nextCursor: page.nextCursor }
+      } catch (err) {
+        if (err instanceof CursorError)
+          throw ApiError.validation([{ field: 'query.cursor', message: err.message }])
+        throw err
+      }
+    },
+  )
+
+  app.get(
+    '/v1/sessions/:sid/chats/:jid',
+    {
+      config: { capability: 'read' },
+      schema: {
+        summary: 'One chat (any of its jid forms)',
+        tags: ['chats'],
+        params: chatParams,
+        response: { 200: chatSchema, 404: errorSchema },
+      },
+    },
+    async (req) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      return chatDto(await chatOr404(session.id, req.params.jid))
+    },
+  )
+
+  app.post(
+    '/v1/sessions/:sid/chats/:jid/read',
+    {
+      config: { capability: 'send' },
+      schema: {
+        summary: 'Clear our unread state for the chat (local; idempotent)',
+        tags: ['chats'],
+        params: chatParams,
+        response: { 200: chatSchema, 404: errorSchema },
+      },
+    },
+    async (req) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      const chat = await chatOr404(session.id, req.params.jid)
+      await s.ingestor.ingest({
+        type: 'chat.read',
+        sessionId: session.id,
+        chatJid: chat.jid,
+        at: s.clock.now(),
+      })
+      return chatDto(await chatOr404(session.id, chat.jid))
+    },
+  )
+
+  app.post(
+    '/v1/sessions/:sid/chats/:jid/no-reply-needed',
+    {
+      config: { capability: 'send' },
+      schema: {
+        summary: 'Mark the customer messages as needing no reply (unanswered to 0)',
+        tags: ['chats'],
+        params: chatParams,
+        response: { 200: chatSchema, 404: errorSchema },
+      },
+    },
+    async (req) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      const chat = await chatOr404(session.id, req.params.jid)
+      await s.ingestor.ingest({
+        type: 'chat.noReplyNeeded',
+        sessionId: session.id,
+        chatJid: chat.jid,
+        at: s.clock.now(),
+      })
+      return chatDto(await chatOr404(session.id, chat.jid))
+    },
+  )
+
+  app.put(
+    '/v1/sessions/:sid/chats/:jid/presence',
+    {
+      config: { capability: 'send' },
+      schema: {
+        summary: 'Show typing/recording/paused in the chat (needs a live WhatsApp client)',
+        tags: ['chats'],
+        params: chatParams,
+        body: presenceBody,
+        response: { 204: z.undefined(), 400: errorSchema, 404: errorSchema, 501: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      try {
+        await gateway.sendPresence(session.id, req.params.jid, req.body.state)
+      } catch (err) {
+        if (err instanceof SessionNotLiveError) {
+          throw new ApiError('not_implemented', `session ${session.id} has no live WhatsApp client right now`)
+        }
+        if (err instanceof CommandTimeoutError) throw new ApiError('unavailable', err.message)
+        throw err
+      }
+      return reply.status(204).send()
+    },
+  )
+}

@@ -1,0 +1,164 @@
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.js'
+import { type InboxEvent, inboxEventSchema } from '../domain/events.js'
+import { chatTypeOf } from '../domain/jid.js'
+import type { Metrics } from '../metrics.js'
+import type { Rules } from '../rules/compile.js'
+import { formatIssues } from '../rules/report.js'
+import type { ChatTransition } from './chat.js'
+import type { InboxStore } from './store.js'
+
+/** What ingest needs to know from the admin rules (kept narrow so ingest does not depend on their shape). */
+export interface IngestRules {
+  hasSession(sessionId: string): boolean
+  defaultOwnerOf(sessionId: string): string | null
+  /** Whether a bot's outbound message counts as an answer. */
+  botRepliesCount(): boolean
+}
+
+export function ingestRulesFrom(rules: Rules): IngestRules {
+  return {
+    hasSession: (sid) => rules.sessions.has(sid),
+    defaultOwnerOf: (sid) => rules.sessions.get(sid)?.defaultOwner ?? null,
+    botRepliesCount: () => rules.config.counters.botRepliesCount,
+  }
+}
+
+export type IngestOutcome =
+  | { ok: true; event: InboxEvent; transition: ChatTransition | null }
+  | { ok: false; reason: 'invalid' | 'unknown_session'; problems: string[] }
+
+export type AppliedListener = (event: InboxEvent, transition: ChatTransition | null) => void | Promise<void>
+
+/**
+ * The single door into the inbox state: validates each event from a transport, applies it atomically,
+ * and tells listeners (receipts, reminders, SLA, CRM sync) what changed. A malformed event is logged,
+ * counted and dropped without touching state.
+ */
+export class Ingestor {
+  private readonly listeners: AppliedListener[] = []
+
+  constructor(
+    private readonly deps: {
+      store: InboxStore
+      rules: () => IngestRules
+      clock: Clock
+      log: Logger
+      metrics: Metrics
+    },
+  ) {}
+
+  onApplied(listener: AppliedListener): () => void {
+    this.listeners.push(listener)
+    return () => {
+      const i = this.listeners.indexOf(listener)
+      if (i >= 0) this.listeners.splice(i, 1)
+    }
+  }
+
+  async ingest(raw: unknown): Promise<IngestOutcome> {
+    const started = performance.now()
+    const parsed = inboxEventSchema.safeParse(raw)
+    if (!parsed.success) {
+      const problems = formatIssues(parsed.error.issues)
+      const type =
+        typeof raw === 'object' && raw && 'type' in raw ? String((raw as { type: unknown }).type) : '?'
+      this.deps.metrics.ingestEvents.inc({ type: type.slice(0, 32), outcome: 'invalid' })
+      this.deps.log.warn({ problems, eventType: type }, 'dropped a malformed WhatsApp event')
+      return { ok: false, reason: 'invalid', problems }
+    }
+    const event = parsed.data
+    const rules = this.deps.rules()
+    if (!rules.hasSession(event.sessionId)) {
+      this.deps.metrics.ingestEvents.inc({ type: event.type, outcome: 'unknown_session' })
+      this.deps.log.warn(
+        { sessionId: event.sessionId, eventType: event.type },
+        'dropped an event of a session not in the rules',
+      )
+      return {
+        ok: false,
+        reason: 'unknown_session',
+        problems: [`sessionId: unknown session ${event.sessionId}`],
+      }
+    }
+    const transition = await this.apply(event, rules)
+    this.deps.metrics.ingestEvents.inc({
+      type: event.type,
+      outcome: transition?.duplicate ? 'duplicate' : 'applied',
+    })
+    this.deps.metrics.ingestSeconds.observe((performance.now() - started) / 1000)
+    if (!transition?.duplicate) {
+      for (const listener of this.listeners) {
+        try {
+          await listener(event, transition)
+        } catch (err) {
+          this.deps.log.error(
+            { err, eventType: event.type, sessionId: event.sessionId },
+            'an inbox listener failed',
+          )
+        }
+      }
+    }
+    return { ok: true, event, transition }
+  }
+
+  private async apply(e: InboxEvent, rules: IngestRules): Promise<ChatTransition | null> {
+    const { store, clock } = this.deps
+    const sid = e.sessionId
+    const defaultOwner = rules.defaultOwnerOf(sid)
+    switch (e.type) {
+      case 'message': {
+        const countsAsAnswer = e.key.fromMe && (e.origin !== 'bot' || rules.botRepliesCount())
+        const t = await store.applyMessage(e, { countsAsAnswer, defaultOwner, now: clock.now() })
+        if (!t.duplicate && !e.key.fromMe) await this.rememberSender(e)
+        return t
+      }
+      case 'chat.read':
+        return store.markRead(sid, e.chatJid, e.at)
+      case 'chat.markedUnread':
+        return store.setMarkedUnread(sid, e.chatJid, true)
+      case 'chat.meta':
+        return store.setChatMeta(sid, e.chatJid, e, { defaultOwner, now: clock.now() })
+      case 'chat.noReplyNeeded':
+        return store.clearUnanswered(sid, e.chatJid, e.at)
+      case 'chat.owner':
+        return store.setOwner(sid, e.chatJid, e.owner)
+      case 'counters.reset':
+        if (e.chatJid) return store.clearUnanswered(sid, e.chatJid, e.at)
+        await store.clearSession(sid, e.at)
+        return null
+      case 'lid.mapping':
+        await store.upsertContact(sid, { jid: e.lid, alt: e.pn })
+        return store.linkJids(sid, e.lid, e.pn)
+      case 'contact':
+        await store.upsertContact(sid, {
+          jid: e.jid,
+          ...(e.jidAlt ? { alt: e.jidAlt } : {}),
+          ...(e.name ? { name: e.name } : {}),
+        })
+        return null
+    }
+  }
+
+  /** The people a session has seen, for the contacts endpoint. */
+  private async rememberSender(e: Extract<InboxEvent, { type: 'message' }>): Promise<void> {
+    const { store } = this.deps
+    const name = e.pushName ? { name: e.pushName } : {}
+    if (chatTypeOf(e.key.remoteJid) === 'group') {
+      if (!e.key.participant) return
+      await store.upsertContact(e.sessionId, {
+        jid: e.key.participant,
+        ...(e.participantAlt ? { alt: e.participantAlt } : {}),
+        ...name,
+        group: e.key.remoteJid,
+      })
+      return
+    }
+    await store.upsertContact(e.sessionId, {
+      jid: e.key.remoteJid,
+      ...(e.chatJidAlt ? { alt: e.chatJidAlt } : {}),
+      ...name,
+      dm: true,
+    })
+  }
+}

@@ -1,0 +1,50 @@
+-- A message in or out. ARGV: 2 chat jid as received, 3 alternate jid or '', 4 chat type, 5 de-dup id,
+-- 6 fromMe '1'/'0', 7 timestamp ms, 8 preview, 9 message key JSON, 10 push name or '',
+-- 11 '1' if this outbound message counts as an answer, 12 default owner or '', 13 message id, 14 now ms.
+-- Returns reply() with extra = 1 when the message was a duplicate, 2 when it created the chat.
+local jid, alt, chatType, dedupe = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local fromMe, ts = ARGV[6] == '1', tonumber(ARGV[7])
+if not present(alt) then alt = knownAlt(jid) or '' end
+
+local c = locate(jid, alt)
+local created = 0
+if not c then
+  c = jid
+  created = ensureChat(c, chatType, ARGV[12], ARGV[14])
+end
+linkAlias(c, jid)
+linkAlias(c, alt)
+
+local ck, mk = chatKey(c), msgsKey(c)
+if redis.call('ZSCORE', mk, dedupe) then return reply(c, 1) end
+-- Past the remembered window, a message older than everything remembered was processed long ago
+-- (a replay of deep history): treating it as seen keeps replays idempotent with bounded memory.
+if redis.call('ZCARD', mk) >= SEEN_KEEP then
+  local oldest = redis.call('ZRANGE', mk, 0, 0, 'WITHSCORES')
+  if ts < tonumber(oldest[2]) then return reply(c, 1) end
+end
+redis.call('ZADD', mk, ts, dedupe)
+if redis.call('ZCARD', mk) > SEEN_KEEP then redis.call('ZREMRANGEBYRANK', mk, 0, -(SEEN_KEEP + 1)) end
+
+local beforeOwner, beforeUn = countedState(c)
+if fromMe then
+  maxField(ck, 'lastOutboundAt', ts)
+  if ARGV[11] == '1' then
+    maxField(ck, 'lastAnswerAt', ts)
+    redis.call('ZREMRANGEBYSCORE', waitKey(c), '-inf', ts)
+  end
+else
+  maxField(ck, 'lastInboundAt', ts)
+  -- Only a message newer than the last answer waits for a reply (a late backlog message does not).
+  if ts > num(redis.call('HGET', ck, 'lastAnswerAt')) then redis.call('ZADD', waitKey(c), ts, ARGV[13]) end
+  if ts > num(redis.call('HGET', ck, 'lastReadAt')) then redis.call('HINCRBY', ck, 'unread', 1) end
+  if chatType == 'dm' and present(ARGV[10]) and not present(redis.call('HGET', ck, 'name')) then
+    redis.call('HSET', ck, 'name', ARGV[10])
+  end
+end
+if ts >= num(redis.call('HGET', ck, 'lmTs')) then
+  redis.call('HSET', ck, 'lmId', ARGV[13], 'lmFromMe', fromMe and 1 or 0, 'lmPreview', ARGV[8], 'lmTs', ts, 'lmKey', ARGV[9])
+end
+maxField(ck, 'lastActivity', ts)
+settle(c, beforeOwner, beforeUn)
+return reply(c, created == 1 and 2 or 0)

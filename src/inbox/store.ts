@@ -1,0 +1,344 @@
+import { randomBytes } from 'node:crypto'
+import type { Redis } from 'ioredis'
+import type { MessageEvent } from '../domain/events.js'
+import { chatTypeOf, isLid, phoneOf } from '../domain/jid.js'
+import type { Keys } from '../keys.js'
+import {
+  type Chat,
+  type ChatTransition,
+  chatFromHash,
+  previewOf,
+  transitionFromReply,
+  UNASSIGNED,
+} from './chat.js'
+import { type ChatScriptName, ChatScripts } from './scripts.js'
+
+export type OverviewFilter = 'all' | 'unread' | 'unanswered'
+
+export interface OverviewPage {
+  items: Chat[]
+  /** Empty string when there is nothing more. */
+  nextCursor: string
+}
+
+export interface Contact {
+  jid: string
+  name: string | null
+  phone: string | null
+  lid: string | null
+  dm: boolean
+  groups: string[]
+}
+
+export interface ContactQuery {
+  source?: 'dm' | 'group'
+  group?: string
+  q?: string
+  limit: number
+  cursor?: string
+}
+
+export class CursorError extends Error {
+  constructor(message: string) {
+    super(message)
+    this.name = 'CursorError'
+  }
+}
+
+/** How long an overview snapshot lives between two page reads. */
+const SNAPSHOT_TTL_S = 300
+
+/**
+ * The inbox state in Redis: one hash per chat plus per-session indexes, changed only through the atomic
+ * Lua transitions in ./lua. It is the source of truth every job and the API read.
+ */
+export class InboxStore {
+  private readonly scripts: ChatScripts
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    this.scripts = new ChatScripts(redis)
+  }
+
+  private run(name: ChatScriptName, sid: string, args: Array<string | number>): Promise<unknown> {
+    return this.scripts.run(name, this.keys.chatScriptKeys(sid), [this.keys.session(sid), ...args])
+  }
+
+  /** Applies a message in or out. Idempotent by message key: a replay reports `duplicate` and changes nothing. */
+  async applyMessage(
+    e: MessageEvent,
+    opts: { countsAsAnswer: boolean; defaultOwner: string | null; now: number },
+  ): Promise<ChatTransition> {
+    const key = {
+      remoteJid: e.key.remoteJid,
+      fromMe: e.key.fromMe,
+      id: e.key.id,
+      ...(e.key.participant ? { participant: e.key.participant } : {}),
+    }
+    const reply = await this.run('apply-message', e.sessionId, [
+      e.key.remoteJid,
+      e.chatJidAlt ?? '',
+      chatTypeOf(e.key.remoteJid),
+      `${e.key.fromMe ? 'o' : 'i'}/${e.key.id}`,
+      e.key.fromMe ? '1' : '0',
+      e.timestamp,
+      previewOf(e.text, e.media),
+      JSON.stringify(key),
+      e.pushName ?? '',
+      opts.countsAsAnswer ? '1' : '0',
+      opts.defaultOwner ?? '',
+      e.key.id,
+      opts.now,
+    ])
+    return transitionFromReply(reply, 'message')!
+  }
+
+  /** WhatsApp's unread count went to 0. Returns null when the chat is unknown. */
+  async markRead(sid: string, jid: string, at: number): Promise<ChatTransition | null> {
+    return transitionFromReply(await this.run('mark-read', sid, [jid, at]), 'other')
+  }
+
+  async setMarkedUnread(sid: string, jid: string, flag: boolean): Promise<ChatTransition | null> {
+    return transitionFromReply(await this.run('set-marked-unread', sid, [jid, flag ? '1' : '0']), 'other')
+  }
+
+  /** "No reply needed" or a reset: customer messages up to `at` count as answered. */
+  async clearUnanswered(sid: string, jid: string, at: number): Promise<ChatTransition | null> {
+    return transitionFromReply(await this.run('clear-unanswered', sid, [jid, at]), 'clear')
+  }
+
+  /** Clears every waiting chat of a session; returns the transitions of the chats that changed. */
+  async clearSession(sid: string, at: number): Promise<ChatTransition[]> {
+    const jids = await this.redis.zrange(this.keys.unansweredIndex(sid), 0, -1)
+    const results = await Promise.all(jids.map((jid) => this.clearUnanswered(sid, jid, at)))
+    return results.filter((t): t is ChatTransition => t !== null && (t.clearedFrom ?? 0) > 0)
+  }
+
+  async setOwner(sid: string, jid: string, owner: string | null): Promise<ChatTransition | null> {
+    return transitionFromReply(await this.run('set-owner', sid, [jid, owner ?? UNASSIGNED]), 'other')
+  }
+
+  async setChatMeta(
+    sid: string,
+    jid: string,
+    meta: { name?: string; archived?: boolean },
+    opts: { defaultOwner: string | null; now: number },
+  ): Promise<ChatTransition> {
+    const archived = meta.archived === undefined ? '' : meta.archived ? '1' : '0'
+    const reply = await this.run('chat-meta', sid, [
+      jid,
+      chatTypeOf(jid),
+      meta.name ?? '',
+      archived,
+      opts.defaultOwner ?? '',
+      opts.now,
+    ])
+    return transitionFromReply(reply, 'other')!
+  }
+
+  /** Joins a LID and a phone-number jid; merges their chats if both exist. */
+  async linkJids(sid: string, lid: string, pn: string): Promise<ChatTransition | null> {
+    return transitionFromReply(await this.run('link-jids', sid, [lid, pn]), 'other')
+  }
+
+  async upsertContact(
+    sid: string,
+    c: { jid: string; alt?: string; name?: string; dm?: boolean; group?: string },
+  ): Promise<void> {
+    await this.run('upsert-contact', sid, [c.jid, c.alt ?? '', c.name ?? '', c.dm ? '1' : '0', c.group ?? ''])
+  }
+
+  /** The chat behind any of its jid forms, or null. */
+  async getChat(sid: string, jid: string): Promise<Chat | null> {
+    const canonical = await this.resolve(sid, jid)
+    if (!canonical) return null
+    return chatFromHash(await this.redis.hgetall(this.keys.chat(sid, canonical)))
+  }
+
+  async resolve(sid: string, jid: string): Promise<string | null> {
+    const direct = await this.redis.hget(this.keys.alias(sid), jid)
+    if (direct) return direct
+    const s = this.keys.session(sid)
+    const alt = (await this.redis.hget(`${s}lid-pn`, jid)) ?? (await this.redis.hget(`${s}pn-lid`, jid))
+    return alt ? this.redis.hget(this.keys.alias(sid), alt) : null
+  }
+
+  async countChats(sid: string): Promise<number> {
+    return this.redis.zcard(this.keys.chatsIndex(sid))
+  }
+
+  /**
+   * One page of the overview, newest activity first. The first page takes a snapshot of the index, so
+   * paging covers every chat that existed then exactly once even while chats keep moving; each item
+   * shows the chat's current state.
+   */
+  async overview(
+    sid: string,
+    opts: { limit: number; cursor?: string; filter?: OverviewFilter },
+  ): Promise<OverviewPage> {
+    let snapId: string
+    let offset: number
+    if (opts.cursor) {
+      ;({ snapId, offset } = decodeCursor(opts.cursor))
+      const exists = await this.redis.expire(this.keys.snapshot(sid, snapId), SNAPSHOT_TTL_S)
+      if (!exists) throw new CursorError('cursor expired or unknown: start again without a cursor')
+    } else {
+      snapId = randomBytes(9).toString('base64url')
+      offset = 0
+      const source =
+        opts.filter === 'unread'
+          ? this.keys.unreadIndex(sid)
+          : opts.filter === 'unanswered'
+            ? this.keys.unansweredIndex(sid)
+            : this.keys.chatsIndex(sid)
+      const snapKey = this.keys.snapshot(sid, snapId)
+      const [[, stored]] = (await this.redis
+        .multi()
+        .zunionstore(snapKey, 1, source)
+        .expire(snapKey, SNAPSHOT_TTL_S)
+        .exec()) as [[Error | null, number], [Error | null, number]]
+      if (stored === 0) return { items: [], nextCursor: '' }
+    }
+    const snapKey = this.keys.snapshot(sid, snapId)
+    const jids = await this.redis.zrevrange(snapKey, offset, offset + opts.limit - 1)
+    const total = await this.redis.zcard(snapKey)
+    const items = await this.loadChats(sid, jids)
+    const next = offset + jids.length
+    if (next >= total) await this.redis.del(snapKey)
+    return { items, nextCursor: next < total ? encodeCursor(snapId, next) : '' }
+  }
+
+  private async loadChats(sid: string, jids: string[]): Promise<Chat[]> {
+    if (jids.length === 0) return []
+    const pipe = this.redis.pipeline()
+    for (const jid of jids) pipe.hgetall(this.keys.chat(sid, jid))
+    const rows = (await pipe.exec()) ?? []
+    // A chat merged into another since the snapshot has no hash left: it shows under its surviving form.
+    return rows.map(([, h]) => chatFromHash(h as Record<string, string>)).filter((c): c is Chat => c !== null)
+  }
+
+  /** Raw per-owner totals of one session: owner id (null = unassigned) -> unanswered messages and chats. */
+  async ownerTotals(sid: string): Promise<Map<string | null, { messages: number; chats: number }>> {
+    const [messages, chats] = await Promise.all([
+      this.redis.hgetall(this.keys.ownerUnanswered(sid)),
+      this.redis.hgetall(this.keys.ownerWaiting(sid)),
+    ])
+    const out = new Map<string | null, { messages: number; chats: number }>()
+    for (const owner of new Set([...Object.keys(messages), ...Object.keys(chats)])) {
+      out.set(owner === UNASSIGNED ? null : owner, {
+        messages: Number(messages[owner] ?? 0),
+        chats: Number(chats[owner] ?? 0),
+      })
+    }
+    return out
+  }
+
+  /** Unanswered messages of the given owners across sessions, in one round-trip: O(sessions × owners). */
+  async unansweredOf(sids: string[], owners: Array<string | null>): Promise<Map<string | null, number>> {
+    const out = new Map<string | null, number>(owners.map((o) => [o, 0]))
+    if (sids.length === 0 || owners.length === 0) return out
+    const pipe = this.redis.pipeline()
+    for (const sid of sids) pipe.hmget(this.keys.ownerUnanswered(sid), ...owners.map((o) => o ?? UNASSIGNED))
+    const rows = (await pipe.exec()) ?? []
+    for (const [err, values] of rows) {
+      if (err) throw err
+      ;(values as Array<string | null>).forEach((v, i) => {
+        const owner = owners[i]!
+        out.set(owner, (out.get(owner) ?? 0) + Number(v ?? 0))
+      })
+    }
+    return out
+  }
+
+  /** Contacts the session has seen, ordered by jid, filters combinable. */
+  async contacts(sid: string, query: ContactQuery): Promise<{ items: Contact[]; nextCursor: string }> {
+    const idx = this.keys.contactsIndex(sid)
+    const groupSet = query.group
+      ? new Set(await this.redis.smembers(this.keys.groupMembers(sid, query.group)))
+      : null
+    const q = query.q?.toLowerCase()
+    const items: Contact[] = []
+    let start = query.cursor ? `(${decodeContactCursor(query.cursor)}` : '-'
+    const batch = Math.max(query.limit * 2, 100)
+    let lastScanned = ''
+    for (;;) {
+      const ids = await this.redis.zrangebylex(idx, start, '+', 'LIMIT', 0, batch)
+      if (ids.length === 0) return { items, nextCursor: '' }
+      const raws = await this.redis.hmget(this.keys.contacts(sid), ...ids)
+      for (let i = 0; i < ids.length; i++) {
+        lastScanned = ids[i]!
+        const c = contactFromJson(raws[i])
+        if (!c || !matchesContact(c, ids[i]!, query, groupSet, q)) continue
+        items.push(c)
+        if (items.length === query.limit) {
+          const more =
+            i < ids.length - 1 ||
+            (await this.redis.zrangebylex(idx, `(${lastScanned}`, '+', 'LIMIT', 0, 1)).length > 0
+          return { items, nextCursor: more ? encodeContactCursor(lastScanned) : '' }
+        }
+      }
+      start = `(${lastScanned}`
+    }
+  }
+}
+
+function matchesContact(
+  c: Contact,
+  id: string,
+  query: ContactQuery,
+  groupSet: Set<string> | null,
+  q?: string,
+): boolean {
+  if (query.source === 'dm' && !c.dm) return false
+  if (query.source === 'group' && c.groups.length === 0) return false
+  if (groupSet && !groupSet.has(id)) return false
+  if (q) {
+    const hay = [c.name ?? '', c.phone ?? '', c.lid ?? '', c.jid].join(' ').toLowerCase()
+    if (!hay.includes(q)) return false
+  }
+  return true
+}
+
+function contactFromJson(raw: string | null | undefined): Contact | null {
+  if (!raw) return null
+  const c = JSON.parse(raw) as {
+    id: string
+    name: string
+    phoneJid: string
+    lid: string
+    dm: boolean
+    groups: unknown
+  }
+  const phoneJid = c.phoneJid || null
+  return {
+    jid: c.id,
+    name: c.name || null,
+    phone: phoneJid ? (phoneOf(phoneJid) ?? null) : null,
+    lid: c.lid || (isLid(c.id) ? c.id : null),
+    dm: c.dm,
+    // cjson encodes an empty list as {}: normalise.
+    groups: Array.isArray(c.groups) ? (c.groups as string[]) : [],
+  }
+}
+
+function encodeCursor(snapId: string, offset: number): string {
+  return Buffer.from(`o.${snapId}.${offset}`).toString('base64url')
+}
+
+function decodeCursor(cursor: string): { snapId: string; offset: number } {
+  const m = /^o\.([A-Za-z0-9_-]{12})\.(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString())
+  if (!m) throw new CursorError('cursor is not one this API issued')
+  return { snapId: m[1]!, offset: Number(m[2]) }
+}
+
+function encodeContactCursor(id: string): string {
+  return Buffer.from(`c.${id}`).toString('base64url')
+}
+
+function decodeContactCursor(cursor: string): string {
+  const s = Buffer.from(cursor, 'base64url').toString()
+  if (!s.startsWith('c.') || s.length < 4) throw new CursorError('cursor is not one this API issued')
+  return s.slice(2)
+}

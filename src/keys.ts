@@ -1,0 +1,101 @@
+/**
+ * Redis key layout. Every key of a session carries the session id as a hash tag (`{sid}`), so a
+ * session's keys share one Redis Cluster slot and its Lua scripts stay atomic on a cluster, while
+ * different sessions spread over the shards.
+ */
+export class Keys {
+  constructor(readonly prefix: string) {}
+
+  /** Base of every per-session key: `<prefix>:{<sid>}:`. */
+  session(sid: string): string {
+    return `${this.prefix}:{${sid}}:`
+  }
+
+  chatsIndex(sid: string): string {
+    return `${this.session(sid)}chats`
+  }
+
+  /** Keys of the chat-state Lua scripts, in the order they expect them. */
+  chatScriptKeys(sid: string): string[] {
+    const s = this.session(sid)
+    return [
+      `${s}alias`,
+      `${s}chats`,
+      `${s}unread`,
+      `${s}unanswered`,
+      `${s}owner-unanswered`,
+      `${s}owner-waiting`,
+      `${s}lid-pn`,
+      `${s}pn-lid`,
+    ]
+  }
+
+  chat(sid: string, jid: string): string {
+    return `${this.session(sid)}chat:${jid}`
+  }
+
+  waiting(sid: string, jid: string): string {
+    return `${this.session(sid)}wait:${jid}`
+  }
+
+  seenMessages(sid: string, jid: string): string {
+    return `${this.session(sid)}msgs:${jid}`
+  }
+
+  alias(sid: string): string {
+    return `${this.session(sid)}alias`
+  }
+
+  unreadIndex(sid: string): string {
+    return `${this.session(sid)}unread`
+  }
+
+  unansweredIndex(sid: string): string {
+    return `${this.session(sid)}unanswered`
+  }
+
+  ownerUnanswered(sid: string): string {
+    return `${this.session(sid)}owner-unanswered`
+  }
+
+  ownerWaiting(sid: string): string {
+    return `${this.session(sid)}owner-waiting`
+  }
+
+  contacts(sid: string): string {
+    return `${this.session(sid)}contacts`
+  }
+
+  contactsIndex(sid: string): string {
+    return `${this.session(sid)}contacts-idx`
+  }
+
+  groupMembers(sid: string, groupJid: string): string {
+    return `${this.session(sid)}group-members:${groupJid}`
+  }
+
+  snapshot(sid: string, id: string): string {
+    return `${this.session(sid)}snap:${id}`
+  }
+
+  sessionStatus(sid: string): string {
+    return `${this.session(sid)}status`
+  }
+
+  sessionHistory(sid: string): string {
+    return `${this.session(sid)}status-history`
+  }
+
+  simInbound(sid: string): string {
+    return `${this.session(sid)}sim:inbound`
+  }
+
+  simActions(sid: string): string {
+    return `${this.session(sid)}sim:actions`
+  }
+
+  /** Global (not per-session) keys get their own hash tag so they never force a cross-slot script. */
+  global(name: string): string {
+    return `${this.prefix}:{global}:${name}`
+  }
+}

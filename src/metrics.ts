@@ -1,0 +1,30 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+
+/** Every metric Tickbridge exposes, registered on one registry that is passed around (no globals). */
+export function createMetrics(registry: Registry = new Registry(), opts: { processMetrics?: boolean } = {}) {
+  if (opts.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'tickbridge_' })
+  return {
+    registry,
+    ingestEvents: new Counter({
+      name: 'tickbridge_ingest_events_total',
+      help: 'WhatsApp domain events by type and outcome (applied, duplicate, invalid, unknown_session)',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [registry],
+    }),
+    ingestSeconds: new Histogram({
+      name: 'tickbridge_ingest_seconds',
+      help: 'Time to validate and apply one event to the inbox state',
+      buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
+      registers: [registry],
+    }),
+    httpSeconds: new Histogram({
+      name: 'tickbridge_http_request_seconds',
+      help: 'HTTP API latency by route, method and status',
+      labelNames: ['route', 'method', 'status'] as const,
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+  }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,143 @@
+import { type FSWatcher, watch } from 'node:fs'
+import { basename, dirname, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import type { Rules } from './compile.js'
+import { diffRules, summarizeRules } from './diff.js'
+import { parseRulesText, readRulesFile } from './load.js'
+
+export class RulesError extends Error {
+  constructor(
+    readonly path: string,
+    readonly problems: string[],
+  ) {
+    super(`${path}: ${problems.length} problem(s) in the rules:\n${problems.map((p) => `  ${p}`).join('\n')}`)
+    this.name = 'RulesError'
+  }
+}
+
+export type RulesListener = (next: Rules, prev: Rules) => void
+
+export interface RulesStoreOptions {
+  watch: boolean
+  debounceMs?: number
+}
+
+/** Holds the rules in force and swaps them when the file changes to something valid. */
+export class RulesStore {
+  readonly #path: string
+  readonly #logger: Logger
+  #rules: Rules
+  #text: string
+  #listeners = new Set<RulesListener>()
+  #watcher: FSWatcher | undefined
+  #timer: NodeJS.Timeout | undefined
+  #queue: Promise<unknown> = Promise.resolve()
+  #rejected = false
+  #closed = false
+
+  private constructor(path: string, logger: Logger, rules: Rules, text: string) {
+    this.#path = path
+    this.#logger = logger
+    this.#rules = rules
+    this.#text = text
+  }
+
+  /** Loads the file (throwing RulesError if it is unusable) and optionally watches it. */
+  static async open(path: string, logger: Logger, options: RulesStoreOptions): Promise<RulesStore> {
+    const absolute = resolve(path)
+    const read = await readRulesFile(absolute)
+    if (!read.ok) throw new RulesError(absolute, read.problems)
+    const parsed = parseRulesText(read.text)
+    if (!parsed.ok) throw new RulesError(absolute, parsed.problems)
+    const store = new RulesStore(absolute, logger, parsed.rules, read.text)
+    logger.info({ path: absolute, ...summarizeRules(parsed.rules) }, 'rules loaded')
+    if (options.watch) store.#watch(options.debounceMs ?? 150)
+    return store
+  }
+
+  current(): Rules {
+    return this.#rules
+  }
+
+  /** Called after each applied change; returns an unsubscribe function. */
+  onChange(listener: RulesListener): () => void {
+    this.#listeners.add(listener)
+    return () => {
+      this.#listeners.delete(listener)
+    }
+  }
+
+  /** Re-reads the file; reloads never overlap, so the last write always wins. */
+  reload(): Promise<{ applied: boolean; problems: string[] }> {
+    const run = this.#queue.then(() => this.#reloadNow())
+    this.#queue = run.catch(() => undefined)
+    return run
+  }
+
+  close(): void {
+    this.#closed = true
+    clearTimeout(this.#timer)
+    this.#watcher?.close()
+    this.#watcher = undefined
+    this.#listeners.clear()
+  }
+
+  async #reloadNow(): Promise<{ applied: boolean; problems: string[] }> {
+    if (this.#closed) return { applied: false, problems: [] }
+    const read = await readRulesFile(this.#path)
+    if (read.ok && read.text === this.#text) return this.#unchanged()
+    const parsed = read.ok ? parseRulesText(read.text) : read
+    if (!parsed.ok) {
+      this.#rejected = true
+      this.#logger.error(
+        { path: this.#path, problems: parsed.problems },
+        `rules file rejected (${parsed.problems.length} problem(s)); the previous rules stay in force`,
+      )
+      return { applied: false, problems: parsed.problems }
+    }
+    const text = (read as { text: string }).text
+    const prev = this.#rules
+    const next = parsed.rules
+    this.#text = text
+    // Comments or formatting changed, not the rules: nothing for listeners to do.
+    if (JSON.stringify(prev.config) === JSON.stringify(next.config)) return this.#unchanged()
+    this.#rules = next
+    this.#rejected = false
+    this.#logger.info(
+      { path: this.#path, ...summarizeRules(next), changes: diffRules(prev, next) },
+      'rules reloaded',
+    )
+    for (const listener of this.#listeners) {
+      try {
+        listener(next, prev)
+      } catch (error) {
+        this.#logger.error({ err: error }, 'rules change listener failed')
+      }
+    }
+    return { applied: true, problems: [] }
+  }
+
+  #unchanged(): { applied: boolean; problems: string[] } {
+    if (this.#rejected) {
+      this.#rejected = false
+      this.#logger.info({ path: this.#path }, 'rules file read; no change (it is valid again)')
+    } else {
+      this.#logger.debug({ path: this.#path }, 'rules file read; no change')
+    }
+    return { applied: false, problems: [] }
+  }
+
+  #watch(debounceMs: number): void {
+    const name = basename(this.#path)
+    // Watch the directory, not the file: editors save by writing a new file and renaming it over the
+    // old one, which a file watch would lose track of. Kubernetes ConfigMaps swap a `..data` symlink.
+    this.#watcher = watch(dirname(this.#path), (_event, filename) => {
+      if (filename !== null && filename !== name && !filename.startsWith('..data')) return
+      clearTimeout(this.#timer)
+      this.#timer = setTimeout(() => {
+        this.reload().catch((error: unknown) => this.#logger.error({ err: error }, 'rules reload failed'))
+      }, debounceMs)
+    })
+    this.#watcher.on('error', (error) => this.#logger.error({ err: error }, 'rules file watcher failed'))
+  }
+}

@@ -1,0 +1,71 @@
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { Clock } from './clock.js'
+import type { Env } from './env.js'
+import { Ingestor, ingestRulesFrom } from './inbox/ingest.js'
+import { InboxStore } from './inbox/store.js'
+import { Keys } from './keys.js'
+import { createMetrics, type Metrics } from './metrics.js'
+import { createRedis } from './redis.js'
+import { RulesStore } from './rules/store.js'
+import { SimNetwork } from './whatsapp/sim/network.js'
+import { SessionStatusStore } from './whatsapp/status-store.js'
+
+/** Everything the web and worker roles share, built once per process and passed down explicitly. */
+export interface Services {
+  env: Env
+  log: Logger
+  clock: Clock
+  redis: Redis
+  keys: Keys
+  rules: RulesStore
+  inbox: InboxStore
+  /** The single door into the inbox state, for transports and for API actions alike. */
+  ingestor: Ingestor
+  statuses: SessionStatusStore
+  metrics: Metrics
+  /** Present only with WA_TRANSPORT=sim. */
+  sim: SimNetwork | null
+  close(): Promise<void>
+}
+
+export async function createServices(opts: {
+  env: Env
+  log: Logger
+  clock: Clock
+  rulesPath: string
+  watchRules: boolean
+  redis?: Redis
+}): Promise<Services> {
+  const { env, log, clock } = opts
+  const rules = await RulesStore.open(opts.rulesPath, log, { watch: opts.watchRules })
+  const redis = opts.redis ?? createRedis(env.REDIS_URL, { name: 'tickbridge' })
+  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
+  const keys = new Keys(env.TICKBRIDGE_PREFIX)
+  const inbox = new InboxStore(redis, keys)
+  const metrics = createMetrics()
+  const ingestor = new Ingestor({
+    store: inbox,
+    rules: () => ingestRulesFrom(rules.current()),
+    clock,
+    log,
+    metrics,
+  })
+  return {
+    env,
+    log,
+    clock,
+    redis,
+    keys,
+    rules,
+    inbox,
+    ingestor,
+    statuses: new SessionStatusStore(redis, keys, clock),
+    metrics,
+    sim: env.WA_TRANSPORT === 'sim' ? new SimNetwork(redis, keys, clock) : null,
+    async close() {
+      rules.close()
+      if (!opts.redis) await redis.quit().catch(() => redis.disconnect())
+    },
+  }
+}

@@ -1,0 +1,54 @@
+import type { MessageKey } from '../domain/events.js'
+
+/**
+ * The port between jobs and a WhatsApp session. Jobs speak only this interface; the Baileys adapter and
+ * the simulated transport implement it.
+ */
+
+export const SESSION_STATUSES = ['STOPPED', 'STARTING', 'SCAN_QR_CODE', 'WORKING', 'FAILED'] as const
+export type SessionStatus = (typeof SESSION_STATUSES)[number]
+
+export type PresenceState = 'composing' | 'recording' | 'paused'
+
+/** A chat as WhatsApp's app-state needs it: the jid plus its last message (key and timestamp). */
+export interface ChatRef {
+  jid: string
+  lastMessage: { key: MessageKey; timestamp: number }
+}
+
+export interface WhatsAppSession {
+  readonly sessionId: string
+  status(): SessionStatus
+  /** Blue ticks for these keys, sent as received (group keys with their participant). */
+  readMessages(keys: MessageKey[]): Promise<void>
+  markChatRead(chat: ChatRef): Promise<void>
+  markChatUnread(chat: ChatRef): Promise<void>
+  setArchived(chat: ChatRef, archived: boolean): Promise<void>
+  sendPresence(jid: string, state: PresenceState): Promise<void>
+  /** Stops delivering events and releases the connection; in-flight event handling finishes first. */
+  close(): Promise<void>
+}
+
+/** Receives the raw events of a session; the ingestor validates them. */
+export type EventSink = (event: unknown) => Promise<void>
+
+export interface WhatsAppTransport {
+  readonly kind: 'sim' | 'baileys'
+  open(sessionId: string, sink: EventSink): Promise<WhatsAppSession>
+}
+
+/** WhatsApp refused an app-state change because the phone has not shared its app-state key yet. */
+export class AppStateKeyMissingError extends Error {
+  constructor() {
+    super('App state key not present: the phone has not synced its app-state keys yet; retry later')
+    this.name = 'AppStateKeyMissingError'
+  }
+}
+
+/** The action needs a live WhatsApp connection and the session has none. */
+export class SessionNotLiveError extends Error {
+  constructor(readonly sessionId: string) {
+    super(`session ${sessionId} has no live WhatsApp connection`)
+    this.name = 'SessionNotLiveError'
+  }
+}

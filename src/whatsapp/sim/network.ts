@@ -1,0 +1,121 @@
+import type { Redis } from 'ioredis'
+import { z } from 'zod'
+import type { Clock } from '../../clock.js'
+import {
+  chatJidSchema,
+  epochMsSchema,
+  type MessageKey,
+  messageIdSchema,
+  userJidSchema,
+} from '../../domain/events.js'
+import type { Keys } from '../../keys.js'
+import type { PresenceState } from '../port.js'
+
+/**
+ * The simulated WhatsApp "network": Redis streams that carry what customers send to a session and what
+ * the service did to WhatsApp. Because it lives in Redis, the web process can inject a message that the
+ * worker holding the session receives, exactly as with a real socket.
+ */
+
+export const simMessageInputSchema = z
+  .object({
+    chatId: chatJidSchema,
+    chatIdAlt: chatJidSchema.optional(),
+    fromMe: z.boolean().default(false),
+    participant: userJidSchema.optional(),
+    text: z.string().min(1).max(65_536),
+    id: messageIdSchema.optional(),
+    timestamp: epochMsSchema.optional(),
+    pushName: z.string().max(256).optional(),
+    origin: z.enum(['customer', 'phone', 'bot', 'crm', 'api']).optional(),
+  })
+  .strict()
+export type SimMessageInput = z.input<typeof simMessageInputSchema>
+
+export type SimAction =
+  | { kind: 'read'; keys: MessageKey[] }
+  | {
+      kind: 'chatModify'
+      modification: 'markRead' | 'markUnread' | 'archive' | 'unarchive'
+      jid: string
+      lastMessage: { key: MessageKey; timestamp: number }
+    }
+  | { kind: 'presence'; jid: string; state: PresenceState }
+
+export type RecordedSimAction = SimAction & { seq: string; at: number; sessionId: string }
+
+const ACTIONS_KEEP = 100_000
+
+let counter = 0
+function simMessageId(): string {
+  counter = (counter + 1) % 1_000_000
+  return `SIM${Date.now().toString(16).toUpperCase()}${counter.toString(16).toUpperCase().padStart(5, '0')}`
+}
+
+export class SimNetwork {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Delivers a message to the session as WhatsApp would; returns the domain event it becomes. */
+  async injectMessage(sessionId: string, input: SimMessageInput): Promise<Record<string, unknown>> {
+    const m = simMessageInputSchema.parse(input)
+    const event = {
+      type: 'message',
+      sessionId,
+      key: {
+        remoteJid: m.chatId,
+        fromMe: m.fromMe,
+        id: m.id ?? simMessageId(),
+        ...(m.participant ? { participant: m.participant } : {}),
+      },
+      ...(m.chatIdAlt ? { chatJidAlt: m.chatIdAlt } : {}),
+      timestamp: m.timestamp ?? this.clock.now(),
+      text: m.text,
+      ...(m.pushName ? { pushName: m.pushName } : {}),
+      origin: m.origin ?? (m.fromMe ? 'phone' : 'customer'),
+      delivery: 'live',
+    }
+    await this.injectEvent(sessionId, event)
+    return event
+  }
+
+  /** Any raw event (a read on the phone, a LID mapping, …), validated later by the ingestor like real ones. */
+  async injectEvent(sessionId: string, event: unknown): Promise<string> {
+    return (await this.redis.xadd(this.keys.simInbound(sessionId), '*', 'e', JSON.stringify(event))) as string
+  }
+
+  async recordAction(sessionId: string, action: SimAction): Promise<void> {
+    await this.redis.xadd(
+      this.keys.simActions(sessionId),
+      'MAXLEN',
+      '~',
+      ACTIONS_KEEP,
+      '*',
+      'a',
+      JSON.stringify({ ...action, at: this.clock.now() }),
+    )
+  }
+
+  /** What the service did to WhatsApp, oldest first; `after` is the `seq` of the last action already seen. */
+  async actions(
+    sessionId: string,
+    opts: { after?: string; limit?: number } = {},
+  ): Promise<RecordedSimAction[]> {
+    const start = opts.after ? `(${opts.after}` : '-'
+    const rows = await this.redis.xrange(
+      this.keys.simActions(sessionId),
+      start,
+      '+',
+      'COUNT',
+      opts.limit ?? 1000,
+    )
+    return rows.map(([seq, fields]) => ({
+      ...(JSON.parse(fields[1]!) as SimAction & { at: number }),
+      seq,
+      sessionId,
+    }))
+  }
+}

@@ -1,0 +1,152 @@
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import type { MessageKey } from '../../domain/events.js'
+import type { Keys } from '../../keys.js'
+import type {
+  ChatRef,
+  EventSink,
+  PresenceState,
+  SessionStatus,
+  WhatsAppSession,
+  WhatsAppTransport,
+} from '../port.js'
+import type { SimNetwork } from './network.js'
+
+/**
+ * The `sim` transport: sessions that read their inbound traffic from the SimNetwork streams and record
+ * every action they are asked to perform there. Used by the demo, end-to-end tests and load tests.
+ */
+export class SimTransport implements WhatsAppTransport {
+  readonly kind = 'sim' as const
+
+  constructor(
+    private readonly deps: { redis: Redis; keys: Keys; network: SimNetwork; log: Logger; blockMs?: number },
+  ) {}
+
+  async open(sessionId: string, sink: EventSink): Promise<WhatsAppSession> {
+    const session = new SimSession(sessionId, sink, this.deps)
+    session.start()
+    return session
+  }
+}
+
+class SimSession implements WhatsAppSession {
+  private state: SessionStatus = 'STARTING'
+  private closing = false
+  private readonly reader: Redis
+  private loop: Promise<void> = Promise.resolve()
+
+  constructor(
+    readonly sessionId: string,
+    private readonly sink: EventSink,
+    private readonly deps: { redis: Redis; keys: Keys; network: SimNetwork; log: Logger; blockMs?: number },
+  ) {
+    // Blocking reads get their own connection so they never hold up other commands.
+    this.reader = deps.redis.duplicate({
+      maxRetriesPerRequest: null,
+      connectionName: `sim-reader:${sessionId}`,
+    })
+    this.reader.on('error', (err) => {
+      if (!this.closing) deps.log.warn({ err, sessionId }, 'sim reader connection error')
+    })
+  }
+
+  start(): void {
+    this.state = 'WORKING'
+    this.loop = this.consume()
+  }
+
+  status(): SessionStatus {
+    return this.state
+  }
+
+  private offsetKey(): string {
+    return `${this.deps.keys.simInbound(this.sessionId)}:offset`
+  }
+
+  /** Delivers inbound entries one at a time (in order), remembering the last one handled. */
+  private async consume(): Promise<void> {
+    const { keys, log } = this.deps
+    let offset = (await this.reader.get(this.offsetKey()).catch(() => null)) ?? '0'
+    while (!this.closing) {
+      let batch: [string, [string, string[]][]][] | null
+      try {
+        batch = (await this.reader.xread(
+          'COUNT',
+          100,
+          'BLOCK',
+          this.deps.blockMs ?? 1000,
+          'STREAMS',
+          keys.simInbound(this.sessionId),
+          offset,
+        )) as [string, [string, string[]][]][] | null
+      } catch (err) {
+        if (this.closing) break
+        log.warn({ err, sessionId: this.sessionId }, 'sim inbound read failed; retrying')
+        await new Promise((r) => setTimeout(r, 200))
+        continue
+      }
+      for (const [, entries] of batch ?? []) {
+        for (const [id, fields] of entries) {
+          let event: unknown
+          try {
+            event = JSON.parse(fields[1] ?? 'null')
+          } catch {
+            event = { malformed: fields[1] }
+          }
+          await this.sink(event)
+          offset = id
+          await this.reader.set(this.offsetKey(), id)
+        }
+      }
+    }
+  }
+
+  private async act(action: Parameters<SimNetwork['recordAction']>[1]): Promise<void> {
+    if (this.state !== 'WORKING') throw new Error(`sim session ${this.sessionId} is ${this.state}`)
+    await this.deps.network.recordAction(this.sessionId, action)
+  }
+
+  readMessages(keys: MessageKey[]): Promise<void> {
+    // Baileys skips fromMe keys; so does the simulated WhatsApp.
+    return this.act({ kind: 'read', keys: keys.filter((k) => !k.fromMe) })
+  }
+
+  markChatRead(chat: ChatRef): Promise<void> {
+    return this.act({
+      kind: 'chatModify',
+      modification: 'markRead',
+      jid: chat.jid,
+      lastMessage: chat.lastMessage,
+    })
+  }
+
+  markChatUnread(chat: ChatRef): Promise<void> {
+    return this.act({
+      kind: 'chatModify',
+      modification: 'markUnread',
+      jid: chat.jid,
+      lastMessage: chat.lastMessage,
+    })
+  }
+
+  setArchived(chat: ChatRef, archived: boolean): Promise<void> {
+    return this.act({
+      kind: 'chatModify',
+      modification: archived ? 'archive' : 'unarchive',
+      jid: chat.jid,
+      lastMessage: chat.lastMessage,
+    })
+  }
+
+  sendPresence(jid: string, state: PresenceState): Promise<void> {
+    return this.act({ kind: 'presence', jid, state })
+  }
+
+  async close(): Promise<void> {
+    this.closing = true
+    this.state = 'STOPPED'
+    this.reader.disconnect()
+    await this.loop.catch(() => {})
+  }
+}

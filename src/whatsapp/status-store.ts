@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis'
+import type { Clock } from '../clock.js'
+import type { Keys } from '../keys.js'
+import type { SessionStatus } from './port.js'
+
+export interface SessionStatusRecord {
+  status: SessionStatus
+  since: number
+  detail: string | null
+  /** Pairing QR payload while status is SCAN_QR_CODE, for a UI to render. */
+  qr: string | null
+  /** Which worker process holds the session, if any. */
+  holder: string | null
+}
+
+const HISTORY_KEEP = 50
+
+/** Session statuses with their history, in Redis so every web process can answer for every worker. */
+export class SessionStatusStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly keys: Keys,
+    private readonly clock: Clock,
+  ) {}
+
+  async set(
+    sid: string,
+    status: SessionStatus,
+    extra: { detail?: string; qr?: string; holder?: string } = {},
+  ): Promise<void> {
+    const rec: SessionStatusRecord = {
+      status,
+      since: this.clock.now(),
+      detail: extra.detail ?? null,
+      qr: extra.qr ?? null,
+      holder: extra.holder ?? null,
+    }
+    const json = JSON.stringify(rec)
+    await this.redis
+      .multi()
+      .set(this.keys.sessionStatus(sid), json)
+      .lpush(this.keys.sessionHistory(sid), json)
+      .ltrim(this.keys.sessionHistory(sid), 0, HISTORY_KEEP - 1)
+      .exec()
+  }
+
+  async get(sid: string): Promise<SessionStatusRecord> {
+    const raw = await this.redis.get(this.keys.sessionStatus(sid))
+    return raw
+      ? (JSON.parse(raw) as SessionStatusRecord)
+      : { status: 'STOPPED', since: 0, detail: null, qr: null, holder: null }
+  }
+
+  async history(sid: string, limit = HISTORY_KEEP): Promise<SessionStatusRecord[]> {
+    const rows = await this.redis.lrange(this.keys.sessionHistory(sid), 0, limit - 1)
+    return rows.map((r) => JSON.parse(r) as SessionStatusRecord)
+  }
+}
