@@ -1,7 +1,6 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import { type InboxEvent, inboxEventSchema } from '../domain/events.js'
-import { chatTypeOf } from '../domain/jid.js'
 import type { Metrics } from '../metrics.js'
 import type { Rules } from '../rules/compile.js'
 import { formatIssues } from '../rules/report.js'
@@ -109,9 +108,7 @@ export class Ingestor {
     switch (e.type) {
       case 'message': {
         const countsAsAnswer = e.key.fromMe && (e.origin !== 'bot' || rules.botRepliesCount())
-        const t = await store.applyMessage(e, { countsAsAnswer, defaultOwner, now: clock.now() })
-        if (!t.duplicate && !e.key.fromMe) await this.rememberSender(e)
-        return t
+        return store.applyMessage(e, { countsAsAnswer, defaultOwner, now: clock.now() })
       }
       case 'chat.read':
         return store.markRead(sid, e.chatJid, e.at)
@@ -138,27 +135,5 @@ export class Ingestor {
         })
         return null
     }
-  }
-
-  /** The people a session has seen, for the contacts endpoint. */
-  private async rememberSender(e: Extract<InboxEvent, { type: 'message' }>): Promise<void> {
-    const { store } = this.deps
-    const name = e.pushName ? { name: e.pushName } : {}
-    if (chatTypeOf(e.key.remoteJid) === 'group') {
-      if (!e.key.participant) return
-      await store.upsertContact(e.sessionId, {
-        jid: e.key.participant,
-        ...(e.participantAlt ? { alt: e.participantAlt } : {}),
-        ...name,
-        group: e.key.remoteJid,
-      })
-      return
-    }
-    await store.upsertContact(e.sessionId, {
-      jid: e.key.remoteJid,
-      ...(e.chatJidAlt ? { alt: e.chatJidAlt } : {}),
-      ...name,
-      dm: true,
-    })
   }
 }

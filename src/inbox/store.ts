@@ -91,6 +91,7 @@ export class InboxStore {
       opts.defaultOwner ?? '',
       e.key.id,
       opts.now,
+      ...senderContactArgs(e),
     ])
     return transitionFromReply(reply, 'message')!
   }
@@ -282,6 +283,17 @@ export class InboxStore {
       start = `(${lastScanned}`
     }
   }
+}
+
+/** Who to remember as a contact for an inbound message: the DM partner or the group participant. */
+function senderContactArgs(e: MessageEvent): [string, string, string, string] {
+  if (e.key.fromMe) return ['', '', '', '']
+  if (chatTypeOf(e.key.remoteJid) === 'group') {
+    return e.key.participant
+      ? [e.key.participant, e.participantAlt ?? '', '0', e.key.remoteJid]
+      : ['', '', '', '']
+  }
+  return [e.key.remoteJid, e.chatJidAlt ?? '', '1', '']
 }
 
 function matchesContact(

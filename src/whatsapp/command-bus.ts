@@ -43,7 +43,7 @@ export class RedisSessionGateway implements SessionGateway {
     string,
     { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
   >()
-  private ready: Promise<unknown>
+  private subscribed: Promise<unknown> | null = null
 
   constructor(
     private readonly redis: Redis,
@@ -54,7 +54,15 @@ export class RedisSessionGateway implements SessionGateway {
     this.sub = redis.duplicate({ connectionName: 'cmd-replies' })
     this.sub.on('error', () => {})
     this.sub.on('message', (_channel: string, raw: string) => this.onReply(raw))
-    this.ready = this.sub.subscribe(this.replyChannel)
+  }
+
+  /** Subscribes on first use; a failed attempt (Redis down) is retried by the next call. */
+  private ensureSubscribed(): Promise<unknown> {
+    this.subscribed ??= this.sub.subscribe(this.replyChannel).catch((err: unknown) => {
+      this.subscribed = null
+      throw err
+    })
+    return this.subscribed
   }
 
   private onReply(raw: string): void {
@@ -70,7 +78,7 @@ export class RedisSessionGateway implements SessionGateway {
   }
 
   async sendPresence(sessionId: string, jid: string, state: PresenceState): Promise<void> {
-    await this.ready
+    await this.ensureSubscribed()
     const command: Command = {
       id: randomBytes(8).toString('hex'),
       replyTo: this.replyChannel,

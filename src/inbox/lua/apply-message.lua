@@ -1,6 +1,7 @@
 -- A message in or out. ARGV: 2 chat jid as received, 3 alternate jid or '', 4 chat type, 5 de-dup id,
 -- 6 fromMe '1'/'0', 7 timestamp ms, 8 preview, 9 message key JSON, 10 push name or '',
--- 11 '1' if this outbound message counts as an answer, 12 default owner or '', 13 message id, 14 now ms.
+-- 11 '1' if this outbound message counts as an answer, 12 default owner or '', 13 message id, 14 now ms,
+-- 15 sender jid to remember as a contact or '', 16 its alternate or '', 17 '1' for a DM, 18 group jid or ''.
 -- Returns reply() with extra = 1 when the message was a duplicate, 2 when it created the chat.
 local jid, alt, chatType, dedupe = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local fromMe, ts = ARGV[6] == '1', tonumber(ARGV[7])
@@ -41,6 +42,7 @@ else
   if chatType == 'dm' and present(ARGV[10]) and not present(redis.call('HGET', ck, 'name')) then
     redis.call('HSET', ck, 'name', ARGV[10])
   end
+  if present(ARGV[15]) then rememberContact(ARGV[15], ARGV[16], ARGV[10], ARGV[17], ARGV[18]) end
 end
 if ts >= num(redis.call('HGET', ck, 'lmTs')) then
   redis.call('HSET', ck, 'lmId', ARGV[13], 'lmFromMe', fromMe and 1 or 0, 'lmPreview', ARGV[8], 'lmTs', ts, 'lmKey', ARGV[9])

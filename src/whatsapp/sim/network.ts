@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import { z } from 'zod'
 import type { Clock } from '../../clock.js'
@@ -45,11 +46,11 @@ export type SimAction =
 export type RecordedSimAction = SimAction & { seq: string; at: number; sessionId: string }
 
 const ACTIONS_KEEP = 100_000
+const INBOUND_KEEP = 100_000
 
-let counter = 0
+/** WhatsApp-like random ids: unique across processes without coordination. */
 function simMessageId(): string {
-  counter = (counter + 1) % 1_000_000
-  return `SIM${Date.now().toString(16).toUpperCase()}${counter.toString(16).toUpperCase().padStart(5, '0')}`
+  return `3EB0${randomBytes(10).toString('hex').toUpperCase()}`
 }
 
 export class SimNetwork {
@@ -84,7 +85,16 @@ export class SimNetwork {
 
   /** Any raw event (a read on the phone, a LID mapping, …), validated later by the ingestor like real ones. */
   async injectEvent(sessionId: string, event: unknown): Promise<string> {
-    return (await this.redis.xadd(this.keys.simInbound(sessionId), '*', 'e', JSON.stringify(event))) as string
+    // Capped like a real server's offline queue; far above what a consumer falls behind by.
+    return (await this.redis.xadd(
+      this.keys.simInbound(sessionId),
+      'MAXLEN',
+      '~',
+      INBOUND_KEEP,
+      '*',
+      'e',
+      JSON.stringify(event),
+    )) as string
   }
 
   async recordAction(sessionId: string, action: SimAction): Promise<void> {

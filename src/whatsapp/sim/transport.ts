@@ -30,6 +30,9 @@ export class SimTransport implements WhatsAppTransport {
   }
 }
 
+const RETRY_MS = 250
+const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
 class SimSession implements WhatsAppSession {
   private state: SessionStatus = 'STARTING'
   private closing = false
@@ -53,7 +56,11 @@ class SimSession implements WhatsAppSession {
 
   start(): void {
     this.state = 'WORKING'
-    this.loop = this.consume()
+    this.loop = this.consume().catch((err: unknown) => {
+      if (!this.closing)
+        this.deps.log.error({ err, sessionId: this.sessionId }, 'sim session stopped delivering')
+      this.state = this.closing ? 'STOPPED' : 'FAILED'
+    })
   }
 
   status(): SessionStatus {
@@ -66,8 +73,8 @@ class SimSession implements WhatsAppSession {
 
   /** Delivers inbound entries one at a time (in order), remembering the last one handled. */
   private async consume(): Promise<void> {
-    const { keys, log } = this.deps
-    let offset = (await this.reader.get(this.offsetKey()).catch(() => null)) ?? '0'
+    const { keys, log, redis } = this.deps
+    let offset = await this.readOffset()
     while (!this.closing) {
       let batch: [string, [string, string[]][]][] | null
       try {
@@ -83,21 +90,52 @@ class SimSession implements WhatsAppSession {
       } catch (err) {
         if (this.closing) break
         log.warn({ err, sessionId: this.sessionId }, 'sim inbound read failed; retrying')
-        await new Promise((r) => setTimeout(r, 200))
+        await delay(RETRY_MS)
         continue
       }
       for (const [, entries] of batch ?? []) {
         for (const [id, fields] of entries) {
-          let event: unknown
-          try {
-            event = JSON.parse(fields[1] ?? 'null')
-          } catch {
-            event = { malformed: fields[1] }
-          }
-          await this.sink(event)
+          if (this.closing) return
+          await this.deliver(id, fields[1])
           offset = id
-          await this.reader.set(this.offsetKey(), id)
+          // Written over the shared connection: close() disconnects the reader, not this one.
+          await redis.set(this.offsetKey(), id)
         }
+      }
+    }
+  }
+
+  /** Hands one entry to the sink, retrying while the sink fails (Redis down): never skips an event. */
+  private async deliver(id: string, raw: string | undefined): Promise<void> {
+    let event: unknown
+    try {
+      event = JSON.parse(raw ?? 'null')
+    } catch {
+      event = { malformed: raw }
+    }
+    for (;;) {
+      try {
+        await this.sink(event)
+        return
+      } catch (err) {
+        this.deps.log.error(
+          { err, sessionId: this.sessionId, entry: id },
+          'handling a sim event failed; retrying',
+        )
+        if (this.closing) throw err
+        await delay(RETRY_MS)
+      }
+    }
+  }
+
+  private async readOffset(): Promise<string> {
+    for (;;) {
+      try {
+        return (await this.deps.redis.get(this.offsetKey())) ?? '0'
+      } catch (err) {
+        if (this.closing) return '0'
+        this.deps.log.warn({ err, sessionId: this.sessionId }, 'reading the sim offset failed; retrying')
+        await delay(RETRY_MS)
       }
     }
   }

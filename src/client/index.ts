@@ -1,0 +1,155 @@
+import type { ChatDto, ContactDto, SessionDetailDto, SessionDto, SimActionDto } from '../http/schemas.js'
+import { errorFromResponse, NetworkError } from './errors.js'
+
+export * from './errors.js'
+export type { ChatDto, ContactDto, SessionDetailDto, SessionDto, SimActionDto }
+
+export interface ClientOptions {
+  /** e.g. http://127.0.0.1:3000 */
+  baseUrl: string
+  apiKey: string
+  /** Per-request timeout; default 10 s. */
+  timeoutMs?: number
+  fetch?: typeof fetch
+}
+
+export interface Page<T> {
+  items: T[]
+  nextCursor: string
+}
+
+export type PresenceState = 'composing' | 'recording' | 'paused'
+
+export interface SimMessage {
+  chatId: string
+  chatIdAlt?: string
+  fromMe?: boolean
+  participant?: string
+  text: string
+  id?: string
+  /** ISO 8601; default now. */
+  timestamp?: string
+  pushName?: string
+  origin?: 'customer' | 'phone' | 'bot' | 'crm' | 'api'
+}
+
+/**
+ * Typed client for bots and CRM integrations. Every method maps to one route; errors are thrown as
+ * the typed classes in ./errors (ValidationError, NotFoundError, RateLimitedError, …).
+ */
+export class TickbridgeClient {
+  private readonly base: string
+  private readonly doFetch: typeof fetch
+
+  constructor(private readonly opts: ClientOptions) {
+    this.base = opts.baseUrl.replace(/\/+$/, '')
+    this.doFetch = opts.fetch ?? fetch
+  }
+
+  listSessions(): Promise<SessionDto[]> {
+    return this.request<{ items: SessionDto[] }>('GET', '/v1/sessions').then((r) => r.items)
+  }
+
+  getSession(sessionId: string): Promise<SessionDetailDto> {
+    return this.request('GET', `/v1/sessions/${enc(sessionId)}`)
+  }
+
+  chatsOverview(
+    sessionId: string,
+    query: { limit?: number; cursor?: string; filter?: 'unread' | 'unanswered' } = {},
+  ): Promise<Page<ChatDto>> {
+    return this.request('GET', `/v1/sessions/${enc(sessionId)}/chats/overview`, { query })
+  }
+
+  /** Every chat of the overview, page after page. */
+  async *allChats(sessionId: string, query: { filter?: 'unread' | 'unanswered'; pageSize?: number } = {}) {
+    let cursor: string | undefined
+    do {
+      const page = await this.chatsOverview(sessionId, {
+        limit: query.pageSize ?? 200,
+        ...(query.filter ? { filter: query.filter } : {}),
+        ...(cursor ? { cursor } : {}),
+      })
+      yield* page.items
+      cursor = page.nextCursor || undefined
+    } while (cursor)
+  }
+
+  getChat(sessionId: string, jid: string): Promise<ChatDto> {
+    return this.request('GET', chatPath(sessionId, jid))
+  }
+
+  contacts(
+    sessionId: string,
+    query: { source?: 'dm' | 'group'; group?: string; q?: string; limit?: number; cursor?: string } = {},
+  ): Promise<Page<ContactDto>> {
+    return this.request('GET', `/v1/sessions/${enc(sessionId)}/contacts`, { query })
+  }
+
+  /** Clears our unread state for the chat (local, idempotent). */
+  markRead(sessionId: string, jid: string): Promise<ChatDto> {
+    return this.request('POST', `${chatPath(sessionId, jid)}/read`)
+  }
+
+  noReplyNeeded(sessionId: string, jid: string): Promise<ChatDto> {
+    return this.request('POST', `${chatPath(sessionId, jid)}/no-reply-needed`)
+  }
+
+  /** Throws NotImplementedError when the session has no live WhatsApp client. */
+  async setPresence(sessionId: string, jid: string, state: PresenceState): Promise<void> {
+    await this.request('PUT', `${chatPath(sessionId, jid)}/presence`, { body: { state } })
+  }
+
+  /** The simulated WhatsApp (only on a service running WA_TRANSPORT=sim). */
+  readonly sim = {
+    injectMessage: (sessionId: string, message: SimMessage) =>
+      this.request<{ accepted: true; messageId: string; timestamp: string }>(
+        'POST',
+        `/v1/sim/sessions/${enc(sessionId)}/messages`,
+        { body: message },
+      ),
+    actions: (sessionId: string, query: { after?: string; limit?: number } = {}) =>
+      this.request<{ items: SimActionDto[]; lastSeq: string | null }>(
+        'GET',
+        `/v1/sim/sessions/${enc(sessionId)}/actions`,
+        { query },
+      ),
+  }
+
+  private async request<T>(
+    method: string,
+    path: string,
+    opts: { query?: Record<string, string | number | undefined>; body?: unknown } = {},
+  ): Promise<T> {
+    const url = new URL(this.base + path)
+    for (const [k, v] of Object.entries(opts.query ?? {}))
+      if (v !== undefined) url.searchParams.set(k, String(v))
+    let res: Response
+    try {
+      res = await this.doFetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${this.opts.apiKey}`,
+          ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+      })
+    } catch (err) {
+      throw new NetworkError('network_error', `${method} ${path}: ${(err as Error).message}`, 0)
+    }
+    if (res.status === 204) return undefined as T
+    const text = await res.text()
+    let body: unknown
+    try {
+      body = text ? JSON.parse(text) : undefined
+    } catch {
+      body = undefined
+    }
+    if (!res.ok) throw errorFromResponse(res.status, body)
+    return body as T
+  }
+}
+
+const enc = encodeURIComponent
+const chatPath = (sid: string, jid: string) => `/v1/sessions/${enc(sid)}/chats/${enc(jid)}`

@@ -1,0 +1,159 @@
+import { systemClock } from './clock.js'
+import { EnvError, parseEnv } from './env.js'
+import { buildApp } from './http/app.js'
+import { createLogger, type Logger } from './log.js'
+import { assertRedisReachable, RedisUnreachableError, redactUrl } from './redis.js'
+import { resolveRulesPath } from './rules/load.js'
+import { RulesError } from './rules/store.js'
+import { createServices, type Services } from './services.js'
+import { RedisSessionGateway } from './whatsapp/command-bus.js'
+import { startWorker, TransportUnavailableError, type Worker } from './worker/worker.js'
+
+/**
+ * Process entry point. Roles: `web` (HTTP API), `worker` (WhatsApp sessions and jobs), `all` (both in
+ * one process, for a single machine). Exit codes: 2 = bad configuration, 1 = could not start.
+ */
+type Role = 'web' | 'worker' | 'all'
+
+async function main(argv: string[]): Promise<void> {
+  const role = (argv[0] ?? 'all') as Role
+  if (!['web', 'worker', 'all'].includes(role)) {
+    process.stderr.write(`Unknown role "${role}". Usage: tickbridge-service [web|worker|all]\n`)
+    process.exit(2)
+  }
+
+  let env: ReturnType<typeof parseEnv>
+  try {
+    env = parseEnv(process.env)
+  } catch (err) {
+    if (err instanceof EnvError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+  const log = createLogger({ level: env.LOG_LEVEL })
+
+  const rulesPath = resolveRulesPath(env.TICKBRIDGE_RULES, process.cwd())
+  if (rulesPath.fellBackToExample) {
+    log.warn(
+      { path: rulesPath.path },
+      'config/rules.yaml not found: running on the example rules (set TICKBRIDGE_RULES or create config/rules.yaml)',
+    )
+  }
+
+  try {
+    await assertRedisReachable(env.REDIS_URL)
+  } catch (err) {
+    if (err instanceof RedisUnreachableError) {
+      log.fatal(err.message)
+      process.stderr.write(`${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+
+  let services: Services
+  try {
+    services = await createServices({
+      env,
+      log,
+      clock: systemClock,
+      rulesPath: rulesPath.path,
+      watchRules: true,
+    })
+  } catch (err) {
+    if (err instanceof RulesError) {
+      const text = `Rules file ${err.path} is invalid:\n${err.problems.map((p) => `  - ${p}`).join('\n')}`
+      log.fatal({ problems: err.problems, path: err.path }, 'invalid rules file')
+      process.stderr.write(`${text}\n`)
+      process.exit(2)
+    }
+    throw err
+  }
+  const rules = services.rules.current()
+  log.info(
+    {
+      role,
+      redis: redactUrl(env.REDIS_URL),
+      rules: rulesPath.path,
+      orgs: rules.orgs.size,
+      sessions: rules.sessions.size,
+      users: rules.users.size,
+      slaPolicies: rules.config.sla.policies.length,
+      apiKeys: rules.config.apiKeys.length,
+      transport: env.WA_TRANSPORT,
+      crmSync: env.HUBSPOT_ACCESS_TOKEN ? 'on' : 'off (no HUBSPOT_ACCESS_TOKEN)',
+    },
+    'tickbridge loaded',
+  )
+  if (env.WA_TRANSPORT === 'sim')
+    log.warn('WA_TRANSPORT=sim: WhatsApp is simulated; no real messages are read or sent')
+
+  const stops: Array<() => Promise<void>> = []
+  let worker: Worker | undefined
+  if (role === 'worker' || role === 'all') {
+    try {
+      worker = await startWorker(services)
+    } catch (err) {
+      if (err instanceof TransportUnavailableError) {
+        log.fatal(err.message)
+        process.stderr.write(`${err.message}\n`)
+        process.exit(2)
+      }
+      throw err
+    }
+    stops.push(() => worker!.close())
+  }
+  if (role === 'web' || role === 'all') {
+    const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
+    const app = await buildApp({ services, gateway, queues: [] })
+    const address = await app.listen({ port: env.PORT, host: env.HOST })
+    const port = new URL(address).port
+    log.info({ url: `http://127.0.0.1:${port}`, docs: `http://127.0.0.1:${port}/docs` }, 'HTTP API listening')
+    // Stop taking requests first; in-flight ones finish before the worker and Redis close.
+    stops.unshift(async () => {
+      await app.close()
+      await gateway.close()
+    })
+  }
+
+  installShutdown(log, async () => {
+    for (const stop of stops) await stop()
+    await services.close()
+  })
+}
+
+function installShutdown(log: Logger, stop: () => Promise<void>): void {
+  let stopping = false
+  const onSignal = (signal: string) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting now')
+      process.exit(1)
+    }
+    stopping = true
+    log.info({ signal }, 'shutting down: finishing in-flight work')
+    const force = setTimeout(() => {
+      log.error('shutdown took longer than 25 s: exiting')
+      process.exit(1)
+    }, 25_000)
+    force.unref()
+    stop().then(
+      () => {
+        log.info('shutdown complete')
+        process.exit(0)
+      },
+      (err: unknown) => {
+        log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => onSignal('SIGTERM'))
+  process.on('SIGINT', () => onSignal('SIGINT'))
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  process.stderr.write(`tickbridge failed to start: ${err instanceof Error ? err.message : String(err)}\n`)
+  process.exit(1)
+})

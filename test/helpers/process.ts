@@ -1,0 +1,73 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+
+export interface Spawned {
+  child: ChildProcess
+  stdout: string[]
+  stderr: string[]
+  /** Resolves with the first stdout/stderr line matching, rejects on exit or timeout. */
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>
+  exited: Promise<number | null>
+}
+
+/** Runs a TypeScript entry point of this project as a real process (node --import tsx). */
+export function spawnTs(entry: string, args: string[], env: Record<string, string>): Spawned {
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const stdout: string[] = []
+  const stderr: string[] = []
+  const waiters: Array<{ pattern: RegExp; resolve: (l: string) => void }> = []
+  const feed = (into: string[]) => {
+    let rest = ''
+    return (chunk: Buffer) => {
+      const parts = (rest + chunk.toString()).split('\n')
+      rest = parts.pop() ?? ''
+      for (const line of parts) {
+        into.push(line)
+        for (const w of [...waiters]) {
+          if (w.pattern.test(line)) {
+            waiters.splice(waiters.indexOf(w), 1)
+            w.resolve(line)
+          }
+        }
+      }
+    }
+  }
+  child.stdout!.on('data', feed(stdout))
+  child.stderr!.on('data', feed(stderr))
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  return {
+    child,
+    stdout,
+    stderr,
+    exited,
+    waitFor(pattern, timeoutMs = 15_000) {
+      const seen = [...stdout, ...stderr].find((l) => pattern.test(l))
+      if (seen) return Promise.resolve(seen)
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`timed out waiting for ${pattern}\n${[...stdout, ...stderr].join('\n')}`)),
+          timeoutMs,
+        )
+        waiters.push({
+          pattern,
+          resolve: (l) => {
+            clearTimeout(timer)
+            resolve(l)
+          },
+        })
+        void exited.then((code) => {
+          clearTimeout(timer)
+          reject(
+            new Error(`process exited (${code}) before ${pattern}\n${[...stdout, ...stderr].join('\n')}`),
+          )
+        })
+      })
+    },
+  }
+}

@@ -1,0 +1,90 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import { afterAll, describe, expect, it } from 'vitest'
+import { spawnTs } from '../helpers/process.js'
+import { deleteByPrefix, REDIS_URL } from '../helpers/redis.js'
+
+const prefix = `tbt-startup-${randomBytes(4).toString('hex')}`
+afterAll(async () => {
+  const r = new Redis(REDIS_URL)
+  await deleteByPrefix(r, prefix)
+  r.disconnect()
+})
+
+const noStack = (text: string) => expect(text).not.toMatch(/^\s+at .+\(.+:\d+:\d+\)$/m)
+
+describe('service start-up', () => {
+  it('names every bad environment variable and exits 2 without a stack trace', async () => {
+    const p = spawnTs('src/main.ts', ['all'], {
+      PORT: 'abc',
+      LOG_LEVEL: 'loud',
+      REDIS_URL: 'http://localhost',
+      WA_TRANSPORT: 'carrier-pigeon',
+      HUBSPOT_ACCESS_TOKEN: 'pat-secret-never-printed',
+    })
+    expect(await p.exited).toBe(2)
+    const err = p.stderr.join('\n')
+    for (const name of ['PORT', 'LOG_LEVEL', 'REDIS_URL', 'WA_TRANSPORT']) expect(err).toContain(`${name}:`)
+    expect(err).not.toContain('pat-secret-never-printed')
+    noStack(err)
+  })
+
+  it('says how to start Redis or set REDIS_URL when Redis is unreachable', async () => {
+    const p = spawnTs('src/main.ts', ['all'], { REDIS_URL: 'redis://:hunter2@127.0.0.1:1', PORT: '0' })
+    expect(await p.exited).toBe(1)
+    const err = p.stderr.join('\n')
+    expect(err).toMatch(/Redis is not reachable at redis:\/\/:\*\*\*@127\.0\.0\.1:1/)
+    expect(err).toMatch(/redis-server .*REDIS_URL/s)
+    expect(err).not.toContain('hunter2')
+    noStack(err)
+  })
+
+  it('refuses an invalid rules file with every problem listed, exit 2', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tb-startup-'))
+    const file = join(dir, 'rules.yaml')
+    await writeFile(file, 'version: 1\norgs: []\nsessions:\n  - id: "a:b"\n    org: acme\n')
+    const p = spawnTs('src/main.ts', ['all'], {
+      TICKBRIDGE_RULES: file,
+      PORT: '0',
+      TICKBRIDGE_PREFIX: prefix,
+    })
+    expect(await p.exited).toBe(2)
+    const err = p.stderr.join('\n')
+    expect(err).toContain('orgs: needs at least one org')
+    expect(err).toContain('sessions[0].id:')
+    noStack(err)
+  })
+
+  it('starts web + worker on the example rules, serves, and shuts down cleanly on SIGTERM', async () => {
+    const p = spawnTs('src/main.ts', ['all'], {
+      PORT: '0',
+      TICKBRIDGE_PREFIX: prefix,
+      WA_TRANSPORT: 'sim',
+      LOG_LEVEL: 'info',
+    })
+    try {
+      await p.waitFor(/running on the example rules/)
+      const loaded = JSON.parse(await p.waitFor(/"msg":"tickbridge loaded"/))
+      expect(loaded).toMatchObject({ role: 'all', sessions: 2, transport: 'sim' })
+      const listening = JSON.parse(await p.waitFor(/"msg":"HTTP API listening"/))
+      const health = await fetch(`${listening.url}/healthz`)
+      expect(await health.json()).toEqual({ status: 'ok' })
+      const sessions = await fetch(`${listening.url}/v1/sessions`, {
+        headers: { authorization: 'Bearer tb_example_admin_key' },
+      })
+      const body = (await sessions.json()) as { items: Array<{ id: string; status: string }> }
+      expect(body.items.map((s) => [s.id, s.status])).toEqual([
+        ['acme-sales', 'WORKING'],
+        ['acme-support', 'WORKING'],
+      ])
+      p.child.kill('SIGTERM')
+      await p.waitFor(/"msg":"shutdown complete"/)
+      expect(await p.exited).toBe(0)
+    } finally {
+      p.child.kill('SIGKILL')
+    }
+  })
+})
