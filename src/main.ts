@@ -107,7 +107,8 @@ async function main(argv: string[]): Promise<void> {
   }
   if (role === 'web' || role === 'all') {
     const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
-    const app = await buildApp({ services, gateway, queues: [] })
+    const queues = [...services.rules.current().sessions.keys()].map((sid) => services.sessionQueues.get(sid))
+    const app = await buildApp({ services, gateway, queues })
     const address = await app.listen({ port: env.PORT, host: env.HOST })
     const port = new URL(address).port
     log.info({ url: `http://127.0.0.1:${port}`, docs: `http://127.0.0.1:${port}/docs` }, 'HTTP API listening')

@@ -10,6 +10,7 @@ import { createRedis } from './redis.js'
 import { RulesStore } from './rules/store.js'
 import { SimNetwork } from './whatsapp/sim/network.js'
 import { SessionStatusStore } from './whatsapp/status-store.js'
+import { SessionQueues } from './worker/session-queues.js'
 
 /** Everything the web and worker roles share, built once per process and passed down explicitly. */
 export interface Services {
@@ -24,6 +25,8 @@ export interface Services {
   ingestor: Ingestor
   statuses: SessionStatusStore
   metrics: Metrics
+  /** Producers' handles on each session's action queue. */
+  sessionQueues: SessionQueues
   /** Present only with WA_TRANSPORT=sim. */
   sim: SimNetwork | null
   close(): Promise<void>
@@ -51,6 +54,7 @@ export async function createServices(opts: {
     log,
     metrics,
   })
+  const sessionQueues = new SessionQueues(redis, keys.prefix)
   return {
     env,
     log,
@@ -62,9 +66,11 @@ export async function createServices(opts: {
     ingestor,
     statuses: new SessionStatusStore(redis, keys, clock),
     metrics,
+    sessionQueues,
     sim: env.WA_TRANSPORT === 'sim' ? new SimNetwork(redis, keys, clock) : null,
     async close() {
       rules.close()
+      await sessionQueues.close()
       if (!opts.redis) await redis.quit().catch(() => redis.disconnect())
     },
   }

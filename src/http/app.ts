@@ -3,7 +3,12 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
-import Fastify, { type FastifyBaseLogger, type FastifyRequest, LogController } from 'fastify'
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+} from 'fastify'
 import {
   jsonSchemaTransform,
   serializerCompiler,
@@ -12,7 +17,7 @@ import {
 } from 'fastify-type-provider-zod'
 import { authenticate, type Capability, requireCapability } from './auth.js'
 import type { HttpDeps } from './context.js'
-import { ApiError, installErrorHandling } from './errors.js'
+import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
 import { RedisRateLimiter } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
@@ -38,6 +43,17 @@ export async function buildApp(deps: HttpDeps) {
     // Our ids never need more; longer params are rejected before routing.
     routerOptions: { maxParamLength: 200 },
     genReqId: () => crypto.randomUUID(),
+    // Errors raised while routing (bad percent-encoding, over-long parameters) get our JSON shape too,
+    // without echoing the path back.
+    frameworkErrors: (err, _req, reply) => {
+      const message =
+        err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? 'a path parameter is longer than 200 characters'
+          : 'malformed URL'
+      void (reply as FastifyReply)
+        .status(400)
+        .send(errorBody('validation_error', message, { fields: [{ field: 'path', message }] }))
+    },
   }).withTypeProvider<ZodTypeProvider>()
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
@@ -46,10 +62,22 @@ export async function buildApp(deps: HttpDeps) {
   const limiter = new RedisRateLimiter(s.redis, s.keys.global('ratelimit'))
 
   app.addHook('onRequest', async (req, reply) => {
+    try {
+      await guard(req, reply)
+    } catch (err) {
+      // Answered here rather than thrown: plugins with their own error handler (Bull Board) would
+      // otherwise turn a 401/403/429 into their own 500.
+      if (err instanceof ApiError) return sendApiError(reply, err)
+      throw err
+    }
+  })
+
+  async function guard(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const config = req.routeOptions.config
     const isAdmin = req.url.startsWith(ADMIN_PREFIX)
-    // Unknown routes fall through to the JSON 404 without asking for a key.
-    if (!req.routeOptions.url || config.public) return
+    // Unknown routes fall through to the JSON 404 without asking for a key; the docs UI is public
+    // (a browser cannot send a bearer key), as is the OpenAPI document it renders.
+    if (!req.routeOptions.url || config.public || req.routeOptions.url.startsWith('/docs')) return
     const rules = s.rules.current()
     try {
       req.principal = authenticate(bearerOf(req, isAdmin), rules)
@@ -75,7 +103,7 @@ export async function buildApp(deps: HttpDeps) {
         { 'retry-after': String(seconds) },
       )
     }
-  })
+  }
 
   app.addHook('onResponse', async (req, reply) => {
     s.metrics.httpSeconds.observe(

@@ -51,7 +51,7 @@ export function errorBody(code: ErrorCode, message: string, details: Record<stri
   return { error: { code, message, details } }
 }
 
-function sendApiError(reply: FastifyReply, err: ApiError) {
+export function sendApiError(reply: FastifyReply, err: ApiError) {
   for (const [k, v] of Object.entries(err.headers)) reply.header(k, v)
   return reply.status(err.status).send(errorBody(err.code, err.message, err.details))
 }

@@ -23,6 +23,9 @@ export const errorSchema = z.object({
 })
 
 const iso = z.iso.datetime()
+const MIN_EPOCH_MS = 1_230_768_000_000
+const MAX_EPOCH_MS = 4_102_444_800_000
+const U64_MAX = 18_446_744_073_709_551_615n
 
 export const sessionParams = z.object({ sid: sessionIdSchema })
 export const chatParams = z.object({ sid: sessionIdSchema, jid: chatJidSchema })
@@ -115,12 +118,24 @@ export const simMessageBody = z
       .max(128)
       .regex(/^[\x21-\x7e]+$/, 'expected printable ASCII without spaces')
       .optional(),
-    timestamp: iso.optional(),
+    timestamp: iso
+      .refine((t) => {
+        const ms = Date.parse(t)
+        return ms >= MIN_EPOCH_MS && ms <= MAX_EPOCH_MS
+      }, 'expected a time between 2009 and 2100')
+      .optional(),
     pushName: z.string().max(256).optional(),
     origin: z.enum(['customer', 'phone', 'bot', 'crm', 'api']).optional(),
   })
   .strict()
   .superRefine((b, ctx) => {
+    if (b.chatIdAlt && b.chatIdAlt.endsWith('@g.us') !== b.chatId.endsWith('@g.us')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['chatIdAlt'],
+        message: 'must be the same kind of chat as chatId',
+      })
+    }
     if (b.chatId.endsWith('@g.us') && !b.fromMe && !b.participant) {
       ctx.addIssue({
         code: 'custom',
@@ -147,7 +162,11 @@ export const simActionsQuery = z
   .object({
     after: z
       .string()
-      .regex(/^\d{1,20}-\d{1,10}$/, 'expected the seq of an action')
+      .refine((v) => {
+        // A Redis stream id: two unsigned 64-bit numbers.
+        const m = /^(\d{1,20})-(\d{1,20})$/.exec(v)
+        return m !== null && BigInt(m[1]!) <= U64_MAX && BigInt(m[2]!) <= U64_MAX
+      }, 'expected the seq of an action')
       .optional(),
     limit: z.coerce.number().int().min(1).max(1000).default(200),
   })

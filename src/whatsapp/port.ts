@@ -16,15 +16,24 @@ export interface ChatRef {
   lastMessage: { key: MessageKey; timestamp: number }
 }
 
+/**
+ * Delivery to a session is at-least-once (a crash between sending and recording can resend). Every
+ * action is state-setting (read, unread, archived, presence), so WhatsApp applies a resend as a no-op;
+ * the key names the action so a transport that can tell duplicates apart (the sim) drops them.
+ */
+export interface ActionOptions {
+  idempotencyKey?: string
+}
+
 export interface WhatsAppSession {
   readonly sessionId: string
   status(): SessionStatus
   /** Blue ticks for these keys, sent as received (group keys with their participant). */
-  readMessages(keys: MessageKey[]): Promise<void>
-  markChatRead(chat: ChatRef): Promise<void>
-  markChatUnread(chat: ChatRef): Promise<void>
-  setArchived(chat: ChatRef, archived: boolean): Promise<void>
-  sendPresence(jid: string, state: PresenceState): Promise<void>
+  readMessages(keys: MessageKey[], opts?: ActionOptions): Promise<void>
+  markChatRead(chat: ChatRef, opts?: ActionOptions): Promise<void>
+  markChatUnread(chat: ChatRef, opts?: ActionOptions): Promise<void>
+  setArchived(chat: ChatRef, archived: boolean, opts?: ActionOptions): Promise<void>
+  sendPresence(jid: string, state: PresenceState, opts?: ActionOptions): Promise<void>
   /** Stops delivering events and releases the connection; in-flight event handling finishes first. */
   close(): Promise<void>
 }

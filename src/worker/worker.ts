@@ -5,11 +5,13 @@ import type { Services } from '../services.js'
 import { SessionCommandServer } from '../whatsapp/command-bus.js'
 import type { WhatsAppTransport } from '../whatsapp/port.js'
 import { SimTransport } from '../whatsapp/sim/transport.js'
-import { SessionRunner } from './session-runner.js'
+import { LeaseStore } from './lease.js'
+import { type OwnershipTimings, SessionOwnership } from './ownership.js'
 
 export interface Worker {
+  workerId: string
   ingestor: Ingestor
-  runner: SessionRunner
+  ownership: SessionOwnership
   close(): Promise<void>
 }
 
@@ -25,32 +27,45 @@ function createTransport(s: Services): WhatsAppTransport {
   )
 }
 
-/** The worker role: WhatsApp sessions feeding the inbox state (and, as features land, the job processors). */
-export async function startWorker(s: Services): Promise<Worker> {
+/**
+ * The worker role: takes its share of the WhatsApp sessions (leases), feeds their events into the
+ * inbox state, and runs the jobs that need their sockets.
+ */
+export async function startWorker(
+  s: Services,
+  opts: { timings?: Partial<OwnershipTimings> } = {},
+): Promise<Worker> {
   const transport = createTransport(s)
+  const workerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`
   const ingestor = s.ingestor
-  const commands = new SessionCommandServer(s.redis, s.keys.prefix, (sid) => runner.get(sid), s.log)
-  const runner: SessionRunner = new SessionRunner({
+  const commands = new SessionCommandServer(s.redis, s.keys.prefix, (sid) => ownership.get(sid), s.log)
+  const ownership: SessionOwnership = new SessionOwnership({
+    workerId,
+    redis: s.redis,
+    keys: s.keys,
+    leases: new LeaseStore(s.redis, s.keys),
     transport,
     statuses: s.statuses,
     sink: async (event) => {
       await ingestor.ingest(event)
     },
-    log: s.log,
-    holder: `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`,
+    log: s.log.child({ worker: workerId }),
+    rules: s.rules.current(),
     commands,
+    ...(opts.timings ? { timings: opts.timings } : {}),
   })
-  await runner.sync(s.rules.current())
+  await ownership.start()
   const unsubscribe = s.rules.onChange((next) => {
-    void runner.sync(next)
+    void ownership.sync(next)
   })
-  s.log.info({ sessions: runner.sessionIds(), transport: transport.kind }, 'worker started')
+  s.log.info({ workerId, holds: ownership.sessionIds(), transport: transport.kind }, 'worker started')
   return {
+    workerId,
     ingestor,
-    runner,
+    ownership,
     async close() {
       unsubscribe()
-      await runner.close()
+      await ownership.close()
       await commands.close()
     },
   }

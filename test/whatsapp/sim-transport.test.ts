@@ -3,6 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest'
 import type { MessageKey } from '../../src/domain/events.js'
 import type { IngestOutcome } from '../../src/inbox/ingest.js'
 import type { ChatRef, WhatsAppSession } from '../../src/whatsapp/port.js'
+import { SessionNotLiveError } from '../../src/whatsapp/port.js'
 import { SimNetwork } from '../../src/whatsapp/sim/network.js'
 import { SimTransport } from '../../src/whatsapp/sim/transport.js'
 import { T0 } from '../helpers/events.js'
@@ -395,7 +396,7 @@ describe('sim actions', () => {
   it('refuses actions once the session is closed', async () => {
     const session = await open('s-actions-closed', recordingSink().sink)
     await closeSession(session)
-    await expect(session.sendPresence(pn(1), 'composing')).rejects.toThrow(/STOPPED/)
+    await expect(session.sendPresence(pn(1), 'composing')).rejects.toBeInstanceOf(SessionNotLiveError)
     expect(await network.actions('s-actions-closed')).toEqual([])
   })
 })

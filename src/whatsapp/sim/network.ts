@@ -53,12 +53,20 @@ function simMessageId(): string {
   return `3EB0${randomBytes(10).toString('hex').toUpperCase()}`
 }
 
+const RECORD_ACTION = `
+if ARGV[1] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', 604800) == false then return 0 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'a', ARGV[3])
+return 1
+`
+
 export class SimNetwork {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    if (!('tbSimAct' in redis)) redis.defineCommand('tbSimAct', { numberOfKeys: 2, lua: RECORD_ACTION })
+  }
 
   /** Delivers a message to the session as WhatsApp would; returns the domain event it becomes. */
   async injectMessage(sessionId: string, input: SimMessageInput): Promise<Record<string, unknown>> {
@@ -97,16 +105,22 @@ export class SimNetwork {
     )) as string
   }
 
-  async recordAction(sessionId: string, action: SimAction): Promise<void> {
-    await this.redis.xadd(
+  /**
+   * Records what the service did. With an idempotency key, a repeat of the same action is applied once,
+   * as WhatsApp applies a repeated receipt or chat modification once (one atomic script).
+   */
+  async recordAction(sessionId: string, action: SimAction, idempotencyKey?: string): Promise<boolean> {
+    const payload = JSON.stringify({ ...action, at: this.clock.now() })
+    const applied = await (
+      this.redis as Redis & { tbSimAct: (...a: Array<string | number>) => Promise<number> }
+    ).tbSimAct(
       this.keys.simActions(sessionId),
-      'MAXLEN',
-      '~',
+      `${this.keys.simActions(sessionId)}:applied:${idempotencyKey ?? ''}`,
+      idempotencyKey ? '1' : '0',
       ACTIONS_KEEP,
-      '*',
-      'a',
-      JSON.stringify({ ...action, at: this.clock.now() }),
+      payload,
     )
+    return applied === 1
   }
 
   /** What the service did to WhatsApp, oldest first; `after` is the `seq` of the last action already seen. */

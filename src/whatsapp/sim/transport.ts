@@ -2,13 +2,15 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { MessageKey } from '../../domain/events.js'
 import type { Keys } from '../../keys.js'
-import type {
-  ChatRef,
-  EventSink,
-  PresenceState,
-  SessionStatus,
-  WhatsAppSession,
-  WhatsAppTransport,
+import {
+  type ActionOptions,
+  type ChatRef,
+  type EventSink,
+  type PresenceState,
+  SessionNotLiveError,
+  type SessionStatus,
+  type WhatsAppSession,
+  type WhatsAppTransport,
 } from '../port.js'
 import type { SimNetwork } from './network.js'
 
@@ -140,45 +142,38 @@ class SimSession implements WhatsAppSession {
     }
   }
 
-  private async act(action: Parameters<SimNetwork['recordAction']>[1]): Promise<void> {
-    if (this.state !== 'WORKING') throw new Error(`sim session ${this.sessionId} is ${this.state}`)
-    await this.deps.network.recordAction(this.sessionId, action)
+  private async act(action: Parameters<SimNetwork['recordAction']>[1], opts?: ActionOptions): Promise<void> {
+    if (this.state !== 'WORKING') throw new SessionNotLiveError(this.sessionId)
+    await this.deps.network.recordAction(this.sessionId, action, opts?.idempotencyKey)
   }
 
-  readMessages(keys: MessageKey[]): Promise<void> {
+  readMessages(keys: MessageKey[], opts?: ActionOptions): Promise<void> {
     // Baileys skips fromMe keys; so does the simulated WhatsApp.
-    return this.act({ kind: 'read', keys: keys.filter((k) => !k.fromMe) })
+    return this.act({ kind: 'read', keys: keys.filter((k) => !k.fromMe) }, opts)
   }
 
-  markChatRead(chat: ChatRef): Promise<void> {
-    return this.act({
-      kind: 'chatModify',
-      modification: 'markRead',
-      jid: chat.jid,
-      lastMessage: chat.lastMessage,
-    })
+  markChatRead(chat: ChatRef, opts?: ActionOptions): Promise<void> {
+    return this.modify('markRead', chat, opts)
   }
 
-  markChatUnread(chat: ChatRef): Promise<void> {
-    return this.act({
-      kind: 'chatModify',
-      modification: 'markUnread',
-      jid: chat.jid,
-      lastMessage: chat.lastMessage,
-    })
+  markChatUnread(chat: ChatRef, opts?: ActionOptions): Promise<void> {
+    return this.modify('markUnread', chat, opts)
   }
 
-  setArchived(chat: ChatRef, archived: boolean): Promise<void> {
-    return this.act({
-      kind: 'chatModify',
-      modification: archived ? 'archive' : 'unarchive',
-      jid: chat.jid,
-      lastMessage: chat.lastMessage,
-    })
+  setArchived(chat: ChatRef, archived: boolean, opts?: ActionOptions): Promise<void> {
+    return this.modify(archived ? 'archive' : 'unarchive', chat, opts)
   }
 
-  sendPresence(jid: string, state: PresenceState): Promise<void> {
-    return this.act({ kind: 'presence', jid, state })
+  private modify(
+    modification: 'markRead' | 'markUnread' | 'archive' | 'unarchive',
+    chat: ChatRef,
+    opts?: ActionOptions,
+  ): Promise<void> {
+    return this.act({ kind: 'chatModify', modification, jid: chat.jid, lastMessage: chat.lastMessage }, opts)
+  }
+
+  sendPresence(jid: string, state: PresenceState, opts?: ActionOptions): Promise<void> {
+    return this.act({ kind: 'presence', jid, state }, opts)
   }
 
   async close(): Promise<void> {

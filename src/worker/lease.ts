@@ -1,0 +1,94 @@
+import type { Redis } from 'ioredis'
+import type { Keys } from '../keys.js'
+
+/**
+ * Session leases and the live-worker registry. Times come from Redis (TIME / PX), so processes on
+ * machines with skewed clocks still agree. A lease is `holder|epoch`; the epoch grows with every new
+ * holder (a fencing token).
+ */
+const ACQUIRE = `
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  local holder, epoch = string.match(cur, '^(.*)|(%d+)$')
+  if holder == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    return tonumber(epoch)
+  end
+  return 0
+end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. epoch, 'PX', ARGV[2])
+return epoch
+`
+const RENEW = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+`
+const RELEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`
+const HEARTBEAT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZADD', KEYS[1], now, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]) * 10)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')
+`
+
+type Scripted = Redis & {
+  tbLeaseAcquire(lease: string, epoch: string, holder: string, ttl: number): Promise<number>
+  tbLeaseRenew(lease: string, value: string, ttl: number): Promise<number>
+  tbLeaseRelease(lease: string, value: string): Promise<number>
+  tbWorkerHeartbeat(workers: string, id: string, ttl: number): Promise<string[]>
+}
+
+export class LeaseStore {
+  private readonly r: Scripted
+
+  constructor(
+    redis: Redis,
+    private readonly keys: Keys,
+  ) {
+    if (!('tbLeaseAcquire' in redis)) {
+      redis.defineCommand('tbLeaseAcquire', { numberOfKeys: 2, lua: ACQUIRE })
+      redis.defineCommand('tbLeaseRenew', { numberOfKeys: 1, lua: RENEW })
+      redis.defineCommand('tbLeaseRelease', { numberOfKeys: 1, lua: RELEASE })
+      redis.defineCommand('tbWorkerHeartbeat', { numberOfKeys: 1, lua: HEARTBEAT })
+    }
+    this.r = redis as Scripted
+  }
+
+  private leaseKey(sid: string): string {
+    return `${this.keys.session(sid)}lease`
+  }
+
+  /** Takes the lease if free (or already ours); returns the epoch, or 0 when someone else holds it. */
+  acquire(sid: string, holder: string, ttlMs: number): Promise<number> {
+    return this.r.tbLeaseAcquire(this.leaseKey(sid), `${this.keys.session(sid)}lease-epoch`, holder, ttlMs)
+  }
+
+  async renew(sid: string, holder: string, epoch: number, ttlMs: number): Promise<boolean> {
+    return (await this.r.tbLeaseRenew(this.leaseKey(sid), `${holder}|${epoch}`, ttlMs)) === 1
+  }
+
+  async release(sid: string, holder: string, epoch: number): Promise<boolean> {
+    return (await this.r.tbLeaseRelease(this.leaseKey(sid), `${holder}|${epoch}`)) === 1
+  }
+
+  /** The current holder and epoch of a session's lease, if any. */
+  async holderOf(sid: string): Promise<{ holder: string; epoch: number } | null> {
+    const v = await this.r.get(this.leaseKey(sid))
+    const m = v ? /^(.*)\|(\d+)$/.exec(v) : null
+    return m ? { holder: m[1]!, epoch: Number(m[2]) } : null
+  }
+
+  /** Records this worker as alive and returns every worker seen alive within `ttlMs`. */
+  heartbeat(workerId: string, ttlMs: number): Promise<string[]> {
+    return this.r.tbWorkerHeartbeat(this.keys.global('workers'), workerId, ttlMs)
+  }
+
+  async leave(workerId: string): Promise<void> {
+    await this.r.zrem(this.keys.global('workers'), workerId)
+  }
+}

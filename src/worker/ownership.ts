@@ -1,0 +1,260 @@
+import { Worker as BullWorker, type ConnectionOptions, Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import type { Logger } from 'pino'
+import { processSessionAction, SESSION_ACTION } from '../../jobs/session-action.js'
+import type { Keys } from '../keys.js'
+import type { Rules } from '../rules/compile.js'
+import type { SessionCommandServer } from '../whatsapp/command-bus.js'
+import type { EventSink, WhatsAppSession, WhatsAppTransport } from '../whatsapp/port.js'
+import type { SessionStatusStore } from '../whatsapp/status-store.js'
+import { preferredWorker } from './assignment.js'
+import type { LeaseStore } from './lease.js'
+import { sessionQueueName } from './session-queues.js'
+
+export interface OwnershipTimings {
+  /** How often leases are renewed and the assignment is re-checked. */
+  tickMs: number
+  /** A lease not renewed for this long expires; another worker may then take the session. */
+  leaseMs: number
+  /** A worker without a heartbeat for this long is considered dead. */
+  workerTtlMs: number
+}
+
+export const DEFAULT_TIMINGS: OwnershipTimings = { tickMs: 2000, leaseMs: 10_000, workerTtlMs: 6000 }
+
+interface Held {
+  epoch: number
+  session: WhatsAppSession
+  actions: BullWorker
+  /** Local deadline: past it without a successful renewal we must assume the lease is gone. */
+  fenceAt: number
+  closing?: Promise<void>
+}
+
+/**
+ * Decides which sessions this worker process holds and runs them. Each session is held by exactly one
+ * process through a Redis lease; sessions spread over the live workers by rendezvous hashing; when a
+ * worker dies its leases expire and the sessions start elsewhere. A holder that cannot renew stops its
+ * socket before the lease can expire (self-fencing), so two sockets never run for one number.
+ */
+export class SessionOwnership {
+  private readonly held = new Map<string, Held>()
+  private timer: NodeJS.Timeout | undefined
+  private ticking: Promise<void> = Promise.resolve()
+  private stopped = false
+  private rules: Rules
+
+  constructor(
+    private readonly deps: {
+      workerId: string
+      redis: Redis
+      keys: Keys
+      leases: LeaseStore
+      transport: WhatsAppTransport
+      statuses: SessionStatusStore
+      sink: EventSink
+      log: Logger
+      rules: Rules
+      commands?: SessionCommandServer
+      timings?: Partial<OwnershipTimings>
+    },
+  ) {
+    this.rules = deps.rules
+  }
+
+  private get t(): OwnershipTimings {
+    return { ...DEFAULT_TIMINGS, ...this.deps.timings }
+  }
+
+  get(sessionId: string): WhatsAppSession | undefined {
+    return this.held.get(sessionId)?.session
+  }
+
+  sessionIds(): string[] {
+    return [...this.held.keys()]
+  }
+
+  start(): Promise<void> {
+    const first = this.tick()
+    this.timer = setInterval(() => void this.tick(), this.t.tickMs)
+    return first
+  }
+
+  /** Applies new rules at once (sessions added or removed). */
+  sync(rules: Rules): Promise<void> {
+    this.rules = rules
+    return this.tick()
+  }
+
+  /** One pass: heartbeat, then take, keep, hand over or drop sessions. Passes never overlap. */
+  tick(): Promise<void> {
+    this.ticking = this.ticking
+      .then(() => this.doTick())
+      .catch((err: unknown) => {
+        this.deps.log.error({ err }, 'session ownership pass failed')
+      })
+    return this.ticking
+  }
+
+  private async doTick(): Promise<void> {
+    if (this.stopped) return
+    const { workerId, leases, log } = this.deps
+    const t = this.t
+    let live: string[]
+    try {
+      live = await leases.heartbeat(workerId, t.workerTtlMs)
+    } catch (err) {
+      log.warn({ err }, 'heartbeat failed (Redis unreachable?)')
+      this.fenceExpired()
+      return
+    }
+    if (!live.includes(workerId)) live.push(workerId)
+    const wanted = new Set<string>()
+    for (const sid of this.rules.sessions.keys()) if (preferredWorker(sid, live) === workerId) wanted.add(sid)
+
+    for (const [sid, h] of this.held) {
+      if (!this.rules.sessions.has(sid)) {
+        await this.drop(sid, h, 'removed from the rules')
+        continue
+      }
+      if (!wanted.has(sid)) {
+        await this.drop(sid, h, 'handed over to another worker')
+        continue
+      }
+      try {
+        if (await leases.renew(sid, workerId, h.epoch, t.leaseMs)) {
+          h.fenceAt = Date.now() + t.leaseMs * 0.6
+        } else {
+          log.warn({ sessionId: sid }, 'lease lost: stopping the session')
+          await this.drop(sid, h, 'lease lost', false)
+        }
+      } catch (err) {
+        log.warn({ err, sessionId: sid }, 'lease renewal failed')
+      }
+    }
+    this.fenceExpired()
+
+    for (const sid of wanted) {
+      if (this.held.has(sid) || this.stopped) continue
+      let epoch = 0
+      try {
+        epoch = await leases.acquire(sid, workerId, t.leaseMs)
+      } catch (err) {
+        log.warn({ err, sessionId: sid }, 'lease acquisition failed')
+      }
+      if (epoch > 0) await this.take(sid, epoch)
+    }
+  }
+
+  /** Stops sessions whose lease may have expired without us noticing (Redis unreachable). */
+  private fenceExpired(): void {
+    const now = Date.now()
+    for (const [sid, h] of this.held) {
+      if (now > h.fenceAt) {
+        this.deps.log.error(
+          { sessionId: sid },
+          'lease could not be renewed in time: stopping the socket (fencing)',
+        )
+        void this.drop(sid, h, 'lease not renewed in time', false)
+      }
+    }
+  }
+
+  private async take(sid: string, epoch: number): Promise<void> {
+    const { transport, statuses, log, workerId, redis, keys } = this.deps
+    await statuses.set(sid, 'STARTING', { holder: workerId })
+    let session: WhatsAppSession
+    try {
+      session = await transport.open(sid, this.deps.sink)
+    } catch (err) {
+      await statuses.set(sid, 'FAILED', {
+        detail: err instanceof Error ? err.message : String(err),
+        holder: workerId,
+      })
+      await this.deps.leases.release(sid, workerId, epoch)
+      log.error({ err, sessionId: sid }, 'session failed to start')
+      return
+    }
+    await this.requeueOrphans(sid)
+    const actions = new BullWorker(
+      sessionQueueName(sid),
+      async (job, token) => {
+        if (job.name !== SESSION_ACTION) throw new Error(`unknown job ${job.name} in a session queue`)
+        return processSessionAction(job, token, {
+          sessionId: sid,
+          session: () => this.held.get(sid)?.session,
+          redis,
+          keys,
+          log,
+        })
+      },
+      {
+        connection: redis.duplicate({ maxRetriesPerRequest: null }) as unknown as ConnectionOptions,
+        prefix: keys.prefix,
+        concurrency: 1,
+        // Shorter than the shortest lease expiry after a crash (leaseMs - tickMs), so a dead holder's
+        // job lock is always gone when the next holder takes the session (see requeueOrphans).
+        lockDuration: Math.max(1000, Math.floor((this.t.leaseMs - this.t.tickMs) * 0.75)),
+        stalledInterval: 5000,
+      },
+    )
+    actions.on('failed', (job, err) =>
+      log.warn({ sessionId: sid, jobId: job?.id, err: err.message }, 'session action failed'),
+    )
+    this.held.set(sid, { epoch, session, actions, fenceAt: Date.now() + this.t.leaseMs * 0.6 })
+    await this.deps.commands?.serve(sid)
+    await statuses.set(sid, session.status(), { holder: workerId })
+    log.info({ sessionId: sid, epoch, transport: transport.kind }, 'session taken')
+  }
+
+  /**
+   * A previous holder that died mid-job left that job in `active`. BullMQ would find it only after two
+   * stalled-check passes, after newer jobs ran; putting it back at the head of the queue now keeps the
+   * session's actions in order. Its lock has expired by now (lockDuration < lease expiry).
+   */
+  private async requeueOrphans(sid: string): Promise<void> {
+    const { redis, keys, log } = this.deps
+    const q = new Queue(sessionQueueName(sid), {
+      connection: redis as unknown as ConnectionOptions,
+      prefix: keys.prefix,
+    })
+    try {
+      const active = await q.getActive()
+      for (const job of active) {
+        const lockKey = `${keys.prefix}:${sessionQueueName(sid)}:${job.id}:lock`
+        if (await redis.exists(lockKey)) continue
+        await job.moveToWait('0')
+        log.warn(
+          { sessionId: sid, jobId: job.id },
+          'requeued an action left in flight by the previous holder',
+        )
+      }
+    } finally {
+      await q.close()
+    }
+  }
+
+  private drop(sid: string, h: Held, why: string, release = true): Promise<void> {
+    h.closing ??= (async () => {
+      const { leases, statuses, log, workerId } = this.deps
+      await this.deps.commands?.unserve(sid).catch(() => {})
+      // Finish the action in flight, then the socket; only then may another process take over.
+      await h.actions.close().catch(() => {})
+      await h.session.close()
+      this.held.delete(sid)
+      if (release) await leases.release(sid, workerId, h.epoch).catch(() => {})
+      await statuses.set(sid, 'STOPPED', { detail: why }).catch(() => {})
+      log.info({ sessionId: sid, why }, 'session released')
+    })()
+    return h.closing
+  }
+
+  /** Releases every session (graceful: the next holder need not wait for the leases to expire). */
+  async close(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    await this.ticking
+    await Promise.all([...this.held].map(([sid, h]) => this.drop(sid, h, 'worker shut down')))
+    await this.deps.leases.leave(this.deps.workerId).catch(() => {})
+  }
+}

@@ -1,0 +1,47 @@
+import { type ConnectionOptions, Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+
+/**
+ * Each session has its own BullMQ queue for work that needs its socket. The session id is the queue's
+ * hash tag, so on Redis Cluster the queue lives on the same shard as the session's state.
+ */
+export function sessionQueueName(sessionId: string): string {
+  return `{${sessionId}}-wa`
+}
+
+/** Producers' side: one Queue object per session, created on first use and shared. */
+export class SessionQueues {
+  private readonly queues = new Map<string, Queue>()
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  get(sessionId: string): Queue {
+    let q = this.queues.get(sessionId)
+    if (!q) {
+      q = new Queue(sessionQueueName(sessionId), {
+        connection: this.redis as unknown as ConnectionOptions,
+        prefix: this.prefix,
+        defaultJobOptions: {
+          removeOnComplete: 1000,
+          removeOnFail: 5000,
+          attempts: 8,
+          backoff: { type: 'exponential', delay: 1000 },
+        },
+      })
+      this.queues.set(sessionId, q)
+    }
+    return q
+  }
+
+  all(): Queue[] {
+    return [...this.queues.values()]
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()))
+    this.queues.clear()
+  }
+}

@@ -1,0 +1,135 @@
+import { Queue } from 'bullmq'
+import { pino } from 'pino'
+import { afterAll, describe, expect, it, vi } from 'vitest'
+import { SESSION_ACTION } from '../../jobs/session-action.js'
+import { systemClock } from '../../src/clock.js'
+import { compileRules } from '../../src/rules/compile.js'
+import { rulesSchema } from '../../src/rules/schema.js'
+import { SimNetwork } from '../../src/whatsapp/sim/network.js'
+import { SimTransport } from '../../src/whatsapp/sim/transport.js'
+import { SessionStatusStore } from '../../src/whatsapp/status-store.js'
+import { LeaseStore } from '../../src/worker/lease.js'
+import { SessionOwnership } from '../../src/worker/ownership.js'
+import { sessionQueueName } from '../../src/worker/session-queues.js'
+import { pn } from '../helpers/events.js'
+import { testRedis } from '../helpers/redis.js'
+
+const r = testRedis('ownership')
+const log = pino({ level: 'silent' })
+const SESSIONS = Array.from({ length: 12 }, (_, i) => `s${i}`)
+const rules = compileRules(
+  rulesSchema.parse({ version: 1, orgs: [{ id: 'o' }], sessions: SESSIONS.map((id) => ({ id, org: 'o' })) }),
+)
+const network = new SimNetwork(r.redis, r.keys, systemClock)
+const leases = new LeaseStore(r.redis, r.keys)
+const statuses = new SessionStatusStore(r.redis, r.keys, systemClock)
+const timings = { tickMs: 100, leaseMs: 800, workerTtlMs: 400 }
+
+function worker(id: string) {
+  return new SessionOwnership({
+    workerId: id,
+    redis: r.redis,
+    keys: r.keys,
+    leases,
+    transport: new SimTransport({ redis: r.redis, keys: r.keys, network, log, blockMs: 100 }),
+    statuses,
+    sink: async () => {},
+    log,
+    rules,
+    timings,
+  })
+}
+
+const queues = SESSIONS.map(
+  (sid) => new Queue(sessionQueueName(sid), { connection: r.redis, prefix: r.prefix }),
+)
+afterAll(async () => {
+  await Promise.all(queues.map((q) => q.close()))
+  await r.cleanup()
+})
+
+/** What a kill -9 leaves behind: nothing runs any more, and the leases stay until they expire. */
+async function crash(w: SessionOwnership): Promise<void> {
+  const internals = w as unknown as {
+    timer: NodeJS.Timeout
+    stopped: boolean
+    held: Map<
+      string,
+      { actions: { close(force?: boolean): Promise<void> }; session: { close(): Promise<void> } }
+    >
+  }
+  internals.stopped = true
+  clearInterval(internals.timer)
+  for (const h of internals.held.values()) {
+    await h.actions.close(true)
+    await h.session.close()
+  }
+}
+
+async function holders(): Promise<Map<string, string | undefined>> {
+  return new Map(
+    await Promise.all(SESSIONS.map(async (s) => [s, (await leases.holderOf(s))?.holder] as const)),
+  )
+}
+
+describe('session ownership across workers', () => {
+  it('holds every session in exactly one worker, takes over a crashed worker’s sessions, performs each action once', async () => {
+    const workers = [worker('w1'), worker('w2'), worker('w3')]
+    await Promise.all(workers.map((w) => w.start()))
+    await vi.waitFor(
+      async () => {
+        const h = await holders()
+        expect([...h.values()].every((x) => x !== undefined)).toBe(true)
+        // Each session is running in exactly the process named by its lease, and in no other.
+        for (const [sid, holder] of h) {
+          const running = workers.filter((w) => w.sessionIds().includes(sid))
+          expect(running).toHaveLength(1)
+          expect(running[0]).toBe(workers[['w1', 'w2', 'w3'].indexOf(holder!)])
+        }
+      },
+      { timeout: 5000, interval: 50 },
+    )
+    const spread = new Set((await holders()).values())
+    expect(spread.size).toBe(3)
+
+    // Work keeps arriving for every session while w2 "crashes" (stops without releasing anything).
+    const jobs = SESSIONS.flatMap((sid, i) =>
+      Array.from({ length: 5 }, (_, k) => ({ sid, jobId: `act-${i}-${k}`, jid: pn(1000 + i * 10 + k) })),
+    )
+    const crashed = workers[1]!
+    const crashedHeld = crashed.sessionIds()
+    await crash(crashed)
+    await Promise.all(
+      jobs.map((j) =>
+        queues[SESSIONS.indexOf(j.sid)]!.add(
+          SESSION_ACTION,
+          { action: 'presence', jid: j.jid, state: 'composing' },
+          { jobId: j.jobId },
+        ),
+      ),
+    )
+    const survivors = [workers[0]!, workers[2]!]
+    await vi.waitFor(
+      async () => {
+        const h = await holders()
+        for (const sid of crashedHeld) expect(['w1', 'w3']).toContain(h.get(sid))
+        for (const sid of crashedHeld) expect(survivors.some((w) => w.sessionIds().includes(sid))).toBe(true)
+      },
+      { timeout: 8000, interval: 50 },
+    )
+    // Every action reaches WhatsApp exactly once, in the order it was queued per session.
+    await vi.waitFor(
+      async () => {
+        const counts = await Promise.all(queues.map((q) => q.getJobCounts('wait', 'active', 'delayed')))
+        expect(counts.every((c) => (c.wait ?? 0) + (c.active ?? 0) + (c.delayed ?? 0) === 0)).toBe(true)
+      },
+      { timeout: 10_000, interval: 100 },
+    )
+    for (const sid of SESSIONS) {
+      const acts = await network.actions(sid)
+      const expected = jobs.filter((j) => j.sid === sid).map((j) => j.jid)
+      expect(acts.map((a) => (a.kind === 'presence' ? a.jid : '?'))).toEqual(expected)
+    }
+    await Promise.all(survivors.map((w) => w.close()))
+  }, 30_000)
+})
