@@ -7,7 +7,7 @@ import { resolveRulesPath } from './rules/load.js'
 import { RulesError } from './rules/store.js'
 import { createServices, type Services } from './services.js'
 import { RedisSessionGateway } from './whatsapp/command-bus.js'
-import { startWorker, TransportUnavailableError, type Worker } from './worker/worker.js'
+import { startWorker, type Worker } from './worker/worker.js'
 
 /**
  * Process entry point. Roles: `web` (HTTP API), `worker` (WhatsApp sessions and jobs), `all` (both in
@@ -93,16 +93,7 @@ async function main(argv: string[]): Promise<void> {
   const stops: Array<() => Promise<void>> = []
   let worker: Worker | undefined
   if (role === 'worker' || role === 'all') {
-    try {
-      worker = await startWorker(services)
-    } catch (err) {
-      if (err instanceof TransportUnavailableError) {
-        log.fatal(err.message)
-        process.stderr.write(`${err.message}\n`)
-        process.exit(2)
-      }
-      throw err
-    }
+    worker = await startWorker(services)
     stops.push(() => worker!.close())
   }
   if (role === 'web' || role === 'all') {

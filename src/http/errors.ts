@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
 import { humanMessage } from '../rules/report.js'
+import { CommandTimeoutError } from '../whatsapp/command-bus.js'
+import { SessionNotLiveError } from '../whatsapp/port.js'
 
 /** Every error code the API answers with; the typed client mirrors this list. */
 export const ERROR_STATUS = {
@@ -96,6 +98,14 @@ export function installErrorHandling(app: FastifyInstance): void {
       })
       return sendApiError(reply, ApiError.validation(fields))
     }
+    if (err instanceof SessionNotLiveError) {
+      return sendApiError(
+        reply,
+        new ApiError('not_implemented', `session ${err.sessionId} has no live WhatsApp client right now`),
+      )
+    }
+    if (err instanceof CommandTimeoutError)
+      return sendApiError(reply, new ApiError('unavailable', err.message))
     if (isRedisDown(err)) {
       req.log.error({ err: err.message }, 'redis unavailable')
       return sendApiError(

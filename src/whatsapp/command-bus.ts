@@ -2,47 +2,73 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { z } from 'zod'
-import type { PresenceState, WhatsAppSession } from './port.js'
+import type { PresenceState } from './port.js'
 import { SessionNotLiveError } from './port.js'
 
 /**
- * Live-session commands that cannot wait in a queue (presence expires within seconds) travel over
- * Redis pub/sub to whichever worker process holds the session. No subscriber means no live client.
+ * Commands that need the live socket now and cannot wait in a queue (presence expires within seconds;
+ * an operator waits for a pairing code) travel over Redis pub/sub to whichever worker process holds
+ * the session, which answers on the caller's reply channel. No subscriber means no live client.
  */
 
-const commandSchema = z.object({
+export const sessionCommandSchema = z.discriminatedUnion('cmd', [
+  z.object({
+    cmd: z.literal('presence'),
+    jid: z.string(),
+    state: z.enum(['composing', 'recording', 'paused']),
+  }),
+  /** Re-open the session's connection (after FAILED, or to re-pair). */
+  z.object({ cmd: z.literal('restart') }),
+  /** Log out on WhatsApp and wipe the stored auth. */
+  z.object({ cmd: z.literal('logout') }),
+  z.object({ cmd: z.literal('pairingCode'), phone: z.string().regex(/^\d{6,15}$/) }),
+])
+export type SessionCommand = z.infer<typeof sessionCommandSchema>
+
+const envelopeSchema = z.object({
   id: z.string(),
   replyTo: z.string(),
   sessionId: z.string(),
-  cmd: z.literal('presence'),
-  jid: z.string(),
-  state: z.enum(['composing', 'recording', 'paused']),
+  command: sessionCommandSchema,
 })
-type Command = z.infer<typeof commandSchema>
 const replySchema = z.object({
   id: z.string(),
   ok: z.boolean(),
+  result: z.string().optional(),
   error: z.string().optional(),
   notLive: z.boolean().optional(),
 })
 
+/** What the holder does for each command; returns an optional text result (the pairing code). */
+export type SessionCommandHandler = (
+  sessionId: string,
+  command: SessionCommand,
+) => Promise<string | undefined>
+
 export interface SessionGateway {
   sendPresence(sessionId: string, jid: string, state: PresenceState): Promise<void>
+  /** Sends any command; rejects with SessionNotLiveError when no process holds the session. */
+  call(sessionId: string, command: SessionCommand, timeoutMs?: number): Promise<string | undefined>
   close(): Promise<void>
 }
 
 export class CommandTimeoutError extends Error {}
+/** The holder ran the command and it failed there. */
+export class CommandFailedError extends Error {}
 
 const channelOf = (prefix: string, sid: string) => `${prefix}:cmd:${sid}`
 
-/** The caller's side (web process). */
+interface Pending {
+  resolve: (result: string | undefined) => void
+  reject: (e: Error) => void
+  timer: NodeJS.Timeout
+}
+
+/** The caller's side (web process, CLI). */
 export class RedisSessionGateway implements SessionGateway {
   private readonly sub: Redis
   private readonly replyChannel: string
-  private readonly pending = new Map<
-    string,
-    { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
-  >()
+  private readonly pending = new Map<string, Pending>()
   private subscribed: Promise<unknown> | null = null
 
   constructor(
@@ -72,37 +98,39 @@ export class RedisSessionGateway implements SessionGateway {
     if (!p) return
     this.pending.delete(parsed.data.id)
     clearTimeout(p.timer)
-    if (parsed.data.ok) p.resolve()
+    if (parsed.data.ok) p.resolve(parsed.data.result)
     else if (parsed.data.notLive) p.reject(new SessionNotLiveError(''))
-    else p.reject(new Error(parsed.data.error ?? 'command failed'))
+    else p.reject(new CommandFailedError(parsed.data.error ?? 'command failed'))
   }
 
   async sendPresence(sessionId: string, jid: string, state: PresenceState): Promise<void> {
+    await this.call(sessionId, { cmd: 'presence', jid, state })
+  }
+
+  async call(
+    sessionId: string,
+    command: SessionCommand,
+    timeoutMs = this.timeoutMs,
+  ): Promise<string | undefined> {
     await this.ensureSubscribed()
-    const command: Command = {
-      id: randomBytes(8).toString('hex'),
-      replyTo: this.replyChannel,
-      sessionId,
-      cmd: 'presence',
-      jid,
-      state,
-    }
-    const done = new Promise<void>((resolve, reject) => {
+    const id = randomBytes(8).toString('hex')
+    const done = new Promise<string | undefined>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(command.id)
-        reject(new CommandTimeoutError(`session ${sessionId} did not answer within ${this.timeoutMs} ms`))
-      }, this.timeoutMs)
-      this.pending.set(command.id, { resolve, reject, timer })
+        this.pending.delete(id)
+        reject(new CommandTimeoutError(`session ${sessionId} did not answer within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(id, { resolve, reject, timer })
     })
-    const receivers = await this.redis.publish(channelOf(this.prefix, sessionId), JSON.stringify(command))
+    const envelope = { id, replyTo: this.replyChannel, sessionId, command }
+    const receivers = await this.redis.publish(channelOf(this.prefix, sessionId), JSON.stringify(envelope))
     if (receivers === 0) {
-      const p = this.pending.get(command.id)
+      const p = this.pending.get(id)
       if (p) clearTimeout(p.timer)
-      this.pending.delete(command.id)
+      this.pending.delete(id)
       throw new SessionNotLiveError(sessionId)
     }
     try {
-      await done
+      return await done
     } catch (err) {
       if (err instanceof SessionNotLiveError) throw new SessionNotLiveError(sessionId)
       throw err
@@ -123,7 +151,7 @@ export class SessionCommandServer {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
-    private readonly sessions: (sid: string) => WhatsAppSession | undefined,
+    private readonly handler: SessionCommandHandler,
     private readonly log: Logger,
   ) {
     this.sub = redis.duplicate({ connectionName: 'cmd-server' })
@@ -143,24 +171,23 @@ export class SessionCommandServer {
   }
 
   private async handle(raw: string): Promise<void> {
-    const parsed = commandSchema.safeParse(safeJson(raw))
+    const parsed = envelopeSchema.safeParse(safeJson(raw))
     if (!parsed.success) {
       this.log.warn('ignored a malformed session command')
       return
     }
-    const c = parsed.data
-    const session = this.sessions(c.sessionId)
+    const { id, replyTo, sessionId, command } = parsed.data
     let reply: z.infer<typeof replySchema>
-    if (session?.status() !== 'WORKING') reply = { id: c.id, ok: false, notLive: true }
-    else {
-      try {
-        await session.sendPresence(c.jid, c.state)
-        reply = { id: c.id, ok: true }
-      } catch (err) {
-        reply = { id: c.id, ok: false, error: err instanceof Error ? err.message : String(err) }
-      }
+    try {
+      const result = await this.handler(sessionId, command)
+      reply = { id, ok: true, ...(result !== undefined ? { result } : {}) }
+    } catch (err) {
+      reply =
+        err instanceof SessionNotLiveError
+          ? { id, ok: false, notLive: true }
+          : { id, ok: false, error: err instanceof Error ? err.message : String(err) }
     }
-    await this.redis.publish(c.replyTo, JSON.stringify(reply))
+    await this.redis.publish(replyTo, JSON.stringify(reply))
   }
 
   async close(): Promise<void> {

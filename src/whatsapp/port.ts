@@ -36,7 +36,18 @@ export interface WhatsAppSession {
   sendPresence(jid: string, state: PresenceState, opts?: ActionOptions): Promise<void>
   /** Stops delivering events and releases the connection; in-flight event handling finishes first. */
   close(): Promise<void>
+  /** Asks WhatsApp for a code to type on the phone instead of scanning the QR (transports that can pair). */
+  requestPairingCode?(phone: string): Promise<string>
+  /** Logs out on WhatsApp and wipes the stored auth (transports with real accounts). */
+  logout?(): Promise<void>
 }
+
+/** How a transport reports a session's status (QR codes while pairing, WORKING, FAILED with why). */
+export type StatusListener = (
+  sessionId: string,
+  status: SessionStatus,
+  extra: { qr?: string; detail?: string },
+) => Promise<void>
 
 /** Receives the raw events of a session; the ingestor validates them. */
 export type EventSink = (event: unknown) => Promise<void>

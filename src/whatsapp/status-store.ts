@@ -51,6 +51,25 @@ export class SessionStatusStore {
       : { status: 'STOPPED', since: 0, detail: null, qr: null, holder: null }
   }
 
+  /** What an operator asked for: `stopped` sessions are not run by any worker until started again. */
+  async setDesired(sid: string, desired: 'running' | 'stopped'): Promise<void> {
+    if (desired === 'running') await this.redis.del(this.desiredKey(sid))
+    else await this.redis.set(this.desiredKey(sid), 'stopped')
+  }
+
+  /** The sessions among `sids` an operator has stopped (one round-trip). */
+  async stoppedAmong(sids: string[]): Promise<Set<string>> {
+    if (sids.length === 0) return new Set()
+    const pipe = this.redis.pipeline()
+    for (const sid of sids) pipe.get(this.desiredKey(sid))
+    const rows = (await pipe.exec()) ?? []
+    return new Set(sids.filter((_, i) => rows[i]?.[1] === 'stopped'))
+  }
+
+  private desiredKey(sid: string): string {
+    return `${this.keys.session(sid)}desired`
+  }
+
   async history(sid: string, limit = HISTORY_KEEP): Promise<SessionStatusRecord[]> {
     const rows = await this.redis.lrange(this.keys.sessionHistory(sid), 0, limit - 1)
     return rows.map((r) => JSON.parse(r) as SessionStatusRecord)

@@ -5,7 +5,12 @@ import { processSessionAction, SESSION_ACTION } from '../../jobs/session-action.
 import type { Keys } from '../keys.js'
 import type { Rules } from '../rules/compile.js'
 import type { SessionCommandServer } from '../whatsapp/command-bus.js'
-import type { EventSink, WhatsAppSession, WhatsAppTransport } from '../whatsapp/port.js'
+import {
+  type EventSink,
+  SessionNotLiveError,
+  type WhatsAppSession,
+  type WhatsAppTransport,
+} from '../whatsapp/port.js'
 import type { SessionStatusStore } from '../whatsapp/status-store.js'
 import { preferredWorker } from './assignment.js'
 import type { LeaseStore } from './lease.js'
@@ -109,12 +114,18 @@ export class SessionOwnership {
       return
     }
     if (!live.includes(workerId)) live.push(workerId)
+    const sids = [...this.rules.sessions.keys()]
+    const stopped = await this.deps.statuses.stoppedAmong(sids).catch(() => new Set<string>())
     const wanted = new Set<string>()
-    for (const sid of this.rules.sessions.keys()) if (preferredWorker(sid, live) === workerId) wanted.add(sid)
+    for (const sid of sids) if (!stopped.has(sid) && preferredWorker(sid, live) === workerId) wanted.add(sid)
 
     for (const [sid, h] of this.held) {
       if (!this.rules.sessions.has(sid)) {
         await this.drop(sid, h, 'removed from the rules')
+        continue
+      }
+      if (stopped.has(sid)) {
+        await this.drop(sid, h, 'stopped by an operator')
         continue
       }
       if (!wanted.has(sid)) {
@@ -203,8 +214,26 @@ export class SessionOwnership {
     )
     this.held.set(sid, { epoch, session, actions, fenceAt: Date.now() + this.t.leaseMs * 0.6 })
     await this.deps.commands?.serve(sid)
-    await statuses.set(sid, session.status(), { holder: workerId })
     log.info({ sessionId: sid, epoch, transport: transport.kind }, 'session taken')
+  }
+
+  /** Re-opens a held session's connection (after FAILED, or to pair again), keeping its lease. */
+  async restart(sid: string): Promise<void> {
+    const h = this.held.get(sid)
+    if (!h) throw new SessionNotLiveError(sid)
+    await h.session.close()
+    await this.deps.statuses.set(sid, 'STARTING', { holder: this.deps.workerId, detail: 'restart requested' })
+    h.session = await this.deps.transport.open(sid, this.deps.sink)
+    this.deps.log.info({ sessionId: sid }, 'session restarted')
+  }
+
+  /** Logs the session out on WhatsApp (the transport wipes its auth); it then needs pairing again. */
+  async logout(sid: string): Promise<void> {
+    const h = this.held.get(sid)
+    if (!h) throw new SessionNotLiveError(sid)
+    if (!h.session.logout) throw new Error(`the ${this.deps.transport.kind} transport has no logout`)
+    await h.session.logout()
+    this.deps.log.warn({ sessionId: sid }, 'session logged out by an operator')
   }
 
   /**

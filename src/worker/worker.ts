@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { Ingestor } from '../inbox/ingest.js'
 import type { Services } from '../services.js'
-import { SessionCommandServer } from '../whatsapp/command-bus.js'
-import type { WhatsAppTransport } from '../whatsapp/port.js'
+import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
+import { BaileysTransport } from '../whatsapp/baileys/transport.js'
+import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
+import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
 import { SimTransport } from '../whatsapp/sim/transport.js'
 import { LeaseStore } from './lease.js'
 import { type OwnershipTimings, SessionOwnership } from './ownership.js'
@@ -15,30 +17,54 @@ export interface Worker {
   close(): Promise<void>
 }
 
-export class TransportUnavailableError extends Error {}
-
-function createTransport(s: Services): WhatsAppTransport {
+function createTransport(s: Services, onStatus: StatusListener): WhatsAppTransport {
   if (s.env.WA_TRANSPORT === 'sim') {
-    return new SimTransport({ redis: s.redis, keys: s.keys, network: s.sim!, log: s.log })
+    return new SimTransport({ redis: s.redis, keys: s.keys, network: s.sim!, log: s.log, onStatus })
   }
-  throw new TransportUnavailableError(
-    'WA_TRANSPORT=baileys: the Baileys adapter is not part of this build yet (tracked in issue #4). ' +
-      'Run with WA_TRANSPORT=sim to use the simulated WhatsApp transport.',
-  )
+  return new BaileysTransport({
+    authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),
+    log: s.log.child({ component: 'baileys' }),
+    onStatus,
+    sendRate: (sid) => s.rules.current().sessions.get(sid)?.sendRate,
+    clock: s.clock,
+  })
 }
 
 /**
  * The worker role: takes its share of the WhatsApp sessions (leases), feeds their events into the
- * inbox state, and runs the jobs that need their sockets.
+ * inbox state, runs the jobs that need their sockets and answers live commands for them.
  */
 export async function startWorker(
   s: Services,
   opts: { timings?: Partial<OwnershipTimings> } = {},
 ): Promise<Worker> {
-  const transport = createTransport(s)
   const workerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`
+  const onStatus: StatusListener = (sid, status, extra) =>
+    s.statuses.set(sid, status, { ...extra, holder: workerId })
+  const transport = createTransport(s, onStatus)
   const ingestor = s.ingestor
-  const commands = new SessionCommandServer(s.redis, s.keys.prefix, (sid) => ownership.get(sid), s.log)
+
+  const handle: SessionCommandHandler = async (sid, command) => {
+    const session = ownership.get(sid)
+    if (!session) throw new SessionNotLiveError(sid)
+    switch (command.cmd) {
+      case 'presence':
+        if (session.status() !== 'WORKING') throw new SessionNotLiveError(sid)
+        await session.sendPresence(command.jid, command.state)
+        return undefined
+      case 'restart':
+        await ownership.restart(sid)
+        return undefined
+      case 'logout':
+        await ownership.logout(sid)
+        return undefined
+      case 'pairingCode':
+        if (!session.requestPairingCode)
+          throw new Error(`the ${transport.kind} transport cannot pair with a phone number`)
+        return session.requestPairingCode(command.phone)
+    }
+  }
+  const commands = new SessionCommandServer(s.redis, s.keys.prefix, handle, s.log)
   const ownership: SessionOwnership = new SessionOwnership({
     workerId,
     redis: s.redis,

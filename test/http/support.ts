@@ -4,6 +4,7 @@ import type { InboxEvent } from '../../src/domain/events.js'
 import type { Ingestor } from '../../src/inbox/ingest.js'
 import { SessionCommandServer, type SessionGateway } from '../../src/whatsapp/command-bus.js'
 import type { WhatsAppSession } from '../../src/whatsapp/port.js'
+import { SessionNotLiveError } from '../../src/whatsapp/port.js'
 import { SimTransport } from '../../src/whatsapp/sim/transport.js'
 import { appFixture as appFixtureFn } from '../helpers/app.js'
 import { dumpPrefix } from '../helpers/redis.js'
@@ -104,7 +105,17 @@ export function simWorker(f: AppFixture) {
     blockMs: 100,
   })
   const sessions = new Map<string, WhatsAppSession>()
-  const server = new SessionCommandServer(f.redis, f.prefix, (sid) => sessions.get(sid), f.services.log)
+  const server = new SessionCommandServer(
+    f.redis,
+    f.prefix,
+    async (sid, command) => {
+      const session = sessions.get(sid)
+      if (!session || command.cmd !== 'presence') throw new SessionNotLiveError(sid)
+      await session.sendPresence(command.jid, command.state)
+      return undefined
+    },
+    f.services.log,
+  )
   return {
     sessions,
     async open(sid: string): Promise<WhatsAppSession> {
@@ -124,6 +135,7 @@ export function simWorker(f: AppFixture) {
 /** A gateway that never reaches Redis (for apps built over an unreachable Redis). */
 export const offlineGateway: SessionGateway = {
   sendPresence: async () => {},
+  call: async () => undefined,
   close: async () => {},
 }
 

@@ -2,9 +2,13 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Session } from '../../rules/schema.js'
 import type { Services } from '../../services.js'
+import { useRedisAuthState } from '../../whatsapp/baileys/auth-state.js'
+import { CommandFailedError, CommandTimeoutError } from '../../whatsapp/command-bus.js'
+import { SessionNotLiveError } from '../../whatsapp/port.js'
 import { sessionOf } from '../auth.js'
 import type { HttpDeps } from '../context.js'
 import { iso } from '../dto.js'
+import { ApiError } from '../errors.js'
 import { errorSchema, sessionDetailSchema, sessionParams, sessionSchema } from '../schemas.js'
 
 async function sessionDto(s: Services, session: Session) {
@@ -21,7 +25,60 @@ async function sessionDto(s: Services, session: Session) {
   }
 }
 
-export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { services: s }) => {
+export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { services: s, gateway }) => {
+  const adminAction = (summary: string) => ({
+    config: { capability: 'admin' as const },
+    schema: {
+      summary,
+      tags: ['sessions'],
+      params: sessionParams,
+      response: { 202: sessionSchema, 200: sessionSchema, 404: errorSchema, 503: errorSchema },
+    },
+  })
+
+  app.post(
+    '/v1/sessions/:sid/start',
+    adminAction('Run the session (again): a worker takes it within seconds'),
+    async (req, reply) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      await s.statuses.setDesired(session.id, 'running')
+      // A held session that FAILED (logged out, replaced) is re-opened by its holder; an unheld one is
+      // taken by a worker on its next pass.
+      await gateway.call(session.id, { cmd: 'restart' }).catch((err: unknown) => {
+        if (!(err instanceof SessionNotLiveError)) throw err
+      })
+      return reply.status(202).send(await sessionDto(s, session))
+    },
+  )
+
+  app.post(
+    '/v1/sessions/:sid/stop',
+    adminAction('Stop the session on every worker until started again'),
+    async (req, reply) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      await s.statuses.setDesired(session.id, 'stopped')
+      return reply.status(202).send(await sessionDto(s, session))
+    },
+  )
+
+  app.post(
+    '/v1/sessions/:sid/logout',
+    adminAction('Log out on WhatsApp and wipe the stored auth (pair again after)'),
+    async (req) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      try {
+        await gateway.call(session.id, { cmd: 'logout' }, 15_000)
+      } catch (err) {
+        if (err instanceof CommandTimeoutError) throw new ApiError('unavailable', err.message)
+        if (!(err instanceof SessionNotLiveError || err instanceof CommandFailedError)) throw err
+        // No live socket (or it has no logout): wipe what we hold so the next start pairs afresh.
+        await (await useRedisAuthState(s.redis, s.keys, session.id)).wipe()
+        await s.statuses.set(session.id, 'FAILED', { detail: 'logged out by an operator: pair again' })
+      }
+      return sessionDto(s, session)
+    },
+  )
+
   app.get(
     '/v1/sessions',
     {

@@ -9,6 +9,7 @@ import {
   type PresenceState,
   SessionNotLiveError,
   type SessionStatus,
+  type StatusListener,
   type WhatsAppSession,
   type WhatsAppTransport,
 } from '../port.js'
@@ -21,15 +22,22 @@ import type { SimNetwork } from './network.js'
 export class SimTransport implements WhatsAppTransport {
   readonly kind = 'sim' as const
 
-  constructor(
-    private readonly deps: { redis: Redis; keys: Keys; network: SimNetwork; log: Logger; blockMs?: number },
-  ) {}
+  constructor(private readonly deps: SimDeps) {}
 
   async open(sessionId: string, sink: EventSink): Promise<WhatsAppSession> {
     const session = new SimSession(sessionId, sink, this.deps)
     session.start()
     return session
   }
+}
+
+interface SimDeps {
+  redis: Redis
+  keys: Keys
+  network: SimNetwork
+  log: Logger
+  blockMs?: number
+  onStatus?: StatusListener
 }
 
 const RETRY_MS = 250
@@ -44,7 +52,7 @@ class SimSession implements WhatsAppSession {
   constructor(
     readonly sessionId: string,
     private readonly sink: EventSink,
-    private readonly deps: { redis: Redis; keys: Keys; network: SimNetwork; log: Logger; blockMs?: number },
+    private readonly deps: SimDeps,
   ) {
     // Blocking reads get their own connection so they never hold up other commands.
     this.reader = deps.redis.duplicate({
@@ -58,10 +66,12 @@ class SimSession implements WhatsAppSession {
 
   start(): void {
     this.state = 'WORKING'
+    void this.deps.onStatus?.(this.sessionId, 'WORKING', {}).catch(() => {})
     this.loop = this.consume().catch((err: unknown) => {
-      if (!this.closing)
-        this.deps.log.error({ err, sessionId: this.sessionId }, 'sim session stopped delivering')
-      this.state = this.closing ? 'STOPPED' : 'FAILED'
+      if (this.closing) return
+      this.deps.log.error({ err, sessionId: this.sessionId }, 'sim session stopped delivering')
+      this.state = 'FAILED'
+      void this.deps.onStatus?.(this.sessionId, 'FAILED', { detail: String(err) }).catch(() => {})
     })
   }
 
@@ -174,6 +184,13 @@ class SimSession implements WhatsAppSession {
 
   sendPresence(jid: string, state: PresenceState, opts?: ActionOptions): Promise<void> {
     return this.act({ kind: 'presence', jid, state }, opts)
+  }
+
+  /** Like a phone unlinking the device: the session stops and needs pairing (here: a start) again. */
+  async logout(): Promise<void> {
+    await this.close()
+    this.state = 'FAILED'
+    await this.deps.onStatus?.(this.sessionId, 'FAILED', { detail: 'logged out: pair again' })
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,643 @@
+import {
+  type AuthenticationState,
+  type BaileysEventMap,
+  DisconnectReason,
+  isMissingKeyError,
+  makeCacheableSignalKeyStore,
+  makeWASocket,
+  type proto,
+  type UserFacingSocketConfig,
+  type WAMessageKey,
+  type WASocket,
+} from '@whiskeysockets/baileys'
+import type { Logger } from 'pino'
+import { type Clock, systemClock } from '../../clock.js'
+import type { MessageKey } from '../../domain/events.js'
+import {
+  AppStateKeyMissingError,
+  type ChatRef,
+  type EventSink,
+  type PresenceState,
+  SessionNotLiveError,
+  type SessionStatus,
+  type StatusListener,
+  type WhatsAppSession,
+  type WhatsAppTransport,
+} from '../port.js'
+import { decideOnClose, disconnectStatusCode } from './lifecycle.js'
+import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
+
+/**
+ * The Baileys adapter behind our WhatsApp port. One `BaileysSession` per WhatsApp number, held by exactly
+ * one process (the lease is the caller's business). It
+ * - opens a socket with `markOnlineOnConnect: false`, `syncFullHistory: false`, history sync otherwise on,
+ *   `getMessage` from our store, and reopens it by disconnect reason (see ./lifecycle.ts) with the SAME
+ *   auth state object;
+ * - serialises Baileys' events (whose `ev.process` handlers Baileys does not await) behind its own FIFO,
+ *   normalised to domain events and delivered to the sink one at a time, in order;
+ * - bounds every send with a timeout, rate-limits receipts, chat modifications and presence per session,
+ *   and maps Baileys' errors onto the port's (`AppStateKeyMissingError`, `SessionNotLiveError`).
+ */
+
+/** The part of Baileys' socket the adapter uses; `makeWASocket` returns a superset of it. */
+export type BaileysSocket = Pick<
+  WASocket,
+  | 'ev'
+  | 'authState'
+  | 'readMessages'
+  | 'chatModify'
+  | 'sendPresenceUpdate'
+  | 'end'
+  | 'logout'
+  | 'requestPairingCode'
+>
+
+/** A session's durable auth (src/whatsapp/baileys/auth-state.ts `useRedisAuthState` fits). */
+export interface BaileysAuthHandle {
+  state: AuthenticationState
+  saveCreds: () => Promise<void>
+  wipe: () => Promise<unknown>
+}
+
+export interface SendRate {
+  max: number
+  per: number
+}
+
+export type { StatusListener } from '../port.js'
+
+export interface BaileysTransportDeps {
+  /** Defaults to Baileys' `makeWASocket`. */
+  socketFactory?: (config: UserFacingSocketConfig) => BaileysSocket
+  authState: (sessionId: string) => Promise<BaileysAuthHandle>
+  log: Logger
+  /** Every status change, in order (one call at a time per session). */
+  onStatus: StatusListener
+  /** A message we hold, for Baileys' retries ("waiting for this message"). */
+  getMessage?: (sessionId: string, key: WAMessageKey) => Promise<proto.IMessage | undefined>
+  /** Upper bound of every send (receipts, chat modifications, presence, pairing code). Default 15 s. */
+  sendTimeoutMs?: number
+  /** Per-session budget of sends (`max` per `per` ms); undefined = unlimited. Read at every send. */
+  sendRate?: (sessionId: string) => SendRate | undefined
+  clock?: Clock
+  /** Jitter source for reconnect backoff. Default Math.random. */
+  rand?: () => number
+  /** Who wrote a fromMe message (e.g. ids our API sent); `phone` by default. */
+  fromMeOrigin?: NormaliseContext['fromMeOrigin']
+  /** What normalisation skipped (for metrics); called synchronously inside the event handler. */
+  onSkipped?: (sessionId: string, skipped: Skipped[]) => void
+  /** Extra socket options (browser, version, timeouts); the adapter's own settings win. */
+  socketConfig?: Omit<Partial<UserFacingSocketConfig>, 'auth'>
+  /** How long `requestPairingCode` waits for the socket to reach the pairing stage. Default 30 s. */
+  pairingWaitMs?: number
+}
+
+export const DEFAULT_SEND_TIMEOUT_MS = 15_000
+const SINK_RETRY_MS = 250
+const QUEUE_WARN_AT = 1_000
+
+export class SendTimeoutError extends Error {
+  constructor(
+    readonly action: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${action} timed out after ${timeoutMs} ms: the WhatsApp socket did not answer`)
+    this.name = 'SendTimeoutError'
+  }
+}
+
+/** Whether a Baileys error means the app-state key has not been shared by the phone (or was lost). */
+export function isAppStateKeyMissing(err: unknown): boolean {
+  if (isMissingKeyError(err)) return true
+  const message = err instanceof Error ? err.message : typeof err === 'string' ? err : ''
+  // Socket/chats.js appPatch: 'App state key not present!'; Utils/chat-utils.js encodeSyncdPatch:
+  // 'myAppStateKey ("<id>") not present' (data.isMissingKey, checked above).
+  return message.includes('App state key not present') || /myAppStateKey \(.*\) not present/.test(message)
+}
+
+/** Baileys' own "socket is closed" error (`Boom('Connection Closed', 428)`). */
+function isConnectionClosed(err: unknown): boolean {
+  return (
+    disconnectStatusCode(err) === DisconnectReason.connectionClosed &&
+    err instanceof Error &&
+    err.message === 'Connection Closed'
+  )
+}
+
+/** A send bounded in time; a stalled promise is abandoned (its late outcome is swallowed). */
+export function withTimeout<T>(work: () => Promise<T>, ms: number, action: string): Promise<T> {
+  let p: Promise<T>
+  try {
+    p = work()
+  } catch (err) {
+    return Promise.reject(err)
+  }
+  p.catch(() => {})
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SendTimeoutError(action, ms)), ms)
+  })
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer))
+}
+
+/** Epoch ms (our domain) to the seconds WhatsApp's app-state wants; a value already in seconds is kept. */
+export function toSeconds(ts: number): number {
+  return ts >= 100_000_000_000 ? Math.floor(ts / 1000) : Math.floor(ts)
+}
+
+function toWAKey(k: MessageKey): WAMessageKey {
+  return {
+    remoteJid: k.remoteJid,
+    fromMe: k.fromMe,
+    id: k.id,
+    ...(k.participant ? { participant: k.participant } : {}),
+  }
+}
+
+/** Baileys mutates the keys of `lastMessages` (it normalises `participant`): hand it fresh copies. */
+function lastMessagesOf(chat: ChatRef): Array<{ key: WAMessageKey; messageTimestamp: number }> {
+  return [{ key: toWAKey(chat.lastMessage.key), messageTimestamp: toSeconds(chat.lastMessage.timestamp) }]
+}
+
+/**
+ * In-process token bucket: `max` sends per `per` ms, refilled continuously, bursts up to `max`. Callers
+ * wait in FIFO order for a token rather than fail. The limit is read at every use, so rule reloads apply.
+ */
+export class TokenBucket {
+  private tokens: number | undefined
+  private last = 0
+  private readonly waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
+  private timer: ReturnType<typeof setTimeout> | undefined
+
+  constructor(
+    private readonly limit: () => SendRate | undefined,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Sends waiting for a token. */
+  get waiting(): number {
+    return this.waiters.length
+  }
+
+  take(): Promise<void> {
+    if (this.waiters.length === 0 && this.tryTake()) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      this.waiters.push({ resolve, reject })
+      this.schedule()
+    })
+  }
+
+  /** Rejects every waiting send (the session is closing). */
+  cancel(err: unknown): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = undefined
+    for (const w of this.waiters.splice(0)) w.reject(err)
+  }
+
+  private current(): SendRate | undefined {
+    const lim = this.limit()
+    if (!lim || !Number.isFinite(lim.max) || !Number.isFinite(lim.per) || lim.max < 1 || lim.per <= 0) {
+      return undefined
+    }
+    return lim
+  }
+
+  private refill(lim: SendRate): number {
+    const now = this.clock.now()
+    if (this.tokens === undefined) this.tokens = lim.max
+    else this.tokens = Math.min(lim.max, this.tokens + (Math.max(0, now - this.last) * lim.max) / lim.per)
+    this.last = now
+    return this.tokens
+  }
+
+  private tryTake(): boolean {
+    const lim = this.current()
+    if (!lim) return true
+    if (this.refill(lim) >= 1) {
+      this.tokens! -= 1
+      return true
+    }
+    return false
+  }
+
+  private pump(): void {
+    this.timer = undefined
+    while (this.waiters.length > 0 && this.tryTake()) this.waiters.shift()!.resolve()
+    this.schedule()
+  }
+
+  private schedule(): void {
+    if (this.timer || this.waiters.length === 0) return
+    const lim = this.current()
+    const missing = lim ? 1 - (this.tokens ?? lim.max) : 0
+    const wait = lim ? Math.ceil((missing * lim.per) / lim.max) : 0
+    this.timer = setTimeout(() => this.pump(), Math.max(1, wait))
+  }
+}
+
+export class BaileysTransport implements WhatsAppTransport {
+  readonly kind = 'baileys' as const
+
+  constructor(private readonly deps: BaileysTransportDeps) {}
+
+  async open(sessionId: string, sink: EventSink): Promise<BaileysSession> {
+    const auth = await this.deps.authState(sessionId)
+    const session = new BaileysSession(sessionId, sink, auth, this.deps)
+    session.start()
+    return session
+  }
+}
+
+type StatusWaiter = { want: SessionStatus; resolve: () => void; reject: (err: unknown) => void }
+
+export class BaileysSession implements WhatsAppSession {
+  private state: SessionStatus = 'STARTING'
+  private sock: BaileysSocket | undefined
+  /** close()/logout() was called: no new socket, no new events. */
+  private closing = false
+  /** A terminal close (logged out, replaced): no reconnect. */
+  private stopped = false
+  private wiped = false
+  private attempt = 0
+  private reconnectTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly queue: RawInboxEvent[] = []
+  private draining: Promise<void> | undefined
+  private queueWarned = false
+  private statusChain: Promise<void> = Promise.resolve()
+  private credsChain: Promise<void> = Promise.resolve()
+  private closed: Promise<void> | undefined
+  private readonly statusWaiters: StatusWaiter[] = []
+  private readonly bucket: TokenBucket
+  /** The auth every socket of this session gets: the same object across restarts and reconnects. */
+  private readonly socketAuth: AuthenticationState
+  private readonly log: Logger
+  private readonly baileysLog: Logger
+  private readonly clock: Clock
+  private readonly timeoutMs: number
+
+  constructor(
+    readonly sessionId: string,
+    private readonly sink: EventSink,
+    private readonly auth: BaileysAuthHandle,
+    private readonly deps: BaileysTransportDeps,
+  ) {
+    this.log = deps.log.child({ sessionId, component: 'baileys-session' })
+    // Baileys is chatty below warn; a quieter parent (e.g. silent in tests) stays quieter.
+    const quieter = deps.log.levelVal > deps.log.levels.values.warn!
+    this.baileysLog = deps.log.child(
+      { sessionId, component: 'baileys' },
+      { level: quieter ? deps.log.level : 'warn' },
+    )
+    this.clock = deps.clock ?? systemClock
+    this.timeoutMs = deps.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
+    this.bucket = new TokenBucket(() => deps.sendRate?.(sessionId), this.clock)
+    this.socketAuth = {
+      creds: auth.state.creds,
+      keys: makeCacheableSignalKeyStore(auth.state.keys, this.baileysLog),
+    }
+  }
+
+  status(): SessionStatus {
+    return this.state
+  }
+
+  /** Events normalised but not yet handed to the sink (the one in flight included). */
+  pendingEvents(): number {
+    return this.queue.length + (this.draining ? 1 : 0)
+  }
+
+  /** Opens the first socket; throws when Baileys refuses the config. */
+  start(): void {
+    this.setStatus('STARTING', { detail: 'connecting to WhatsApp' })
+    this.connect()
+  }
+
+  // ---- connection ----------------------------------------------------------------------------------
+
+  private connect(): void {
+    const factory = this.deps.socketFactory ?? makeWASocket
+    const { getMessage } = this.deps
+    const sock = factory({
+      ...this.deps.socketConfig,
+      auth: this.socketAuth,
+      logger: this.baileysLog,
+      printQRInTerminal: false,
+      markOnlineOnConnect: false,
+      syncFullHistory: false,
+      getMessage: async (key) => (getMessage ? getMessage(this.sessionId, key) : undefined),
+    })
+    this.sock = sock
+    sock.ev.process(async (events) => {
+      try {
+        await this.onEvents(sock, events)
+      } catch (err) {
+        this.log.error({ err }, 'handling a Baileys event batch failed')
+      }
+    })
+  }
+
+  private async onEvents(sock: BaileysSocket, events: Partial<BaileysEventMap>): Promise<void> {
+    if (events['creds.update'] && !this.wiped) {
+      this.credsChain = this.credsChain
+        .then(() => this.auth.saveCreds())
+        .catch((err: unknown) => this.log.error({ err }, 'saving Baileys creds failed'))
+    }
+    if (events['connection.update']) this.onConnectionUpdate(sock, events['connection.update'])
+    if (this.closing) return
+    const me = this.socketAuth.creds.me
+    const { events: out, skipped } = normaliseBatch(
+      {
+        sessionId: this.sessionId,
+        now: this.clock.now(),
+        self: [me?.id, me?.lid],
+        ...(this.deps.fromMeOrigin ? { fromMeOrigin: this.deps.fromMeOrigin } : {}),
+      },
+      events,
+    )
+    if (skipped.length) {
+      this.deps.onSkipped?.(this.sessionId, skipped)
+      this.log.debug({ skipped }, 'Baileys events without a domain event')
+    }
+    if (out.length) this.enqueue(out)
+  }
+
+  private onConnectionUpdate(sock: BaileysSocket, u: BaileysEventMap['connection.update']): void {
+    // A socket we replaced or ended (including by close()/logout()) no longer speaks for the session.
+    if (sock !== this.sock || this.closing || this.stopped) return
+    if (u.qr) this.setStatus('SCAN_QR_CODE', { qr: u.qr, detail: 'scan the QR code with the phone' })
+    if (u.connection === 'open') {
+      this.attempt = 0
+      this.setStatus('WORKING', { detail: 'connected' })
+    }
+    if (u.connection === 'close') this.onClose(disconnectStatusCode(u.lastDisconnect?.error))
+  }
+
+  private onClose(statusCode: number | undefined): void {
+    const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random)
+    this.attempt += 1
+    this.sock = undefined
+    const logFields = { statusCode, action: decision.action, delayMs: decision.delayMs }
+    switch (decision.action) {
+      case 'restart':
+      case 'reconnect':
+        this.log.info(logFields, 'WhatsApp connection closed; reconnecting')
+        this.setStatus(decision.status, { detail: decision.detail })
+        this.reconnectTimer = setTimeout(() => this.reconnect(), decision.delayMs)
+        break
+      case 'logged-out':
+        this.log.warn(logFields, 'WhatsApp logged this device out; wiping its auth')
+        this.stopped = true
+        this.setStatus(decision.status, { detail: decision.detail }, () => this.wipeAuth())
+        break
+      case 'replaced':
+        this.log.warn(logFields, 'another client took over this WhatsApp session; not reconnecting')
+        this.stopped = true
+        this.setStatus(decision.status, { detail: decision.detail })
+        break
+    }
+    this.bucket.cancel(new SessionNotLiveError(this.sessionId))
+  }
+
+  private reconnect(): void {
+    this.reconnectTimer = undefined
+    if (this.closing || this.stopped) return
+    try {
+      this.connect()
+    } catch (err) {
+      this.log.error({ err }, 'creating a Baileys socket failed')
+      this.onClose(undefined)
+    }
+  }
+
+  /** Deletes the session's auth once pending creds writes are done, and stops saving creds. */
+  private async wipeAuth(): Promise<void> {
+    this.wiped = true
+    await this.credsChain
+    await this.auth.wipe()
+  }
+
+  /**
+   * Records a status and reports it (reports are chained, so they reach `onStatus` in order). `before`
+   * runs in the chain first (e.g. the wipe of a logout); its failure is logged, never thrown.
+   */
+  private setStatus(
+    status: SessionStatus,
+    extra: { qr?: string; detail?: string },
+    before?: () => Promise<void>,
+  ): Promise<void> {
+    this.state = status
+    for (const w of [...this.statusWaiters]) {
+      if (w.want === status) {
+        this.statusWaiters.splice(this.statusWaiters.indexOf(w), 1)
+        w.resolve()
+      }
+    }
+    this.statusChain = this.statusChain
+      .then(async () => {
+        if (before) {
+          try {
+            await before()
+          } catch (err) {
+            this.log.error({ err }, 'preparing a status change failed')
+          }
+        }
+        await this.deps.onStatus(this.sessionId, status, extra)
+      })
+      .catch((err: unknown) => this.log.error({ err, status }, 'reporting a session status failed'))
+    return this.statusChain
+  }
+
+  private waitForStatus(want: SessionStatus, ms: number): Promise<void> {
+    if (this.state === want) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      const waiter: StatusWaiter = { want, resolve: () => {}, reject: () => {} }
+      const timer = setTimeout(() => {
+        this.statusWaiters.splice(this.statusWaiters.indexOf(waiter), 1)
+        reject(
+          new Error(`session ${this.sessionId} did not reach ${want} within ${ms} ms (now ${this.state})`),
+        )
+      }, ms)
+      waiter.resolve = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      waiter.reject = (err) => {
+        clearTimeout(timer)
+        reject(err)
+      }
+      this.statusWaiters.push(waiter)
+    })
+  }
+
+  // ---- event FIFO ----------------------------------------------------------------------------------
+
+  private enqueue(events: RawInboxEvent[]): void {
+    this.queue.push(...events)
+    if (this.queue.length >= QUEUE_WARN_AT && !this.queueWarned) {
+      this.queueWarned = true
+      this.log.warn({ pending: this.queue.length }, 'WhatsApp events are piling up behind a slow sink')
+    }
+    if (!this.draining) this.draining = this.drain()
+  }
+
+  /** Hands queued events to the sink one at a time, in order, until the queue is empty. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const event = this.queue.shift()!
+        await this.deliver(event)
+        if (this.queue.length < QUEUE_WARN_AT / 2) this.queueWarned = false
+      }
+    } finally {
+      // Synchronously after the emptiness check: an event enqueued from now on starts a new drain.
+      this.draining = undefined
+    }
+  }
+
+  /**
+   * Retries while the sink fails (Redis down): Baileys has already acknowledged the message to WhatsApp,
+   * so dropping it would lose it. While closing, a failure drops the event (logged) so close() ends.
+   */
+  private async deliver(event: RawInboxEvent): Promise<void> {
+    for (;;) {
+      try {
+        await this.sink(event)
+        return
+      } catch (err) {
+        if (this.closing) {
+          this.log.error(
+            { err, eventType: event.type },
+            'dropped a WhatsApp event while closing: the sink failed',
+          )
+          return
+        }
+        this.log.error({ err, eventType: event.type }, 'handling a WhatsApp event failed; retrying')
+        await new Promise((resolve) => setTimeout(resolve, SINK_RETRY_MS))
+      }
+    }
+  }
+
+  // ---- actions -------------------------------------------------------------------------------------
+
+  private live(): BaileysSocket {
+    if (this.state !== 'WORKING' || !this.sock || this.closing) throw new SessionNotLiveError(this.sessionId)
+    return this.sock
+  }
+
+  /** Waits for a send token, then runs one send bounded by the timeout, mapping Baileys' errors. */
+  private async act(action: string, send: (sock: BaileysSocket) => Promise<void>): Promise<void> {
+    this.live()
+    await this.bucket.take()
+    const sock = this.live()
+    try {
+      await withTimeout(() => send(sock), this.timeoutMs, action)
+    } catch (err) {
+      if (isAppStateKeyMissing(err)) throw new AppStateKeyMissingError()
+      if (isConnectionClosed(err)) throw new SessionNotLiveError(this.sessionId)
+      throw err
+    }
+  }
+
+  readMessages(keys: MessageKey[]): Promise<void> {
+    if (keys.length === 0) return Promise.resolve()
+    const waKeys = keys.map(toWAKey)
+    return this.act('readMessages', (sock) => sock.readMessages(waKeys))
+  }
+
+  markChatRead(chat: ChatRef): Promise<void> {
+    return this.act('chatModify markRead', (sock) =>
+      sock.chatModify({ markRead: true, lastMessages: lastMessagesOf(chat) }, chat.jid),
+    )
+  }
+
+  markChatUnread(chat: ChatRef): Promise<void> {
+    return this.act('chatModify markUnread', (sock) =>
+      sock.chatModify({ markRead: false, lastMessages: lastMessagesOf(chat) }, chat.jid),
+    )
+  }
+
+  setArchived(chat: ChatRef, archived: boolean): Promise<void> {
+    return this.act(archived ? 'chatModify archive' : 'chatModify unarchive', (sock) =>
+      sock.chatModify({ archive: archived, lastMessages: lastMessagesOf(chat) }, chat.jid),
+    )
+  }
+
+  sendPresence(jid: string, state: PresenceState): Promise<void> {
+    return this.act(`sendPresenceUpdate ${state}`, (sock) => sock.sendPresenceUpdate(state, jid))
+  }
+
+  /**
+   * A phone pairing code (the alternative to the QR) for `phone` in international format. Waits for the
+   * socket to reach the pairing stage (the first QR) first.
+   */
+  async requestPairingCode(phone: string): Promise<string> {
+    const digits = phone.replace(/[\s+()-]/g, '')
+    if (!/^\d{6,15}$/.test(digits)) {
+      throw new Error('expected a phone number in international format, e.g. +4915112345678')
+    }
+    if (this.state === 'WORKING') throw new Error(`session ${this.sessionId} is already paired and connected`)
+    if (this.closing || this.stopped) throw new SessionNotLiveError(this.sessionId)
+    await this.waitForStatus('SCAN_QR_CODE', this.deps.pairingWaitMs ?? 30_000)
+    const sock = this.sock
+    if (!sock) throw new SessionNotLiveError(this.sessionId)
+    return withTimeout(() => sock.requestPairingCode(digits), this.timeoutMs, 'requestPairingCode')
+  }
+
+  /** Unlinks this device on the phone (`sock.logout`), then wipes the session's auth; status STOPPED. */
+  async logout(): Promise<void> {
+    if (this.closed) return this.closed
+    // No reconnect and no FAILED for the 401 close our own logout causes.
+    this.stopped = true
+    const sock = this.sock
+    this.sock = undefined
+    if (sock) {
+      try {
+        await withTimeout(() => sock.logout(), this.timeoutMs, 'logout')
+      } catch (err) {
+        this.log.warn({ err }, 'logging out on WhatsApp failed; wiping the local auth anyway')
+        await sock.end(undefined).catch(() => {})
+      }
+    }
+    try {
+      await this.wipeAuth()
+    } catch (err) {
+      this.log.error({ err }, 'wiping the auth after logout failed')
+      throw err
+    } finally {
+      await this.shutdown(undefined, 'logged out: pair again')
+    }
+  }
+
+  /** Stops reconnecting, ends the socket, delivers the queued events, then reports STOPPED. */
+  close(): Promise<void> {
+    if (!this.closed) {
+      const sock = this.sock
+      this.sock = undefined
+      this.closed = this.shutdown(sock, 'closed')
+    }
+    return this.closed
+  }
+
+  private shutdown(sock: BaileysSocket | undefined, detail: string): Promise<void> {
+    if (this.closed) return this.closed
+    this.closing = true
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    this.reconnectTimer = undefined
+    const notLive = new SessionNotLiveError(this.sessionId)
+    this.bucket.cancel(notLive)
+    for (const w of this.statusWaiters.splice(0)) w.reject(notLive)
+    this.closed = (async () => {
+      if (sock) {
+        try {
+          await withTimeout(() => sock.end(undefined), this.timeoutMs, 'end')
+        } catch (err) {
+          this.log.warn({ err }, 'ending the Baileys socket failed')
+        }
+      }
+      await this.draining
+      await this.credsChain
+      await this.setStatus('STOPPED', { detail })
+    })()
+    return this.closed
+  }
+}
