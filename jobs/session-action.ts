@@ -1,10 +1,9 @@
-import { DelayedError, type Job, UnrecoverableError } from 'bullmq'
 import type { Redis } from 'ioredis'
-import type { Logger } from 'pino'
 import { z } from 'zod'
 import { chatJidSchema, epochMsSchema, messageKeySchema } from '../src/domain/events.js'
 import type { Keys } from '../src/keys.js'
 import type { ActionOptions, WhatsAppSession } from '../src/whatsapp/port.js'
+import { payloadOf, type SessionJobProcessor } from '../src/worker/session-jobs.js'
 
 /**
  * `session-action`: one thing done to WhatsApp on a session's socket (read receipts, chat
@@ -34,39 +33,16 @@ export const SESSION_ACTION = 'session-action'
  * and remembering still resends (at-least-once); the idempotency key lets WhatsApp (and the sim) ignore it.
  */
 const DONE_TTL_S = 7 * 24 * 3600
-/** While the session is reconnecting or moving, jobs step back this long instead of failing. */
-const WAIT_MS = 1000
 
-export interface SessionActionDeps {
-  sessionId: string
-  session: () => WhatsAppSession | undefined
-  redis: Redis
-  keys: Keys
-  log: Logger
-}
-
-export async function processSessionAction(
-  job: Job,
-  token: string | undefined,
-  deps: SessionActionDeps,
-): Promise<{ performed: boolean }> {
-  const parsed = sessionActionSchema.safeParse(job.data)
-  if (!parsed.success) {
-    // A malformed payload will never succeed: fail it at once with the reason, no retries.
-    const reason = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')
-    throw new UnrecoverableError(`invalid session-action payload: ${reason}`)
+export function sessionActionProcessor(deps: { redis: Redis; keys: Keys }): SessionJobProcessor {
+  return async (job, { sessionId, session }) => {
+    const action = payloadOf(job, sessionActionSchema)
+    const doneKey = `${deps.keys.session(sessionId)}done:${job.id}`
+    if (await deps.redis.exists(doneKey)) return { performed: false }
+    await perform(session, action, { idempotencyKey: `${sessionId}/${job.id}` })
+    await deps.redis.set(doneKey, '1', 'EX', DONE_TTL_S)
+    return { performed: true }
   }
-  const doneKey = `${deps.keys.session(deps.sessionId)}done:${job.id}`
-  if (await deps.redis.exists(doneKey)) return { performed: false }
-
-  const session = deps.session()
-  if (session?.status() !== 'WORKING') {
-    await job.moveToDelayed(Date.now() + WAIT_MS, token)
-    throw new DelayedError()
-  }
-  await perform(session, parsed.data, { idempotencyKey: `${deps.sessionId}/${job.id}` })
-  await deps.redis.set(doneKey, '1', 'EX', DONE_TTL_S)
-  return { performed: true }
 }
 
 function perform(session: WhatsAppSession, a: SessionAction, opts: ActionOptions): Promise<void> {

@@ -78,6 +78,26 @@ export class Keys {
     return `${this.session(sid)}snap:${id}`
   }
 
+  /** Customer message keys remembered for a receipt the API may ask for (manual policy). */
+  seenPending(sid: string, jid: string): string {
+    return `${this.session(sid)}seen:pending:${jid}`
+  }
+
+  /** Customer message keys in the chat's next read receipt (message id -> entry). */
+  seenBatch(sid: string, jid: string): string {
+    return `${this.session(sid)}seen:batch:${jid}`
+  }
+
+  /** The chat's receipt batch: generation, whether one is scheduled, due time, clamp. */
+  seenMeta(sid: string, jid: string): string {
+    return `${this.session(sid)}seen:meta:${jid}`
+  }
+
+  /** Message ids recently receipted (bounded), so a retried job never receipts them twice. */
+  seenSent(sid: string, jid: string): string {
+    return `${this.session(sid)}seen:sent:${jid}`
+  }
+
   sessionStatus(sid: string): string {
     return `${this.session(sid)}status`
   }

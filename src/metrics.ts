@@ -17,6 +17,31 @@ export function createMetrics(registry: Registry = new Registry(), opts: { proce
       buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5],
       registers: [registry],
     }),
+    receiptsSent: new Counter({
+      name: 'tickbridge_receipts_sent_total',
+      help: 'Read receipts sent to WhatsApp (one per batch)',
+      labelNames: ['session'] as const,
+      registers: [registry],
+    }),
+    receiptBatchSize: new Histogram({
+      name: 'tickbridge_receipt_batch_size',
+      help: 'Messages covered by one read receipt',
+      buckets: [1, 2, 3, 5, 8, 13, 21, 50],
+      registers: [registry],
+    }),
+    receiptLateness: new Histogram({
+      name: 'tickbridge_receipt_lateness_seconds',
+      help: 'How long after its planned time a receipt went out (timer lateness plus queueing)',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers: [registry],
+    }),
+    timeToView: new Histogram({
+      name: 'tickbridge_time_to_view_seconds',
+      help: 'From a customer message reaching us to its read receipt, per session (a support KPI)',
+      labelNames: ['session'] as const,
+      buckets: [0.5, 1, 2, 3, 5, 10, 20, 30, 60, 300, 1800, 3600],
+      registers: [registry],
+    }),
     httpSeconds: new Histogram({
       name: 'tickbridge_http_request_seconds',
       help: 'HTTP API latency by route, method and status',

@@ -6,6 +6,8 @@ import { Ingestor, ingestRulesFrom } from './inbox/ingest.js'
 import { InboxStore } from './inbox/store.js'
 import { Keys } from './keys.js'
 import { createMetrics, type Metrics } from './metrics.js'
+import { ReceiptPlanner } from './receipts/planner.js'
+import { ReceiptStore } from './receipts/receipt-store.js'
 import { createRedis } from './redis.js'
 import { RulesStore } from './rules/store.js'
 import { SimNetwork } from './whatsapp/sim/network.js'
@@ -27,6 +29,8 @@ export interface Services {
   metrics: Metrics
   /** Producers' handles on each session's action queue. */
   sessionQueues: SessionQueues
+  receipts: ReceiptStore
+  receiptPlanner: ReceiptPlanner
   /** Present only with WA_TRANSPORT=sim. */
   sim: SimNetwork | null
   close(): Promise<void>
@@ -55,6 +59,15 @@ export async function createServices(opts: {
     metrics,
   })
   const sessionQueues = new SessionQueues(redis, keys.prefix)
+  const receipts = new ReceiptStore(redis, keys)
+  const receiptPlanner = new ReceiptPlanner({
+    store: receipts,
+    queues: sessionQueues,
+    rules: () => rules.current(),
+    clock,
+    log,
+  })
+  ingestor.onApplied(receiptPlanner.onApplied)
   return {
     env,
     log,
@@ -67,6 +80,8 @@ export async function createServices(opts: {
     statuses: new SessionStatusStore(redis, keys, clock),
     metrics,
     sessionQueues,
+    receipts,
+    receiptPlanner,
     sim: env.WA_TRANSPORT === 'sim' ? new SimNetwork(redis, keys, clock) : null,
     async close() {
       rules.close()

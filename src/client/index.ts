@@ -95,6 +95,18 @@ export class TickbridgeClient {
     return this.request('POST', `${chatPath(sessionId, jid)}/no-reply-needed`)
   }
 
+  /**
+   * Blue ticks for a chat's customer messages (all still waiting, or the given ids), after a human-like
+   * delay (default) or now. One receipt per chat; `plannedAt` is null when nothing was waiting.
+   */
+  markSeen(
+    sessionId: string,
+    chatId: string,
+    opts: { messageIds?: string[]; participant?: string; delay?: 'human' | 'none' } = {},
+  ): Promise<{ chatId: string; messageIds: string[]; plannedAt: string | null }> {
+    return this.request('POST', `/v1/sessions/${enc(sessionId)}/seen`, { body: { chatId, ...opts } })
+  }
+
   /** Throws NotImplementedError when the session has no live WhatsApp client. */
   async setPresence(sessionId: string, jid: string, state: PresenceState): Promise<void> {
     await this.request('PUT', `${chatPath(sessionId, jid)}/presence`, { body: { state } })

@@ -87,6 +87,8 @@ export const chatReadEventSchema = z.object({
   type: z.literal('chat.read'),
   chatJid: chatJidSchema,
   at: epochMsSchema,
+  /** `whatsapp`: read on a device (pending receipts are moot); `api`: our local read only. */
+  source: z.enum(['whatsapp', 'api']).default('whatsapp'),
 })
 
 export const chatMarkedUnreadEventSchema = z.object({

@@ -22,6 +22,7 @@ import { RedisRateLimiter } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
 import { opsRoutes } from './routes/ops.js'
+import { receiptRoutes } from './routes/receipts.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { simRoutes } from './routes/sim.js'
 
@@ -141,6 +142,7 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(sessionRoutes, deps)
   await app.register(chatRoutes, deps)
   await app.register(contactRoutes, deps)
+  await app.register(receiptRoutes, deps)
   if (s.sim) await app.register(simRoutes, { ...deps, sim: s.sim })
 
   const board = new FastifyAdapter()

@@ -1,7 +1,6 @@
 import { Worker as BullWorker, type ConnectionOptions, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { processSessionAction, SESSION_ACTION } from '../../jobs/session-action.js'
 import type { Keys } from '../keys.js'
 import type { Rules } from '../rules/compile.js'
 import type { SessionCommandServer } from '../whatsapp/command-bus.js'
@@ -14,6 +13,7 @@ import {
 import type { SessionStatusStore } from '../whatsapp/status-store.js'
 import { preferredWorker } from './assignment.js'
 import type { LeaseStore } from './lease.js'
+import { runSessionJob, type SessionJobProcessor } from './session-jobs.js'
 import { sessionQueueName } from './session-queues.js'
 
 export interface OwnershipTimings {
@@ -61,6 +61,8 @@ export class SessionOwnership {
       log: Logger
       rules: Rules
       commands?: SessionCommandServer
+      /** Processors of the session queues' jobs, by job name. */
+      processors: Readonly<Record<string, SessionJobProcessor>>
       timings?: Partial<OwnershipTimings>
     },
   ) {
@@ -189,16 +191,7 @@ export class SessionOwnership {
     await this.requeueOrphans(sid)
     const actions = new BullWorker(
       sessionQueueName(sid),
-      async (job, token) => {
-        if (job.name !== SESSION_ACTION) throw new Error(`unknown job ${job.name} in a session queue`)
-        return processSessionAction(job, token, {
-          sessionId: sid,
-          session: () => this.held.get(sid)?.session,
-          redis,
-          keys,
-          log,
-        })
-      },
+      (job, token) => runSessionJob(job, token, sid, this.held.get(sid)?.session, this.deps.processors),
       {
         connection: redis.duplicate({ maxRetriesPerRequest: null }) as unknown as ConnectionOptions,
         prefix: keys.prefix,

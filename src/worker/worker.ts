@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { SEEN_RECEIPT, seenReceiptProcessor } from '../../jobs/seen-receipt.js'
+import { SESSION_ACTION, sessionActionProcessor } from '../../jobs/session-action.js'
 import type { Ingestor } from '../inbox/ingest.js'
 import type { Services } from '../services.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
@@ -78,6 +80,10 @@ export async function startWorker(
     log: s.log.child({ worker: workerId }),
     rules: s.rules.current(),
     commands,
+    processors: {
+      [SESSION_ACTION]: sessionActionProcessor({ redis: s.redis, keys: s.keys }),
+      [SEEN_RECEIPT]: seenReceiptProcessor({ store: s.receipts, clock: s.clock, metrics: s.metrics }),
+    },
     ...(opts.timings ? { timings: opts.timings } : {}),
   })
   await ownership.start()

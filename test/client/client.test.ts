@@ -8,10 +8,11 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../../src/client/index.js'
+import type { ManualClock } from '../../src/clock.js'
 import { appFixture, KEYS } from '../helpers/app.js'
 import { inbound, pn, T0 } from '../helpers/events.js'
 
-let f: Awaited<ReturnType<typeof appFixture>>
+let f: Awaited<ReturnType<typeof appFixture<ManualClock>>>
 let baseUrl: string
 beforeAll(async () => {
   f = await appFixture('client')

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url'
-import { ManualClock } from '../../src/clock.js'
+import { type Clock, ManualClock } from '../../src/clock.js'
 import { parseEnv } from '../../src/env.js'
 import { buildApp } from '../../src/http/app.js'
 import { createLogger } from '../../src/log.js'
@@ -25,16 +25,16 @@ export const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
  * The real HTTP app on real Redis (own key prefix), sim transport, a manual clock and captured logs.
  * Pass `prefix` to share state with another instance (e.g. rate limits across two web processes).
  */
-export async function appFixture(
+export async function appFixture<C extends Clock = ManualClock>(
   label: string,
-  opts: { rulesPath?: string; prefix?: string; gateway?: SessionGateway; clock?: ManualClock } = {},
+  opts: { rulesPath?: string; prefix?: string; gateway?: SessionGateway; clock?: C } = {},
 ) {
   const r = testRedis(label)
   const prefix = opts.prefix ?? r.prefix
   const env = parseEnv({ REDIS_URL, TICKBRIDGE_PREFIX: prefix, WA_TRANSPORT: 'sim', LOG_LEVEL: 'debug' })
   const logLines: string[] = []
   const log = createLogger({ level: 'debug' }, { write: (line: string) => void logLines.push(line) })
-  const clock = opts.clock ?? new ManualClock(T0)
+  const clock = (opts.clock ?? new ManualClock(T0)) as C
   const services: Services = await createServices({
     env,
     log,

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ManualClock } from '../../src/clock.js'
 import { appFixture, bearer, KEYS } from '../helpers/app.js'
 import { inbound, pn, T0 } from '../helpers/events.js'
 
-let f: Awaited<ReturnType<typeof appFixture>>
+let f: Awaited<ReturnType<typeof appFixture<ManualClock>>>
 beforeAll(async () => {
   f = await appFixture('http-smoke')
 })

@@ -1,5 +1,6 @@
 import type { LightMyRequestResponse } from 'fastify'
 import { afterAll, beforeAll, expect } from 'vitest'
+import type { ManualClock } from '../../src/clock.js'
 import type { InboxEvent } from '../../src/domain/events.js'
 import type { Ingestor } from '../../src/inbox/ingest.js'
 import { SessionCommandServer, type SessionGateway } from '../../src/whatsapp/command-bus.js'
@@ -11,7 +12,7 @@ import { dumpPrefix } from '../helpers/redis.js'
 
 /** Shared by the test/http files (not a test file itself). */
 
-export type AppFixture = Awaited<ReturnType<typeof appFixtureFn>>
+export type AppFixture = Awaited<ReturnType<typeof appFixtureFn<ManualClock>>>
 
 export interface ErrorBody {
   code: string
@@ -156,10 +157,10 @@ export function prng(seed: number) {
 }
 
 /** One app fixture for the enclosing describe block (or file). */
-export function useApp(label: string, opts: Parameters<typeof appFixtureFn>[1] = {}) {
+export function useApp(label: string, opts: Parameters<typeof appFixtureFn<ManualClock>>[1] = {}) {
   const ref = {} as { f: AppFixture }
   beforeAll(async () => {
-    ref.f = await appFixtureFn(label, opts)
+    ref.f = await appFixtureFn<ManualClock>(label, opts)
   })
   afterAll(async () => {
     await ref.f?.cleanup()

@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ManualClock } from '../../src/clock.js'
 import { startWorker, type Worker } from '../../src/worker/worker.js'
 import { appFixture, bearer, KEYS } from '../helpers/app.js'
 
-let f: Awaited<ReturnType<typeof appFixture>>
+let f: Awaited<ReturnType<typeof appFixture<ManualClock>>>
 let worker: Worker
 beforeAll(async () => {
   f = await appFixture('admin-routes')

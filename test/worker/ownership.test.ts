@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq'
 import { pino } from 'pino'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { SESSION_ACTION } from '../../jobs/session-action.js'
+import { SESSION_ACTION, sessionActionProcessor } from '../../jobs/session-action.js'
 import { systemClock } from '../../src/clock.js'
 import { compileRules } from '../../src/rules/compile.js'
 import { rulesSchema } from '../../src/rules/schema.js'
@@ -37,6 +37,7 @@ function worker(id: string) {
     log,
     rules,
     timings,
+    processors: { [SESSION_ACTION]: sessionActionProcessor({ redis: r.redis, keys: r.keys }) },
   })
 }
 

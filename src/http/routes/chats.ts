@@ -89,6 +89,7 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
         sessionId: session.id,
         chatJid: chat.jid,
         at: s.clock.now(),
+        source: 'api',
       })
       return chatDto(await chatOr404(session.id, chat.jid))
     },

@@ -1,0 +1,52 @@
+import { createHash } from 'node:crypto'
+import { z } from 'zod'
+import type { Clock } from '../src/clock.js'
+import { chatJidSchema } from '../src/domain/events.js'
+import type { Metrics } from '../src/metrics.js'
+import type { ReceiptStore } from '../src/receipts/receipt-store.js'
+import { payloadOf, type SessionJobProcessor } from '../src/worker/session-jobs.js'
+
+/**
+ * `seen-receipt`: the blue ticks for one chat's batch. A delayed job per chat and batch (id
+ * `seen-<chat>-<gen>`) in the session's queue; at fire time it takes every key that piled up and sends
+ * them in ONE readMessages call (group keys carry their participant, as received).
+ */
+export const SEEN_RECEIPT = 'seen-receipt'
+
+export const seenReceiptSchema = z.object({ chatJid: chatJidSchema, gen: z.number().int().positive() })
+export type SeenReceiptJob = z.infer<typeof seenReceiptSchema>
+
+/** BullMQ job ids may not contain ":" (a jid with a device part has one). */
+export function seenReceiptJobId(chatJid: string, gen: number): string {
+  return `seen-${chatJid.replaceAll(':', '_')}-${gen}`
+}
+
+export function seenReceiptProcessor(deps: {
+  store: ReceiptStore
+  clock: Clock
+  metrics: Metrics
+}): SessionJobProcessor {
+  return async (job, { sessionId, session }) => {
+    const { chatJid, gen } = payloadOf(job, seenReceiptSchema)
+    const { dueAt, entries } = await deps.store.claim(sessionId, chatJid, gen)
+    if (entries.length === 0) return { sent: 0 }
+    const ids = entries.map((e) => e.key.id)
+    // The same batch always gets the same key, so a resend after a crash is recognisably the same receipt.
+    const idempotencyKey = `seen/${sessionId}/${createHash('sha256')
+      .update([...ids].sort().join(','))
+      .digest('base64url')}`
+    await session.readMessages(
+      entries.map((e) => e.key),
+      { idempotencyKey },
+    )
+    const now = deps.clock.now()
+    await deps.store.done(sessionId, chatJid, ids, now)
+    const m = deps.metrics
+    m.receiptsSent.inc({ session: sessionId })
+    m.receiptBatchSize.observe(entries.length)
+    if (dueAt !== null) m.receiptLateness.observe(Math.max(0, now - dueAt) / 1000)
+    for (const e of entries)
+      m.timeToView.observe({ session: sessionId }, Math.max(0, now - e.arrivedAt) / 1000)
+    return { sent: entries.length, lateMs: dueAt === null ? null : now - dueAt }
+  }
+}

@@ -1,0 +1,170 @@
+import { type ConnectionOptions, Job } from 'bullmq'
+import type { Logger } from 'pino'
+import { SEEN_RECEIPT, seenReceiptJobId } from '../../jobs/seen-receipt.js'
+import type { Clock } from '../clock.js'
+import type { InboxEvent, MessageKey } from '../domain/events.js'
+import type { ChatTransition } from '../inbox/chat.js'
+import type { Rules } from '../rules/compile.js'
+import type { SessionQueues } from '../worker/session-queues.js'
+import { planDelay, readingTimeMs } from './delay-model.js'
+import type { EnqueueResult, PendingEntry, ReceiptStore } from './receipt-store.js'
+
+export interface PlannedReceipt {
+  chatJid: string
+  messageIds: string[]
+  plannedAt: number
+}
+
+/**
+ * Decides when customer messages get their blue ticks. Listens to the inbox: under the `auto` policy a
+ * customer message joins its chat's pending batch (one delayed job per chat); a read on the phone drops
+ * the batch; a reply from our side reads the chat first. The API asks for receipts explicitly.
+ */
+export class ReceiptPlanner {
+  constructor(
+    private readonly deps: {
+      store: ReceiptStore
+      queues: SessionQueues
+      rules: () => Rules
+      clock: Clock
+      log: Logger
+      /** Random source of the delay model; tests and the dry-run pass a seeded one. */
+      rand?: () => number
+    },
+  ) {}
+
+  /** Inbox listener (Ingestor.onApplied). */
+  readonly onApplied = async (event: InboxEvent, t: ChatTransition | null): Promise<void> => {
+    if (!t) return
+    const policy = this.deps.rules().seenPolicyFor(event.sessionId)
+    if (!policy || policy.policy === 'off') return
+    const sid = event.sessionId
+    if (event.type === 'message' && !event.key.fromMe) {
+      await this.onCustomerMessage(sid, t.jid, event, policy.policy === 'auto')
+    } else if (
+      event.type === 'message' &&
+      event.key.fromMe &&
+      event.origin !== 'phone' &&
+      policy.markSeenBeforeReply
+    ) {
+      // A reply from our side (bot, CRM, API): a person reads before answering.
+      const r = await this.deps.store.scheduleWithin(sid, t.jid, {
+        now: this.deps.clock.now(),
+        delayMs: 0,
+        maxMs: policy.delay.max,
+      })
+      if (r) await this.schedule(sid, t.jid, r)
+    } else if (event.type === 'chat.read' && event.source === 'whatsapp') {
+      await this.cancel(sid, t.jid)
+    }
+  }
+
+  private async onCustomerMessage(
+    sid: string,
+    chat: string,
+    e: Extract<InboxEvent, { type: 'message' }>,
+    auto: boolean,
+  ): Promise<void> {
+    const now = this.deps.clock.now()
+    const params = this.deps.rules().seenPolicyFor(sid)!.delay
+    const entry: PendingEntry = {
+      key: e.key,
+      timestamp: e.timestamp,
+      arrivedAt: now,
+      ...(e.text ? { text: e.text.slice(0, 2000) } : {}),
+      ...(e.media ? { media: true } : {}),
+    }
+    const msg = { ...(e.text ? { text: e.text } : {}), media: Boolean(e.media), timestamp: e.timestamp }
+    const first = planDelay({ messages: [msg], now, rand: this.deps.rand ?? Math.random, params })
+    const backlog = first.reason === 'backlog'
+    const result = await this.deps.store.enqueue(sid, chat, entry, {
+      now,
+      firstDelayMs: first.delayMs,
+      extendMs: backlog ? 0 : Math.round(readingTimeMs(msg, params) * (1 - params.batchDiscount)),
+      maxMs: params.max,
+      schedule: auto,
+    })
+    await this.schedule(sid, chat, result)
+  }
+
+  /**
+   * Receipts asked for through the API: the given message ids (or everything pending in the chat), now
+   * (`none`) or after a human delay (`human`). Returns null when there is nothing to receipt.
+   */
+  async request(
+    sid: string,
+    chat: string,
+    opts: { messageIds?: string[]; participant?: string; delay: 'human' | 'none' },
+  ): Promise<PlannedReceipt | null> {
+    const now = this.deps.clock.now()
+    const params = this.deps.rules().seenPolicyFor(sid)!.delay
+    const pending = await this.deps.store.pending(sid, chat)
+    let entries = pending
+    if (opts.messageIds) {
+      const byId = new Map(pending.map((p) => [p.key.id, p]))
+      entries = opts.messageIds.map(
+        (id) =>
+          byId.get(id) ?? {
+            key: {
+              remoteJid: chat,
+              fromMe: false,
+              id,
+              ...(opts.participant ? { participant: opts.participant } : {}),
+            } as MessageKey,
+            timestamp: now,
+            arrivedAt: now,
+          },
+      )
+      for (const e of entries) if (!byId.has(e.key.id)) await this.deps.store.remember(sid, chat, e)
+    }
+    if (entries.length === 0) return null
+    const delayMs =
+      opts.delay === 'none'
+        ? 0
+        : planDelay({ messages: entries, now, rand: this.deps.rand ?? Math.random, params }).delayMs
+    const r = await this.deps.store.scheduleWithin(sid, chat, {
+      now,
+      delayMs,
+      maxMs: params.max,
+      ...(opts.messageIds ? { ids: opts.messageIds } : {}),
+    })
+    if (!r || r.kind === 'duplicate' || r.kind === 'remembered') return null
+    await this.schedule(sid, chat, r)
+    return { chatJid: chat, messageIds: entries.map((e) => e.key.id), plannedAt: r.dueAt }
+  }
+
+  /** Puts the batch's job in the session queue, or moves its due time. */
+  private async schedule(sid: string, chat: string, r: EnqueueResult): Promise<void> {
+    if (r.kind !== 'new' && r.kind !== 'moved') return
+    const queue = this.deps.queues.get(sid)
+    const jobId = seenReceiptJobId(chat, r.gen)
+    const delay = Math.max(0, r.dueAt - this.deps.clock.now())
+    if (r.kind === 'new') {
+      await queue.add(
+        SEEN_RECEIPT,
+        { chatJid: chat, gen: r.gen },
+        {
+          jobId,
+          delay,
+          removeOnComplete: true,
+          removeOnFail: 1000,
+          attempts: 10,
+          backoff: { type: 'exponential', delay: 1000 },
+        },
+      )
+      return
+    }
+    const job = await Job.fromId(queue, jobId)
+    // Already running: the claim at its start takes this message along, so there is nothing to move.
+    await job?.changeDelay(delay).catch(() => {})
+  }
+
+  private async cancel(sid: string, chat: string): Promise<void> {
+    const gen = await this.deps.store.cancel(sid, chat)
+    if (gen === null) return
+    await this.deps.queues.get(sid).remove(seenReceiptJobId(chat, gen))
+    this.deps.log.debug({ sessionId: sid, chat }, 'pending receipt dropped: the chat was read elsewhere')
+  }
+}
+
+export type { ConnectionOptions }

@@ -1,0 +1,119 @@
+import { afterAll, describe, expect, it } from 'vitest'
+import { extendDue, mulberry32, readingTimeMs } from '../../src/receipts/delay-model.js'
+import { type PendingEntry, ReceiptStore } from '../../src/receipts/receipt-store.js'
+import { rulesSchema } from '../../src/rules/schema.js'
+import { pn, T0 } from '../helpers/events.js'
+import { testRedis } from '../helpers/redis.js'
+
+const r = testRedis('receipt-store')
+const store = new ReceiptStore(r.redis, r.keys)
+const params = rulesSchema.parse({ version: 1, orgs: [{ id: 'o' }] }).seen.defaults.delay
+afterAll(() => r.cleanup())
+
+const entry = (id: string, ts = T0, text = 'hello there'): PendingEntry => ({
+  key: { remoteJid: pn(1), fromMe: false, id },
+  timestamp: ts,
+  arrivedAt: ts,
+  text,
+})
+
+describe('receipt batches in Redis', () => {
+  it('moves the due time exactly as the delay model says (Lua and TypeScript agree)', async () => {
+    const rand = mulberry32(7)
+    for (let chat = 0; chat < 50; chat++) {
+      const jid = pn(9000 + chat)
+      let now = T0
+      const first = await store.enqueue('s', jid, entry(`F${chat}`), {
+        now,
+        firstDelayMs: 1500,
+        extendMs: 0,
+        maxMs: params.max,
+        schedule: true,
+      })
+      expect(first).toMatchObject({ kind: 'new', dueAt: now + 1500 })
+      let due = now + 1500
+      const clampAt = now + params.max
+      for (let i = 0; i < 8; i++) {
+        now += Math.floor(rand() * 4000)
+        const text = 'word '.repeat(Math.floor(rand() * 120))
+        const extendMs = Math.round(readingTimeMs({ text }, params) * (1 - params.batchDiscount))
+        const got = await store.enqueue('s', jid, entry(`M${chat}-${i}`, now, text), {
+          now,
+          firstDelayMs: 0,
+          extendMs,
+          maxMs: params.max,
+          schedule: true,
+        })
+        const expected = extendDue({ currentDueAt: due, clampAt, now, message: { text }, params })
+        expect(got).toMatchObject({ kind: 'moved', dueAt: expected })
+        due = expected
+      }
+    }
+  })
+
+  it('never receipts a message twice, whether the job is retried or duplicated', async () => {
+    const jid = pn(9100)
+    const r1 = await store.enqueue('s', jid, entry('A'), {
+      now: T0,
+      firstDelayMs: 1000,
+      extendMs: 0,
+      maxMs: 20_000,
+      schedule: true,
+    })
+    await store.enqueue('s', jid, entry('B'), {
+      now: T0,
+      firstDelayMs: 1000,
+      extendMs: 0,
+      maxMs: 20_000,
+      schedule: true,
+    })
+    expect(r1).toMatchObject({ kind: 'new', gen: 1 })
+    const claimed = await store.claim('s', jid, 1)
+    expect(claimed.entries.map((e) => e.key.id)).toEqual(['A', 'B'])
+    // A retry before the receipt was recorded sees the same batch again…
+    expect((await store.claim('s', jid, 1)).entries.map((e) => e.key.id)).toEqual(['A', 'B'])
+    await store.done('s', jid, ['A', 'B'], T0 + 1000)
+    // …after it was recorded, nothing; and a replayed message does not re-enter.
+    expect((await store.claim('s', jid, 1)).entries).toEqual([])
+    expect(
+      await store.enqueue('s', jid, entry('A'), {
+        now: T0 + 2000,
+        firstDelayMs: 1000,
+        extendMs: 0,
+        maxMs: 20_000,
+        schedule: true,
+      }),
+    ).toEqual({ kind: 'duplicate' })
+    // A message after the claim opens the next batch.
+    expect(
+      await store.enqueue('s', jid, entry('C', T0 + 3000), {
+        now: T0 + 3000,
+        firstDelayMs: 900,
+        extendMs: 0,
+        maxMs: 20_000,
+        schedule: true,
+      }),
+    ).toEqual({ kind: 'new', gen: 2, dueAt: T0 + 3900 })
+  })
+
+  it('cancels everything waiting when the chat is read elsewhere', async () => {
+    const jid = pn(9200)
+    await store.enqueue('s', jid, entry('X'), {
+      now: T0,
+      firstDelayMs: 1000,
+      extendMs: 0,
+      maxMs: 20_000,
+      schedule: true,
+    })
+    await store.enqueue('s', jid, entry('Y'), {
+      now: T0,
+      firstDelayMs: 1000,
+      extendMs: 0,
+      maxMs: 20_000,
+      schedule: false,
+    })
+    expect(await store.cancel('s', jid)).toBe(1)
+    expect(await store.pending('s', jid)).toEqual([])
+    expect(await store.cancel('s', jid)).toBeNull()
+  })
+})
