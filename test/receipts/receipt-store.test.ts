@@ -60,7 +60,7 @@ describe('receipt batches in Redis', () => {
       maxMs: 20_000,
       schedule: true,
     })
-    await store.enqueue('s', jid, entry('B'), {
+    await store.enqueue('s', jid, entry('B', T0 + 1), {
       now: T0,
       firstDelayMs: 1000,
       extendMs: 0,
