@@ -98,6 +98,21 @@ export class Keys {
     return `${this.session(sid)}seen:sent:${jid}`
   }
 
+  /** Records of reminders are `<this><reminder id>`. */
+  reminderBase(sid: string): string {
+    return `${this.session(sid)}reminder:`
+  }
+
+  /** The chat's pending reminder (its id). */
+  reminderOf(sid: string, jid: string): string {
+    return `${this.session(sid)}reminder-of:${jid}`
+  }
+
+  /** The chat's recent reminders, by due time. */
+  reminderIndex(sid: string, jid: string): string {
+    return `${this.session(sid)}reminders:${jid}`
+  }
+
   sessionStatus(sid: string): string {
     return `${this.session(sid)}status`
   }

@@ -42,6 +42,17 @@ export function createMetrics(registry: Registry = new Registry(), opts: { proce
       buckets: [0.5, 1, 2, 3, 5, 10, 20, 30, 60, 300, 1800, 3600],
       registers: [registry],
     }),
+    reminders: new Counter({
+      name: 'tickbridge_reminders_total',
+      help: 'Unread reminders by outcome: done, failed, cancelled, replaced',
+      labelNames: ['outcome'] as const,
+      registers: [registry],
+    }),
+    reminderAppStateWaits: new Counter({
+      name: 'tickbridge_reminder_app_state_waits_total',
+      help: 'Times a reminder was refused for want of the app-state key and will retry',
+      registers: [registry],
+    }),
     httpSeconds: new Histogram({
       name: 'tickbridge_http_request_seconds',
       help: 'HTTP API latency by route, method and status',

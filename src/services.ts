@@ -9,6 +9,8 @@ import { createMetrics, type Metrics } from './metrics.js'
 import { ReceiptPlanner } from './receipts/planner.js'
 import { ReceiptStore } from './receipts/receipt-store.js'
 import { createRedis } from './redis.js'
+import { ReminderStore } from './reminders/reminder-store.js'
+import { ReminderService } from './reminders/reminders.js'
 import { RulesStore } from './rules/store.js'
 import { SimNetwork } from './whatsapp/sim/network.js'
 import { SessionStatusStore } from './whatsapp/status-store.js'
@@ -31,6 +33,8 @@ export interface Services {
   sessionQueues: SessionQueues
   receipts: ReceiptStore
   receiptPlanner: ReceiptPlanner
+  reminderStore: ReminderStore
+  reminders: ReminderService
   /** Present only with WA_TRANSPORT=sim. */
   sim: SimNetwork | null
   close(): Promise<void>
@@ -68,6 +72,17 @@ export async function createServices(opts: {
     log,
   })
   ingestor.onApplied(receiptPlanner.onApplied)
+  const reminderStore = new ReminderStore(redis, keys)
+  const reminders = new ReminderService({
+    store: reminderStore,
+    inbox,
+    queues: sessionQueues,
+    rules: () => rules.current(),
+    clock,
+    log,
+    metrics,
+  })
+  ingestor.onApplied(reminders.onApplied)
   return {
     env,
     log,
@@ -82,6 +97,8 @@ export async function createServices(opts: {
     sessionQueues,
     receipts,
     receiptPlanner,
+    reminderStore,
+    reminders,
     sim: env.WA_TRANSPORT === 'sim' ? new SimNetwork(redis, keys, clock) : null,
     async close() {
       rules.close()

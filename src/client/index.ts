@@ -4,6 +4,20 @@ import { errorFromResponse, NetworkError } from './errors.js'
 export * from './errors.js'
 export type { ChatDto, ContactDto, SessionDetailDto, SessionDto, SimActionDto }
 
+export interface ReminderDto {
+  reminderId: string
+  chatJid: string
+  dueAt: string
+  status: 'scheduled' | 'waiting_for_app_state' | 'done' | 'failed' | 'cancelled' | 'replaced'
+  clearFirst: boolean
+  snooze: boolean
+  note: string | null
+  cancelOn: Array<'inbound' | 'outbound'>
+  createdAt: string
+  attempts: number
+  detail: string | null
+}
+
 export interface ClientOptions {
   /** e.g. http://127.0.0.1:3000 */
   baseUrl: string
@@ -107,6 +121,37 @@ export class TickbridgeClient {
     return this.request('POST', `/v1/sessions/${enc(sessionId)}/seen`, { body: { chatId, ...opts } })
   }
 
+  /**
+   * Puts the unread dot on a chat: now (resolves with the chat once done, or the reminder while WhatsApp
+   * is not ready) or `at`/`in` a time (resolves with the reminder). `snooze` archives the chat meanwhile.
+   * ConflictError when the chat has no stored last message yet.
+   */
+  markUnread(
+    sessionId: string,
+    jid: string,
+    opts: {
+      at?: string
+      in?: string
+      clearFirst?: boolean
+      snooze?: boolean
+      note?: string
+      cancelOn?: Array<'inbound' | 'outbound'>
+    } = {},
+  ): Promise<ChatDto | ReminderDto> {
+    return this.request('POST', `${chatPath(sessionId, jid)}/unread`, { body: opts })
+  }
+
+  reminders(sessionId: string, jid: string): Promise<ReminderDto[]> {
+    return this.request<{ items: ReminderDto[] }>('GET', `${chatPath(sessionId, jid)}/reminders`).then(
+      (r) => r.items,
+    )
+  }
+
+  /** NotFoundError for an unknown id; ConflictError when it already fired or was cancelled. */
+  async cancelReminder(sessionId: string, jid: string, reminderId: string): Promise<void> {
+    await this.request('DELETE', `${chatPath(sessionId, jid)}/reminders/${enc(reminderId)}`)
+  }
+
   /** Throws NotImplementedError when the session has no live WhatsApp client. */
   async setPresence(sessionId: string, jid: string, state: PresenceState): Promise<void> {
     await this.request('PUT', `${chatPath(sessionId, jid)}/presence`, { body: { state } })
@@ -120,6 +165,8 @@ export class TickbridgeClient {
         `/v1/sim/sessions/${enc(sessionId)}/messages`,
         { body: message },
       ),
+    injectFault: (sessionId: string, fault: 'app_state_missing', times: number) =>
+      this.request<void>('POST', `/v1/sim/sessions/${enc(sessionId)}/faults`, { body: { fault, times } }),
     actions: (sessionId: string, query: { after?: string; limit?: number } = {}) =>
       this.request<{ items: SimActionDto[]; lastSeq: string | null }>(
         'GET',

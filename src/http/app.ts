@@ -23,6 +23,7 @@ import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
 import { opsRoutes } from './routes/ops.js'
 import { receiptRoutes } from './routes/receipts.js'
+import { reminderRoutes } from './routes/reminders.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { simRoutes } from './routes/sim.js'
 
@@ -143,6 +144,7 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(chatRoutes, deps)
   await app.register(contactRoutes, deps)
   await app.register(receiptRoutes, deps)
+  await app.register(reminderRoutes, deps)
   if (s.sim) await app.register(simRoutes, { ...deps, sim: s.sim })
 
   const board = new FastifyAdapter()

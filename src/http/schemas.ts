@@ -68,6 +68,15 @@ export const chatSchema = z.object({
   lastMessage: lastMessageSchema.nullable(),
   owner: z.string().nullable(),
   archived: z.boolean(),
+  /** The chat's pending unread reminder (overview and single-chat reads only). */
+  reminder: z
+    .object({
+      id: z.string(),
+      dueAt: iso,
+      status: z.enum(['scheduled', 'waiting_for_app_state']),
+    })
+    .nullable()
+    .optional(),
 })
 
 const limit = (def: number) => z.coerce.number().int().min(1).max(200).default(def)

@@ -7,6 +7,8 @@ import type { WhatsAppSession } from '../whatsapp/port.js'
 export interface SessionJobContext {
   sessionId: string
   session: WhatsAppSession
+  /** The job's lock token, for processors that reschedule themselves (moveToDelayed). */
+  token: string | undefined
 }
 
 export type SessionJobProcessor = (job: Job, ctx: SessionJobContext) => Promise<unknown>
@@ -31,7 +33,7 @@ export async function runSessionJob(
     await job.moveToDelayed(Date.now() + WAIT_MS, token)
     throw new DelayedError()
   }
-  return processor(job, { sessionId, session })
+  return processor(job, { sessionId, session, token })
 }
 
 /** Parses a job's payload; a malformed one fails at once with the reason and is never retried. */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { SEEN_RECEIPT, seenReceiptProcessor } from '../../jobs/seen-receipt.js'
 import { SESSION_ACTION, sessionActionProcessor } from '../../jobs/session-action.js'
+import { UNREAD_REMINDER, unreadReminderProcessor } from '../../jobs/unread-reminder.js'
 import type { Ingestor } from '../inbox/ingest.js'
 import type { Services } from '../services.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
@@ -83,6 +84,15 @@ export async function startWorker(
     processors: {
       [SESSION_ACTION]: sessionActionProcessor({ redis: s.redis, keys: s.keys }),
       [SEEN_RECEIPT]: seenReceiptProcessor({ store: s.receipts, clock: s.clock, metrics: s.metrics }),
+      [UNREAD_REMINDER]: unreadReminderProcessor({
+        reminders: s.reminderStore,
+        inbox: s.inbox,
+        ingestor: s.ingestor,
+        rules: () => s.rules.current(),
+        clock: s.clock,
+        metrics: s.metrics,
+        log: s.log,
+      }),
     },
     ...(opts.timings ? { timings: opts.timings } : {}),
   })

@@ -24,6 +24,12 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
     return chat
   }
 
+  /** A chat as every chat route answers it: with its pending reminder. */
+  const chatView = async (sid: string, jid: string) => {
+    const chat = await chatOr404(sid, jid)
+    return chatDto(chat, await s.reminderStore.pendingOf(sid, chat.jid))
+  }
+
   app.get(
     '/v1/sessions/:sid/chats/overview',
     {
@@ -44,7 +50,14 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
           ...(req.query.cursor ? { cursor: req.query.cursor } : {}),
           filter: req.query.filter ?? 'all',
         })
-        return { items: page.items.map(chatDto), nextCursor: page.nextCursor }
+        const reminders = await s.reminderStore.pendingOfMany(
+          session.id,
+          page.items.map((c) => c.jid),
+        )
+        return {
+          items: page.items.map((c) => chatDto(c, reminders.get(c.jid) ?? null)),
+          nextCursor: page.nextCursor,
+        }
       } catch (err) {
         if (err instanceof CursorError)
           throw ApiError.validation([{ field: 'query.cursor', message: err.message }])
@@ -66,7 +79,7 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
     },
     async (req) => {
       const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
-      return chatDto(await chatOr404(session.id, req.params.jid))
+      return chatView(session.id, req.params.jid)
     },
   )
 
@@ -91,7 +104,7 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
         at: s.clock.now(),
         source: 'api',
       })
-      return chatDto(await chatOr404(session.id, chat.jid))
+      return chatView(session.id, chat.jid)
     },
   )
 
@@ -115,7 +128,7 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
         chatJid: chat.jid,
         at: s.clock.now(),
       })
-      return chatDto(await chatOr404(session.id, chat.jid))
+      return chatView(session.id, chat.jid)
     },
   )
 

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import type { SimNetwork } from '../../whatsapp/sim/network.js'
+import { z } from 'zod'
+import { SIM_FAULTS, type SimNetwork } from '../../whatsapp/sim/network.js'
 import { sessionOf } from '../auth.js'
 import type { HttpDeps } from '../context.js'
 import {
@@ -40,6 +41,25 @@ export const simRoutes: FastifyPluginAsyncZod<HttpDeps & { sim: SimNetwork }> = 
         messageId: event.key.id,
         timestamp: new Date(event.timestamp).toISOString(),
       })
+    },
+  )
+
+  app.post(
+    '/v1/sim/sessions/:sid/faults',
+    {
+      config: { capability: 'send' },
+      schema: {
+        summary: 'Make the next chat modifications fail as WhatsApp does (sim transport only)',
+        tags: ['sim'],
+        params: sessionParams,
+        body: z.object({ fault: z.enum(SIM_FAULTS), times: z.number().int().min(1).max(100) }).strict(),
+        response: { 204: z.undefined(), 400: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      await sim.injectFault(session.id, req.body.fault, req.body.times)
+      return reply.status(204).send()
     },
   )
 

@@ -53,6 +53,18 @@ function simMessageId(): string {
   return `3EB0${randomBytes(10).toString('hex').toUpperCase()}`
 }
 
+/** Takes one pending fault of a kind, if any (faults are counted down atomically). */
+const TAKE_FAULT = `
+local n = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if n <= 0 then return 0 end
+redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+return 1
+`
+
+/** Faults the simulated WhatsApp can be told to answer with, as real WhatsApp does. */
+export const SIM_FAULTS = ['app_state_missing'] as const
+export type SimFault = (typeof SIM_FAULTS)[number]
+
 const RECORD_ACTION = `
 if ARGV[1] == '1' and redis.call('SET', KEYS[2], '1', 'NX', 'EX', 604800) == false then return 0 end
 redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'a', ARGV[3])
@@ -65,7 +77,10 @@ export class SimNetwork {
     private readonly keys: Keys,
     private readonly clock: Clock,
   ) {
-    if (!('tbSimAct' in redis)) redis.defineCommand('tbSimAct', { numberOfKeys: 2, lua: RECORD_ACTION })
+    if (!('tbSimAct' in redis)) {
+      redis.defineCommand('tbSimAct', { numberOfKeys: 2, lua: RECORD_ACTION })
+      redis.defineCommand('tbSimTakeFault', { numberOfKeys: 1, lua: TAKE_FAULT })
+    }
   }
 
   /** Delivers a message to the session as WhatsApp would; returns the domain event it becomes. */
@@ -121,6 +136,21 @@ export class SimNetwork {
       payload,
     )
     return applied === 1
+  }
+
+  /**
+   * Makes the next `times` chat modifications of the session fail with `fault` (e.g. WhatsApp's "App
+   * state key not present" before the phone has synced its keys).
+   */
+  async injectFault(sessionId: string, fault: SimFault, times: number): Promise<void> {
+    await this.redis.hincrby(`${this.keys.simActions(sessionId)}:faults`, fault, times)
+  }
+
+  /** Consumes one pending fault of this kind; true when the action must fail with it. */
+  async takeFault(sessionId: string, fault: SimFault): Promise<boolean> {
+    const r = (this.redis as Redis & { tbSimTakeFault: (k: string, f: string) => Promise<number> })
+      .tbSimTakeFault
+    return (await r.call(this.redis, `${this.keys.simActions(sessionId)}:faults`, fault)) === 1
   }
 
   /** What the service did to WhatsApp, oldest first; `after` is the `seq` of the last action already seen. */

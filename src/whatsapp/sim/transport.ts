@@ -4,6 +4,7 @@ import type { MessageKey } from '../../domain/events.js'
 import type { Keys } from '../../keys.js'
 import {
   type ActionOptions,
+  AppStateKeyMissingError,
   type ChatRef,
   type EventSink,
   type PresenceState,
@@ -174,11 +175,14 @@ class SimSession implements WhatsAppSession {
     return this.modify(archived ? 'archive' : 'unarchive', chat, opts)
   }
 
-  private modify(
+  private async modify(
     modification: 'markRead' | 'markUnread' | 'archive' | 'unarchive',
     chat: ChatRef,
     opts?: ActionOptions,
   ): Promise<void> {
+    if (this.state !== 'WORKING') throw new SessionNotLiveError(this.sessionId)
+    if (await this.deps.network.takeFault(this.sessionId, 'app_state_missing'))
+      throw new AppStateKeyMissingError()
     return this.act({ kind: 'chatModify', modification, jid: chat.jid, lastMessage: chat.lastMessage }, opts)
   }
 

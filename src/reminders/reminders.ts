@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto'
+import type { Logger } from 'pino'
+import { SESSION_ACTION } from '../../jobs/session-action.js'
+import { reminderJobId, UNREAD_REMINDER } from '../../jobs/unread-reminder.js'
+import type { Clock } from '../clock.js'
+import type { InboxEvent } from '../domain/events.js'
+import type { ChatTransition } from '../inbox/chat.js'
+import type { InboxStore } from '../inbox/store.js'
+import type { Metrics } from '../metrics.js'
+import type { Rules } from '../rules/compile.js'
+import type { SessionQueues } from '../worker/session-queues.js'
+import { type CancelTrigger, type Reminder, ReminderStore } from './reminder-store.js'
+
+export class ChatNotFoundError extends Error {}
+/** A reminder needs the chat's last message (WhatsApp's app-state wants its key and timestamp). */
+export class NoLastMessageError extends Error {}
+
+export interface ReminderRequest {
+  dueAt: number
+  clearFirst?: boolean
+  snooze?: boolean
+  note?: string
+  cancelOn?: CancelTrigger[]
+}
+
+/**
+ * "Look at this again": flags a chat unread on WhatsApp now or later, optionally clearing the real
+ * unread count first and archiving it meanwhile (snooze). One pending reminder per chat; a new one
+ * replaces it; the conversation moving on (customer writes, someone replies) cancels it as configured.
+ */
+export class ReminderService {
+  constructor(
+    private readonly deps: {
+      store: ReminderStore
+      inbox: InboxStore
+      queues: SessionQueues
+      rules: () => Rules
+      clock: Clock
+      log: Logger
+      metrics: Metrics
+    },
+  ) {}
+
+  async create(sid: string, chatJid: string, req: ReminderRequest): Promise<Reminder> {
+    const { store, inbox, queues, clock, rules } = this.deps
+    const chat = await inbox.getChat(sid, chatJid)
+    if (!chat) throw new ChatNotFoundError(`chat ${chatJid} not found`)
+    if (!chat.lastMessage) {
+      throw new NoLastMessageError(
+        `chat ${chat.jid} has no stored last message yet: WhatsApp needs one to mark a chat unread`,
+      )
+    }
+    const defaults = rules().config.reminders.defaults
+    const now = clock.now()
+    const reminder: Reminder = {
+      id: `r${randomBytes(8).toString('hex')}`,
+      sessionId: sid,
+      chatJid: chat.jid,
+      dueAt: Math.max(req.dueAt, now),
+      status: 'scheduled',
+      clearFirst: req.clearFirst ?? defaults.clearFirst,
+      snooze: req.snooze ?? false,
+      note: req.note ?? null,
+      cancelOn: req.cancelOn ?? [...defaults.cancelOn],
+      createdAt: now,
+      updatedAt: now,
+      attempts: 0,
+      detail: null,
+    }
+    const replaced = await store.create(reminder)
+    const queue = queues.get(sid)
+    if (replaced) {
+      await queue.remove(reminderJobId(replaced))
+      this.deps.metrics.reminders.inc({ outcome: 'replaced' })
+    }
+    if (reminder.snooze) {
+      const ref = {
+        jid: chat.lastMessage.key.remoteJid,
+        lastMessage: { key: chat.lastMessage.key, timestamp: chat.lastMessage.timestamp },
+      }
+      await queue.add(
+        SESSION_ACTION,
+        { action: 'archive', chat: ref },
+        { jobId: `${reminder.id}-snooze`, removeOnComplete: true },
+      )
+    }
+    await queue.add(
+      UNREAD_REMINDER,
+      { reminderId: reminder.id, chatJid: chat.jid },
+      {
+        jobId: reminderJobId(reminder.id),
+        delay: reminder.dueAt - now,
+        removeOnComplete: true,
+        removeOnFail: 1000,
+        attempts: 8,
+        backoff: { type: 'exponential', delay: 2000 },
+      },
+    )
+    this.deps.log.info(
+      {
+        sessionId: sid,
+        chat: chat.jid,
+        reminderId: reminder.id,
+        dueAt: new Date(reminder.dueAt).toISOString(),
+        replaced,
+      },
+      'reminder scheduled',
+    )
+    return reminder
+  }
+
+  /** Cancels a pending reminder; false when it is unknown to this chat or no longer pending. */
+  async cancel(sid: string, chatJid: string, rid: string, why: string): Promise<boolean> {
+    const r = await this.deps.store.get(sid, rid)
+    if (!r || r.chatJid !== chatJid) return false
+    const prev = await this.deps.store.transition(
+      sid,
+      r.chatJid,
+      rid,
+      'cancelled',
+      this.deps.clock.now(),
+      why,
+    )
+    if (prev === null || !ReminderStore.isLive(prev)) return false
+    await this.deps.queues.get(sid).remove(reminderJobId(rid))
+    this.deps.metrics.reminders.inc({ outcome: 'cancelled' })
+    this.deps.log.info({ sessionId: sid, chat: r.chatJid, reminderId: rid, why }, 'reminder cancelled')
+    return true
+  }
+
+  /** Inbox listener: the conversation moved on, so a reminder set to cancel on that goes away. */
+  readonly onApplied = async (event: InboxEvent, t: ChatTransition | null): Promise<void> => {
+    if (!t || event.type !== 'message' || t.duplicate) return
+    const trigger: CancelTrigger = event.key.fromMe ? 'outbound' : 'inbound'
+    const pending = await this.deps.store.pendingOf(event.sessionId, t.jid)
+    if (!pending?.cancelOn.includes(trigger)) return
+    // Only what happens after the reminder was set counts.
+    if (event.timestamp < pending.createdAt) return
+    await this.cancel(
+      event.sessionId,
+      t.jid,
+      pending.id,
+      trigger === 'inbound' ? 'the customer wrote again' : 'someone replied',
+    )
+  }
+}
