@@ -63,12 +63,17 @@ export function unreadReminderProcessor(deps: {
       if (!(err instanceof AppStateKeyMissingError)) throw err
       const horizon = deps.rules().config.reminders.defaults.appStateRetryHorizon
       if (now() - r.dueAt > horizon) {
-        return fail(`WhatsApp kept refusing for ${Math.round(horizon / 60_000)} min: the phone never shared its app-state key`)
+        return fail(
+          `WhatsApp kept refusing for ${Math.round(horizon / 60_000)} min: the phone never shared its app-state key`,
+        )
       }
       await deps.reminders.transition(sid, chatJid, rid, 'waiting_for_app_state', now(), err.message)
       deps.metrics.reminderAppStateWaits.inc()
       const wait = appStateBackoff(r.attempts)
-      deps.log.warn({ sessionId: sid, chat: chatJid, reminderId: rid, retryInMs: wait }, 'reminder waits for the app-state key')
+      deps.log.warn(
+        { sessionId: sid, chat: chatJid, reminderId: rid, retryInMs: wait },
+        'reminder waits for the app-state key',
+      )
       await job.moveToDelayed(Date.now() + wait, token)
       throw new DelayedError()
     }
@@ -77,8 +82,10 @@ export function unreadReminderProcessor(deps: {
     deps.metrics.reminders.inc({ outcome: 'done' })
     // Our stored state follows what we just did on WhatsApp (a local read: pending receipts stay).
     const at = now()
-    if (r.snooze) await deps.ingestor.ingest({ type: 'chat.meta', sessionId: sid, chatJid: chat.jid, archived: false })
-    if (r.clearFirst) await deps.ingestor.ingest({ type: 'chat.read', sessionId: sid, chatJid: chat.jid, at, source: 'api' })
+    if (r.snooze)
+      await deps.ingestor.ingest({ type: 'chat.meta', sessionId: sid, chatJid: chat.jid, archived: false })
+    if (r.clearFirst)
+      await deps.ingestor.ingest({ type: 'chat.read', sessionId: sid, chatJid: chat.jid, at, source: 'api' })
     await deps.ingestor.ingest({ type: 'chat.markedUnread', sessionId: sid, chatJid: chat.jid, at })
     return { fired: true, status: 'done' }
   }

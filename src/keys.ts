@@ -113,6 +113,26 @@ export class Keys {
     return `${this.session(sid)}reminders:${jid}`
   }
 
+  /** The chat's open SLA clock (policy, waiting period, planned levels, state). */
+  slaClock(sid: string, jid: string): string {
+    return `${this.session(sid)}sla:${jid}`
+  }
+
+  /** Levels fired in the chat's waiting periods (`<waitSeq>:<level>` -> started/done). */
+  slaFired(sid: string, jid: string): string {
+    return `${this.session(sid)}sla-fired:${jid}`
+  }
+
+  /** Chats of the session with an open SLA clock (for re-planning on a rules change). */
+  slaOpen(sid: string): string {
+    return `${this.session(sid)}sla-open`
+  }
+
+  /** An org's keys share their own hash tag. */
+  org(org: string, name: string): string {
+    return `${this.prefix}:{org.${org}}:${name}`
+  }
+
   sessionStatus(sid: string): string {
     return `${this.session(sid)}status`
   }

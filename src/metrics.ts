@@ -53,6 +53,18 @@ export function createMetrics(registry: Registry = new Registry(), opts: { proce
       help: 'Times a reminder was refused for want of the app-state key and will retry',
       registers: [registry],
     }),
+    slaBreaches: new Counter({
+      name: 'tickbridge_sla_breaches_total',
+      help: 'SLA levels fired, by policy and level',
+      labelNames: ['policy', 'level'] as const,
+      registers: [registry],
+    }),
+    slaLateness: new Histogram({
+      name: 'tickbridge_sla_firing_lateness_seconds',
+      help: 'How long after its due instant an SLA level fired',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
+      registers: [registry],
+    }),
     httpSeconds: new Histogram({
       name: 'tickbridge_http_request_seconds',
       help: 'HTTP API latency by route, method and status',

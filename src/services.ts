@@ -1,17 +1,21 @@
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Clock } from './clock.js'
+import { type CrmPort, NoCrm } from './crm/port.js'
 import type { Env } from './env.js'
 import { Ingestor, ingestRulesFrom } from './inbox/ingest.js'
 import { InboxStore } from './inbox/store.js'
 import { Keys } from './keys.js'
 import { createMetrics, type Metrics } from './metrics.js'
+import { createGlobalQueues, type GlobalQueues } from './queues.js'
 import { ReceiptPlanner } from './receipts/planner.js'
 import { ReceiptStore } from './receipts/receipt-store.js'
 import { createRedis } from './redis.js'
 import { ReminderStore } from './reminders/reminder-store.js'
 import { ReminderService } from './reminders/reminders.js'
 import { RulesStore } from './rules/store.js'
+import { SlaPlanner } from './sla/sla-planner.js'
+import { SlaStore } from './sla/sla-store.js'
 import { SimNetwork } from './whatsapp/sim/network.js'
 import { SessionStatusStore } from './whatsapp/status-store.js'
 import { SessionQueues } from './worker/session-queues.js'
@@ -35,6 +39,11 @@ export interface Services {
   receiptPlanner: ReceiptPlanner
   reminderStore: ReminderStore
   reminders: ReminderService
+  /** Queues any worker consumes: SLA timers, webhook deliveries. */
+  queues: GlobalQueues
+  sla: SlaStore
+  slaPlanner: SlaPlanner
+  crm: CrmPort
   /** Present only with WA_TRANSPORT=sim. */
   sim: SimNetwork | null
   close(): Promise<void>
@@ -47,6 +56,7 @@ export async function createServices(opts: {
   rulesPath: string
   watchRules: boolean
   redis?: Redis
+  crm?: CrmPort
 }): Promise<Services> {
   const { env, log, clock } = opts
   const rules = await RulesStore.open(opts.rulesPath, log, { watch: opts.watchRules })
@@ -83,6 +93,10 @@ export async function createServices(opts: {
     metrics,
   })
   ingestor.onApplied(reminders.onApplied)
+  const queues = createGlobalQueues(redis, keys.prefix)
+  const sla = new SlaStore(redis, keys)
+  const slaPlanner = new SlaPlanner({ store: sla, inbox, queues, rules: () => rules.current(), clock, log })
+  ingestor.onApplied(slaPlanner.onApplied)
   return {
     env,
     log,
@@ -99,10 +113,15 @@ export async function createServices(opts: {
     receiptPlanner,
     reminderStore,
     reminders,
+    queues,
+    sla,
+    slaPlanner,
+    crm: opts.crm ?? new NoCrm(),
     sim: env.WA_TRANSPORT === 'sim' ? new SimNetwork(redis, keys, clock) : null,
     async close() {
       rules.close()
       await sessionQueues.close()
+      await queues.close()
       if (!opts.redis) await redis.quit().catch(() => redis.disconnect())
     },
   }

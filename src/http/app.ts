@@ -26,6 +26,7 @@ import { receiptRoutes } from './routes/receipts.js'
 import { reminderRoutes } from './routes/reminders.js'
 import { sessionRoutes } from './routes/sessions.js'
 import { simRoutes } from './routes/sim.js'
+import { slaRoutes } from './routes/sla.js'
 
 export type { HttpDeps } from './context.js'
 
@@ -145,6 +146,7 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(contactRoutes, deps)
   await app.register(receiptRoutes, deps)
   await app.register(reminderRoutes, deps)
+  await app.register(slaRoutes, deps)
   if (s.sim) await app.register(simRoutes, { ...deps, sim: s.sim })
 
   const board = new FastifyAdapter()

@@ -1,9 +1,13 @@
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
+import { Worker as BullWorker, type ConnectionOptions } from 'bullmq'
 import { SEEN_RECEIPT, seenReceiptProcessor } from '../../jobs/seen-receipt.js'
 import { SESSION_ACTION, sessionActionProcessor } from '../../jobs/session-action.js'
+import { SLA_LEVEL, slaLevelProcessor } from '../../jobs/sla-level.js'
+import { SLA_WEBHOOK, slaWebhookProcessor } from '../../jobs/sla-webhook.js'
 import { UNREAD_REMINDER, unreadReminderProcessor } from '../../jobs/unread-reminder.js'
 import type { Ingestor } from '../inbox/ingest.js'
+import { GLOBAL_QUEUES } from '../queues.js'
 import type { Services } from '../services.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
 import { BaileysTransport } from '../whatsapp/baileys/transport.js'
@@ -97,8 +101,10 @@ export async function startWorker(
     ...(opts.timings ? { timings: opts.timings } : {}),
   })
   await ownership.start()
+  const globalWorkers = startGlobalWorkers(s)
   const unsubscribe = s.rules.onChange((next) => {
     void ownership.sync(next)
+    void replanOnce(s, next.config)
   })
   s.log.info({ workerId, holds: ownership.sessionIds(), transport: transport.kind }, 'worker started')
   return {
@@ -107,8 +113,61 @@ export async function startWorker(
     ownership,
     async close() {
       unsubscribe()
+      await Promise.all(globalWorkers.map((w) => w.close()))
       await ownership.close()
       await commands.close()
     },
   }
+}
+
+/** Workers of the queues that need no session socket: SLA timers and webhook deliveries. */
+function startGlobalWorkers(s: Services): BullWorker[] {
+  const connection = () => s.redis.duplicate({ maxRetriesPerRequest: null }) as unknown as ConnectionOptions
+  const sla = slaLevelProcessor({
+    sla: s.sla,
+    inbox: s.inbox,
+    ingestor: s.ingestor,
+    crm: s.crm,
+    queues: s.queues,
+    sessionQueues: s.sessionQueues,
+    rules: () => s.rules.current(),
+    clock: s.clock,
+    metrics: s.metrics,
+    log: s.log,
+  })
+  const webhook = slaWebhookProcessor({ env: process.env })
+  const workers = [
+    new BullWorker(GLOBAL_QUEUES.sla, (job) => (job.name === SLA_LEVEL ? sla(job) : Promise.resolve(null)), {
+      connection: connection(),
+      prefix: s.keys.prefix,
+      concurrency: 20,
+      // A crashed worker's in-flight timer returns within seconds rather than the default 30-60 s.
+      lockDuration: 10_000,
+      stalledInterval: 5000,
+    }),
+    new BullWorker(
+      GLOBAL_QUEUES.webhooks,
+      (job) => (job.name === SLA_WEBHOOK ? webhook(job) : Promise.resolve(null)),
+      {
+        connection: connection(),
+        prefix: s.keys.prefix,
+        concurrency: 10,
+      },
+    ),
+  ]
+  for (const w of workers) {
+    w.on('failed', (job, err) =>
+      s.log.warn({ queue: w.name, jobId: job?.id, err: err.message }, 'job failed'),
+    )
+    w.on('error', (err) => s.log.warn({ queue: w.name, err: err.message }, 'queue worker error'))
+  }
+  return workers
+}
+
+/** Re-plans open SLA clocks after a rules change, once per rules version across all workers. */
+async function replanOnce(s: Services, config: unknown): Promise<void> {
+  const version = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16)
+  const first = await s.redis.set(s.keys.global(`sla-replan:${version}`), '1', 'EX', 3600, 'NX')
+  if (first === 'OK')
+    await s.slaPlanner.replanAll().catch((err: unknown) => s.log.error({ err }, 'SLA re-plan failed'))
 }

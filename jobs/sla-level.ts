@@ -1,0 +1,205 @@
+import type { Job } from 'bullmq'
+import type { Logger } from 'pino'
+import { z } from 'zod'
+import type { Clock } from '../src/clock.js'
+import type { CrmPort } from '../src/crm/port.js'
+import { chatJidSchema } from '../src/domain/events.js'
+import { phoneOf } from '../src/domain/jid.js'
+import type { Chat } from '../src/inbox/chat.js'
+import type { Ingestor } from '../src/inbox/ingest.js'
+import type { InboxStore } from '../src/inbox/store.js'
+import type { Metrics } from '../src/metrics.js'
+import type { GlobalQueues } from '../src/queues.js'
+import type { Rules } from '../src/rules/compile.js'
+import type { SlaAction } from '../src/rules/schema.js'
+import { renderSubject } from '../src/sla/policy.js'
+import type { SlaStore } from '../src/sla/sla-store.js'
+import { payloadOf } from '../src/worker/session-jobs.js'
+import type { SessionQueues } from '../src/worker/session-queues.js'
+import { SESSION_ACTION } from './session-action.js'
+import { SLA_WEBHOOK, type SlaWebhookJob } from './sla-webhook.js'
+
+/**
+ * `sla-level`: one level of an escalation ladder, fired at its due instant. It re-reads the chat and
+ * acts only if the same waiting period is still open (claimed atomically, so a reply applied first
+ * wins), at most once per period and level; then logs the firing with each action's outcome.
+ */
+export const SLA_LEVEL = 'sla-level'
+
+export const slaLevelSchema = z.object({
+  sessionId: z.string(),
+  chatJid: chatJidSchema,
+  waitSeq: z.number().int().positive(),
+  level: z.number().int().min(0),
+  policyId: z.string(),
+  dueAt: z.number(),
+})
+export type SlaLevelJob = z.infer<typeof slaLevelSchema>
+
+export const slaLevelJobId = (chatJid: string, waitSeq: number, level: number) =>
+  `sla-${chatJid.replaceAll(':', '_')}-${waitSeq}-${level}`
+
+export interface SlaLevelDeps {
+  sla: SlaStore
+  inbox: InboxStore
+  ingestor: Ingestor
+  crm: CrmPort
+  queues: GlobalQueues
+  sessionQueues: SessionQueues
+  rules: () => Rules
+  clock: Clock
+  metrics: Metrics
+  log: Logger
+}
+
+type Outcome = { action: string; outcome: string; ok: boolean }
+
+export function slaLevelProcessor(deps: SlaLevelDeps) {
+  return async (job: Job): Promise<{ fired: boolean; reason?: string }> => {
+    const d = payloadOf(job, slaLevelSchema)
+    const now = deps.clock.now()
+    const claim = await deps.sla.claim(d.sessionId, d.chatJid, d.waitSeq, d.level, now)
+    if (claim === 'stale' || claim === 'done') return { fired: false, reason: claim }
+    const rules = deps.rules()
+    const session = rules.sessions.get(d.sessionId)
+    const policy = rules.config.sla.policies.find((p) => p.id === d.policyId)
+    const level = policy?.levels[d.level]
+    const [chat, clock] = await Promise.all([
+      deps.inbox.getChat(d.sessionId, d.chatJid),
+      deps.sla.get(d.sessionId, d.chatJid),
+    ])
+    if (!session || !policy || !level || !chat || !clock) {
+      await deps.sla.markDone(d.sessionId, d.chatJid, d.waitSeq, d.level)
+      return { fired: false, reason: 'policy or chat no longer exists' }
+    }
+    const outcomes: Outcome[] = []
+    for (const [i, action] of level.actions.entries()) {
+      outcomes.push(await perform(deps, d, i, action, chat, policy.id))
+    }
+    const firedAt = deps.clock.now()
+    await deps.sla.log(session.org, {
+      sessionId: d.sessionId,
+      chatJid: d.chatJid,
+      policyId: policy.id,
+      level: d.level,
+      waitSeq: d.waitSeq,
+      kind: clock.kind,
+      waitingSince: clock.waitingSince,
+      dueAt: d.dueAt,
+      deadline: clock.deadline,
+      firedAt,
+      actions: outcomes,
+    })
+    await deps.sla.markDone(d.sessionId, d.chatJid, d.waitSeq, d.level)
+    deps.metrics.slaBreaches.inc({ policy: policy.id, level: String(d.level) })
+    deps.metrics.slaLateness.observe(Math.max(0, firedAt - d.dueAt) / 1000)
+    deps.log.warn(
+      { sessionId: d.sessionId, chat: d.chatJid, policy: policy.id, level: d.level, actions: outcomes },
+      'SLA level fired',
+    )
+    return { fired: true }
+  }
+}
+
+async function perform(
+  deps: SlaLevelDeps,
+  d: SlaLevelJob,
+  index: number,
+  action: SlaAction,
+  chat: Chat,
+  policyId: string,
+): Promise<Outcome> {
+  // Ids of the work an action hands on, deterministic so a resumed firing does not do it twice.
+  const ref = `${slaLevelJobId(d.chatJid, d.waitSeq, d.level)}-${index}`
+  try {
+    if ('markUnread' in action) {
+      if (!chat.lastMessage)
+        return { action: 'markUnread', outcome: 'skipped: no stored last message', ok: false }
+      const target = {
+        jid: chat.lastMessage.key.remoteJid,
+        lastMessage: { key: chat.lastMessage.key, timestamp: chat.lastMessage.timestamp },
+      }
+      await deps.sessionQueues
+        .get(d.sessionId)
+        .add(SESSION_ACTION, { action: 'markUnread', chat: target }, { jobId: ref, removeOnComplete: 1000 })
+      await deps.ingestor.ingest({
+        type: 'chat.markedUnread',
+        sessionId: d.sessionId,
+        chatJid: chat.jid,
+        at: deps.clock.now(),
+      })
+      return { action: 'markUnread', outcome: 'queued on the session', ok: true }
+    }
+    if ('setState' in action) {
+      await deps.sla.setState(d.sessionId, d.chatJid, action.setState)
+      return { action: 'setState', outcome: action.setState, ok: true }
+    }
+    if ('reassign' in action) {
+      const rules = deps.rules()
+      const to =
+        action.reassign.to === 'supervisor'
+          ? chat.owner
+            ? (rules.supervisorsOf(chat.owner)[0]?.id ?? null)
+            : null
+          : action.reassign.to
+      if (!to) return { action: 'reassign', outcome: 'skipped: the owner has no supervisor', ok: false }
+      if (to === chat.owner) return { action: 'reassign', outcome: `already owned by ${to}`, ok: true }
+      await deps.ingestor.ingest({ type: 'chat.owner', sessionId: d.sessionId, chatJid: chat.jid, owner: to })
+      return { action: 'reassign', outcome: `from ${chat.owner ?? 'unassigned'} to ${to}`, ok: true }
+    }
+    if ('webhook' in action) {
+      const payload: SlaWebhookJob = {
+        url: action.webhook.url,
+        ...(action.webhook.secretEnv ? { secretEnv: action.webhook.secretEnv } : {}),
+        event: {
+          id: ref,
+          type: 'sla.level_fired',
+          sessionId: d.sessionId,
+          chatJid: chat.jid,
+          policyId,
+          level: d.level,
+          waitingSince: new Date(chat.waitingSince ?? d.dueAt).toISOString(),
+          dueAt: new Date(d.dueAt).toISOString(),
+          unanswered: chat.unanswered,
+          owner: chat.owner,
+        },
+      }
+      await deps.queues.webhooks.add(SLA_WEBHOOK, payload, {
+        jobId: ref,
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 2000 },
+        removeOnComplete: 1000,
+        removeOnFail: 5000,
+      })
+      return { action: 'webhook', outcome: `queued to ${new URL(action.webhook.url).host}`, ok: true }
+    }
+    if ('crmTask' in action) {
+      const assignee = action.crmTask.assignTo === 'owner' ? chat.owner : action.crmTask.assignTo
+      const phone = phoneOf(chat.jid) ?? (chat.altJid ? (phoneOf(chat.altJid) ?? null) : null)
+      const r = await deps.crm.createTask({
+        sessionId: d.sessionId,
+        chatJid: chat.jid,
+        phone,
+        assigneeUserId: assignee,
+        priority: action.crmTask.priority,
+        dueAt: deps.clock.now(),
+        subject: renderSubject(action.crmTask.subject, {
+          contact: chat.name ?? phone ?? chat.jid,
+          chat: chat.jid,
+          policy: policyId,
+          level: String(d.level + 1),
+          waiting: `${chat.unanswered} message${chat.unanswered === 1 ? '' : 's'}`,
+        }),
+      })
+      return { action: 'crmTask', outcome: r.ok ? r.detail : r.skipped, ok: r.ok }
+    }
+    return { action: 'unknown', outcome: 'skipped', ok: false }
+  } catch (err) {
+    deps.log.error({ err, sessionId: d.sessionId, chat: d.chatJid, index }, 'SLA action failed')
+    return {
+      action: Object.keys(action)[0] ?? 'unknown',
+      outcome: `error: ${(err as Error).message}`,
+      ok: false,
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * What the SLA ladder and the counters need from the CRM. The HubSpot adapter implements it; without
+ * HUBSPOT_ACCESS_TOKEN the `NoCrm` stand-in answers every call with a clear "skipped" outcome.
+ */
+export interface CrmTaskInput {
+  sessionId: string
+  chatJid: string
+  /** E.164 digits of the customer, when known (LID-only chats have none yet). */
+  phone: string | null
+  /** The Tickbridge user the task is for. */
+  assigneeUserId: string | null
+  subject: string
+  priority: 'LOW' | 'MEDIUM' | 'HIGH'
+  dueAt: number
+}
+
+export type CrmOutcome = { ok: true; detail: string } | { ok: false; skipped: string }
+
+export interface CrmPort {
+  readonly enabled: boolean
+  createTask(input: CrmTaskInput): Promise<CrmOutcome>
+}
+
+export class NoCrm implements CrmPort {
+  readonly enabled = false
+  async createTask(): Promise<CrmOutcome> {
+    return { ok: false, skipped: 'CRM sync is off (no HUBSPOT_ACCESS_TOKEN)' }
+  }
+}

@@ -1,0 +1,148 @@
+import type { Logger } from 'pino'
+import { SLA_LEVEL, slaLevelJobId } from '../../jobs/sla-level.js'
+import type { Clock } from '../clock.js'
+import type { InboxEvent } from '../domain/events.js'
+import type { ChatTransition } from '../inbox/chat.js'
+import type { InboxStore } from '../inbox/store.js'
+import type { GlobalQueues } from '../queues.js'
+import type { Rules } from '../rules/compile.js'
+import { matchPolicy, type PeriodKind, planClock } from './policy.js'
+import type { SlaClock, SlaStore } from './sla-store.js'
+
+/** Events that can start or end a waiting period. */
+const RELEVANT = new Set<InboxEvent['type']>([
+  'message',
+  'chat.noReplyNeeded',
+  'counters.reset',
+  'lid.mapping',
+])
+
+/**
+ * Arms and disarms SLA clocks. When a chat starts waiting, every level of the matching policy is
+ * computed ahead in business time and scheduled as a delayed job with a deterministic id; a reply or
+ * "no reply needed" removes the remaining ones. No polling: each timer fires at its due instant.
+ */
+export class SlaPlanner {
+  constructor(
+    private readonly deps: {
+      store: SlaStore
+      inbox: InboxStore
+      queues: GlobalQueues
+      rules: () => Rules
+      clock: Clock
+      log: Logger
+    },
+  ) {}
+
+  /** Inbox listener (Ingestor.onApplied). */
+  readonly onApplied = async (event: InboxEvent, t: ChatTransition | null): Promise<void> => {
+    if (event.type === 'counters.reset' && !event.chatJid) {
+      // A whole-session reset: every open clock of the session is now answered.
+      for (const chat of await this.deps.store.openChats(event.sessionId))
+        await this.sync(event.sessionId, chat)
+      return
+    }
+    if (t && RELEVANT.has(event.type)) await this.sync(event.sessionId, t.jid)
+  }
+
+  /** Brings a chat's clock in line with its waiting state: open, keep, or close. */
+  async sync(sid: string, chatJid: string): Promise<void> {
+    const [chat, clock] = await Promise.all([
+      this.deps.inbox.getChat(sid, chatJid),
+      this.deps.store.get(sid, chatJid),
+    ])
+    const waiting = chat && chat.unanswered > 0 && chat.waitingSince !== null
+    if (clock && (!waiting || clock.waitSeq !== chat.waitSeq)) await this.disarm(clock)
+    if (!waiting || (clock && clock.waitSeq === chat.waitSeq)) return
+    const policy = matchPolicy(this.deps.rules(), { sessionId: sid, type: chat.type, owner: chat.owner })
+    if (!policy) return
+    const kind: PeriodKind =
+      chat.lastOutboundAt !== null && chat.lastOutboundAt < chat.waitingSince! ? 'next' : 'first'
+    await this.arm(sid, chat.jid, chat.waitSeq, chat.waitingSince!, kind, policy.id, new Set())
+  }
+
+  private async arm(
+    sid: string,
+    chat: string,
+    waitSeq: number,
+    waitingSince: number,
+    kind: PeriodKind,
+    policyId: string,
+    alreadyFired: Set<number>,
+  ): Promise<void> {
+    const rules = this.deps.rules()
+    const policy = rules.config.sla.policies.find((p) => p.id === policyId)!
+    const plan = planClock(rules, policy, waitingSince, kind)
+    const clock: SlaClock = {
+      sessionId: sid,
+      chatJid: chat,
+      policyId,
+      waitSeq,
+      waitingSince,
+      kind,
+      deadline: plan.deadline,
+      levels: plan.levels,
+      state: 'ok',
+    }
+    await this.deps.store.open(clock)
+    const now = this.deps.clock.now()
+    await this.deps.queues.sla.addBulk(
+      plan.levels
+        .filter((l) => !alreadyFired.has(l.level))
+        .map((l) => ({
+          name: SLA_LEVEL,
+          data: { sessionId: sid, chatJid: chat, waitSeq, level: l.level, policyId, dueAt: l.dueAt },
+          opts: {
+            jobId: slaLevelJobId(chat, waitSeq, l.level),
+            delay: Math.max(0, l.dueAt - now),
+            removeOnComplete: true,
+            removeOnFail: 5000,
+            attempts: 8,
+            backoff: { type: 'exponential', delay: 1000 },
+          },
+        })),
+    )
+  }
+
+  private async disarm(clock: SlaClock): Promise<void> {
+    await Promise.all(
+      clock.levels.map((l) =>
+        this.deps.queues.sla.remove(slaLevelJobId(clock.chatJid, clock.waitSeq, l.level)),
+      ),
+    )
+    await this.deps.store.close(clock.sessionId, clock.chatJid)
+  }
+
+  /**
+   * After a rules change: every open clock is planned again under the new rules (another policy, other
+   * thresholds or calendar); levels that already fired in the period stay fired.
+   */
+  async replanAll(): Promise<number> {
+    let n = 0
+    const rules = this.deps.rules()
+    for (const sid of rules.sessions.keys()) {
+      for (const chatJid of await this.deps.store.openChats(sid)) {
+        const clock = await this.deps.store.get(sid, chatJid)
+        const chat = await this.deps.inbox.getChat(sid, chatJid)
+        if (!clock) continue
+        const fired = await this.deps.store.firedLevels(sid, chatJid, clock.waitSeq)
+        await Promise.all(
+          clock.levels.map((l) =>
+            this.deps.queues.sla.remove(slaLevelJobId(chatJid, clock.waitSeq, l.level)),
+          ),
+        )
+        const policy = chat
+          ? matchPolicy(rules, { sessionId: sid, type: chat.type, owner: chat.owner })
+          : null
+        if (!chat || !policy || chat.waitSeq !== clock.waitSeq || chat.unanswered === 0) {
+          await this.deps.store.close(sid, chatJid)
+          continue
+        }
+        await this.arm(sid, chatJid, clock.waitSeq, clock.waitingSince, clock.kind, policy.id, fired)
+        n++
+      }
+    }
+    this.deps.log.info({ clocks: n }, 'SLA clocks re-planned under the new rules')
+    return n
+  }
+}

@@ -1,0 +1,209 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Job } from 'bullmq'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { slaLevelJobId, slaLevelProcessor } from '../../jobs/sla-level.js'
+import { signWebhook } from '../../jobs/sla-webhook.js'
+import { systemClock } from '../../src/clock.js'
+import { userCounters } from '../../src/inbox/counters.js'
+import { startWorker, type Worker } from '../../src/worker/worker.js'
+import { appFixture, bearer, KEYS } from '../helpers/app.js'
+import { pn } from '../helpers/events.js'
+
+const hooks: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = []
+let hookServer: Server
+let hookUrl = ''
+let rulesPath = ''
+let f: Awaited<ReturnType<typeof appFixture<typeof systemClock>>>
+let worker: Worker
+
+function rules(levels: [string, string, string]) {
+  return `version: 1
+orgs: [{ id: o }]
+sessions: [{ id: sales, org: o, defaultOwner: agent-a }]
+users:
+  - { id: agent-a, org: o, role: agent, team: sales }
+  - { id: sup-s, org: o, role: supervisor, supervises: [agent-a] }
+sla:
+  policies:
+    - id: fast
+      match: { sessions: [sales] }
+      calendar: "24/7"
+      firstResponse: ${levels[1]}
+      levels:
+        - after: ${levels[0]}
+          actions: [{ markUnread: true }, { setState: warning }]
+        - after: ${levels[1]}
+          actions: [{ crmTask: { assignTo: owner, subject: "Reply to {{contact}}" } }, { reassign: { to: supervisor } }]
+        - after: ${levels[2]}
+          actions: [{ webhook: { url: "${hookUrl}", secretEnv: TB_TEST_HOOK_SECRET } }, { setState: breached }]
+apiKeys:
+  - { id: k, org: o, sha256: 13cfc924615bf241358b1da3c6a1ed2c0ea1e32fb2e69d4e66b8072b14ca40e8, capabilities: [read, send, admin] }
+`
+}
+
+beforeAll(async () => {
+  process.env.TB_TEST_HOOK_SECRET = 'whsec_test_only'
+  hookServer = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c) => {
+      body += c
+    })
+    req.on('end', () => {
+      hooks.push({ headers: req.headers, body })
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r))
+  hookUrl = `http://127.0.0.1:${(hookServer.address() as { port: number }).port}/hook`
+  rulesPath = join(await mkdtemp(join(tmpdir(), 'tb-sla-')), 'rules.yaml')
+  await writeFile(rulesPath, rules(['600ms', '1200ms', '1800ms']))
+  f = await appFixture('sla-e2e', { rulesPath, clock: systemClock })
+  worker = await startWorker(f.services, { timings: { tickMs: 100, leaseMs: 1000, workerTtlMs: 500 } })
+  await vi.waitFor(async () => expect((await f.services.statuses.get('sales')).status).toBe('WORKING'))
+})
+afterAll(async () => {
+  await worker.close()
+  await f.cleanup()
+  hookServer.close()
+})
+
+const events = async (chat: string) =>
+  (await f.app.inject({ url: '/v1/sla/events?sessionId=sales&limit=500', headers: bearer(KEYS.acmeAdmin) }))
+    .json()
+    .items.filter((e: { chatJid: string }) => e.chatJid === chat)
+
+async function customerWrites(chat: string, text = 'Hello, anyone?') {
+  const r = await f.services.ingestor.ingest({
+    type: 'message',
+    sessionId: 'sales',
+    key: { remoteJid: chat, fromMe: false, id: `C${Math.random().toString(16).slice(2, 14).toUpperCase()}` },
+    timestamp: Date.now(),
+    text,
+    origin: 'customer',
+  })
+  if (!r.ok) throw new Error(r.problems.join('; '))
+}
+const reply = (chat: string) =>
+  f.services.ingestor.ingest({
+    type: 'message',
+    sessionId: 'sales',
+    key: { remoteJid: chat, fromMe: true, id: `R${Math.random().toString(16).slice(2, 14).toUpperCase()}` },
+    timestamp: Date.now(),
+    text: 'Sorry for the wait!',
+    origin: 'phone',
+  })
+
+describe('SLA escalation ladder', () => {
+  it('fires each level at its due time, in order, and each action does its job', async () => {
+    const chat = pn(9501)
+    const before = await userCounters(f.services.inbox, f.services.rules.current(), 'sup-s')
+    await customerWrites(chat)
+    await vi.waitFor(async () => expect(await events(chat)).toHaveLength(3), { timeout: 8000, interval: 100 })
+    const log = await events(chat)
+    expect(log.map((e: { level: number }) => e.level)).toEqual([0, 1, 2])
+    for (const e of log) expect(Date.parse(e.firedAt)).toBeGreaterThanOrEqual(Date.parse(e.dueAt))
+    const waiting = Date.parse(log[0].waitingSince)
+    expect(log.map((e: { dueAt: string }) => Date.parse(e.dueAt) - waiting)).toEqual([600, 1200, 1800])
+    expect(log[0].actions).toEqual([
+      { action: 'markUnread', outcome: 'queued on the session', ok: true },
+      { action: 'setState', outcome: 'warning', ok: true },
+    ])
+    expect(log[1].actions).toEqual([
+      { action: 'crmTask', outcome: 'CRM sync is off (no HUBSPOT_ACCESS_TOKEN)', ok: false },
+      { action: 'reassign', outcome: 'from agent-a to sup-s', ok: true },
+    ])
+    expect(log[2].actions[0]).toMatchObject({ action: 'webhook', ok: true })
+    // markUnread reached WhatsApp through the session's queue.
+    await vi.waitFor(async () => {
+      const mods = (await f.services.sim!.actions('sales')).filter(
+        (a) => a.kind === 'chatModify' && a.jid === chat,
+      )
+      expect(mods.map((m) => (m.kind === 'chatModify' ? m.modification : ''))).toEqual(['markUnread'])
+    })
+    // reassign moved the red counter from the agent to the supervisor.
+    const after = await userCounters(f.services.inbox, f.services.rules.current(), 'sup-s')
+    expect(after!.red - before!.red).toBe(1)
+    expect((await f.services.inbox.getChat('sales', chat))?.owner).toBe('sup-s')
+    // The webhook arrived, signed.
+    await vi.waitFor(() => expect(hooks.some((h) => JSON.parse(h.body).chatJid === chat)).toBe(true))
+    const hook = hooks.find((h) => JSON.parse(h.body).chatJid === chat)!
+    const [t, v1] = String(hook.headers['x-tickbridge-signature'])
+      .split(',')
+      .map((p) => p.split('=')[1])
+    expect(v1).toBe(signWebhook('whsec_test_only', Number(t), hook.body))
+    expect((await f.services.sla.get('sales', chat))?.state).toBe('breached')
+  })
+
+  it('a reply between levels 1 and 2 stops levels 2 and 3', async () => {
+    const chat = pn(9502)
+    await customerWrites(chat)
+    await vi.waitFor(async () => expect(await events(chat)).toHaveLength(1), { timeout: 5000, interval: 50 })
+    const clock = await f.services.sla.get('sales', chat)
+    await reply(chat)
+    const queue = f.services.queues.sla
+    expect(await queue.getJobState(slaLevelJobId(chat, clock!.waitSeq, 1))).toBe('unknown')
+    expect(await queue.getJobState(slaLevelJobId(chat, clock!.waitSeq, 2))).toBe('unknown')
+    expect(await f.services.sla.get('sales', chat)).toBeNull()
+    expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0])
+  })
+
+  it('a reply applied before the timer claims its level never produces an action', async () => {
+    const chat = pn(9503)
+    await customerWrites(chat)
+    const clock = (await f.services.sla.get('sales', chat))!
+    // The timer is due at the very moment the reply lands: the reply is applied first.
+    await reply(chat)
+    const process = slaLevelProcessor({
+      sla: f.services.sla,
+      inbox: f.services.inbox,
+      ingestor: f.services.ingestor,
+      crm: f.services.crm,
+      queues: f.services.queues,
+      sessionQueues: f.services.sessionQueues,
+      rules: () => f.services.rules.current(),
+      clock: systemClock,
+      metrics: f.services.metrics,
+      log: f.services.log,
+    })
+    const data = {
+      sessionId: 'sales',
+      chatJid: chat,
+      waitSeq: clock.waitSeq,
+      level: 0,
+      policyId: 'fast',
+      dueAt: Date.now(),
+    }
+    expect(await process({ name: 'sla-level', data } as Job)).toEqual({ fired: false, reason: 'stale' })
+    const mods = (await f.services.sim!.actions('sales')).filter(
+      (a) => a.kind === 'chatModify' && a.jid === chat,
+    )
+    expect(mods).toEqual([])
+    expect(await events(chat)).toEqual([])
+  })
+
+  it('a rules change re-plans the open clocks', async () => {
+    await writeFile(rulesPath, rules(['1h', '2h', '3h']))
+    await f.services.rules.reload()
+    const chat = pn(9504)
+    await customerWrites(chat)
+    const before = (await f.services.sla.get('sales', chat))!
+    expect(before.levels.map((l) => l.dueAt - before.waitingSince)).toEqual([
+      3_600_000, 7_200_000, 10_800_000,
+    ])
+    await writeFile(rulesPath, rules(['30m', '1h', '90m']))
+    await f.services.rules.reload()
+    await f.services.slaPlanner.replanAll()
+    const after = (await f.services.sla.get('sales', chat))!
+    expect(after.waitSeq).toBe(before.waitSeq)
+    expect(after.levels.map((l) => l.dueAt - after.waitingSince)).toEqual([1_800_000, 3_600_000, 5_400_000])
+    const job = await f.services.queues.sla.getJob(slaLevelJobId(chat, after.waitSeq, 0))
+    expect(job?.opts.delay).toBeGreaterThan(1_700_000)
+    expect(job?.opts.delay).toBeLessThanOrEqual(1_800_000)
+    await reply(chat)
+    await writeFile(rulesPath, rules(['600ms', '1200ms', '1800ms']))
+    await f.services.rules.reload()
+  })
+})
