@@ -50,6 +50,8 @@ export interface SlaLevelDeps {
   clock: Clock
   metrics: Metrics
   log: Logger
+  /** Called when the chat's SLA state changed (CRM sync writes it to the contact). */
+  onStateChange?: (sessionId: string, chatJid: string) => Promise<void>
 }
 
 type Outcome = { action: string; outcome: string; ok: boolean }
@@ -132,6 +134,7 @@ async function perform(
     }
     if ('setState' in action) {
       await deps.sla.setState(d.sessionId, d.chatJid, action.setState)
+      await deps.onStateChange?.(d.sessionId, chat.jid)
       return { action: 'setState', outcome: action.setState, ok: true }
     }
     if ('reassign' in action) {

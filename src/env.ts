@@ -19,6 +19,8 @@ export const envSchema = z.object({
   WA_TRANSPORT: z.enum(['baileys', 'sim']).default('sim'),
   HUBSPOT_ACCESS_TOKEN: z.string().min(1).optional(),
   HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),
+  /** The HubSpot app's client secret: verifies the signature of HubSpot's webhook calls. */
+  HUBSPOT_APP_SECRET: z.string().min(8).optional(),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 })
 

@@ -98,7 +98,14 @@ async function main(argv: string[]): Promise<void> {
   }
   if (role === 'web' || role === 'all') {
     const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
-    const queues = [...services.rules.current().sessions.keys()].map((sid) => services.sessionQueues.get(sid))
+    const { sla, webhooks, counters, crm } = services.queues
+    const queues = [
+      ...[...services.rules.current().sessions.keys()].map((sid) => services.sessionQueues.get(sid)),
+      sla,
+      webhooks,
+      counters,
+      crm,
+    ]
     const app = await buildApp({ services, gateway, queues })
     const address = await app.listen({ port: env.PORT, host: env.HOST })
     const port = new URL(address).port

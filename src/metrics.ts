@@ -65,6 +65,35 @@ export function createMetrics(registry: Registry = new Registry(), opts: { proce
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5],
       registers: [registry],
     }),
+    counterResets: new Counter({
+      name: 'tickbridge_counter_resets_total',
+      help: 'Unanswered-counter resets carried out, by trigger: api (DELETE /v1/chats/unanswered) or schedule',
+      labelNames: ['trigger'] as const,
+      registers: [registry],
+    }),
+    crmCalls: new Counter({
+      name: 'tickbridge_crm_calls_total',
+      help: 'HubSpot calls by call and outcome (ok, rate_limited, daily_limit, retryable, fatal)',
+      labelNames: ['call', 'outcome'] as const,
+      registers: [registry],
+    }),
+    crmBatchSize: new Histogram({
+      name: 'tickbridge_crm_batch_size',
+      help: 'Contacts per HubSpot batch/update call',
+      buckets: [1, 5, 10, 25, 50, 75, 100],
+      registers: [registry],
+    }),
+    crmContactsWritten: new Counter({
+      name: 'tickbridge_crm_contacts_written_total',
+      help: 'Contact property updates HubSpot accepted',
+      registers: [registry],
+    }),
+    crmSkipped: new Counter({
+      name: 'tickbridge_crm_skipped_total',
+      help: 'Chats not written to HubSpot, by reason (no_phone, no_contact, no_chat, rejected)',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
     httpSeconds: new Histogram({
       name: 'tickbridge_http_request_seconds',
       help: 'HTTP API latency by route, method and status',

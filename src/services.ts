@@ -1,6 +1,10 @@
+import { Client as HubSpotClient } from '@hubspot/api-client'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Clock } from './clock.js'
+import { CrmDirtySet } from './crm/crm-sync.js'
+import { HubSpotBudget } from './crm/hubspot/budget.js'
+import { HubSpotCrm } from './crm/hubspot/hubspot-crm.js'
 import { type CrmPort, NoCrm } from './crm/port.js'
 import type { Env } from './env.js'
 import { Ingestor, ingestRulesFrom } from './inbox/ingest.js'
@@ -44,6 +48,8 @@ export interface Services {
   sla: SlaStore
   slaPlanner: SlaPlanner
   crm: CrmPort
+  /** Present when HUBSPOT_ACCESS_TOKEN is set: the one HubSpot client of this process and its helpers. */
+  hubspot: { client: HubSpotClient; crm: HubSpotCrm; budget: HubSpotBudget; dirty: CrmDirtySet } | null
   /** Present only with WA_TRANSPORT=sim. */
   sim: SimNetwork | null
   close(): Promise<void>
@@ -97,6 +103,10 @@ export async function createServices(opts: {
   const sla = new SlaStore(redis, keys)
   const slaPlanner = new SlaPlanner({ store: sla, inbox, queues, rules: () => rules.current(), clock, log })
   ingestor.onApplied(slaPlanner.onApplied)
+  const hubspot = env.HUBSPOT_ACCESS_TOKEN
+    ? createHubSpot(env, redis, keys, () => rules.current(), clock, log)
+    : null
+  if (hubspot) ingestor.onApplied(hubspot.dirty.onApplied)
   return {
     env,
     log,
@@ -116,7 +126,8 @@ export async function createServices(opts: {
     queues,
     sla,
     slaPlanner,
-    crm: opts.crm ?? new NoCrm(),
+    crm: opts.crm ?? hubspot?.crm ?? new NoCrm(),
+    hubspot,
     sim: env.WA_TRANSPORT === 'sim' ? new SimNetwork(redis, keys, clock) : null,
     async close() {
       rules.close()
@@ -125,4 +136,30 @@ export async function createServices(opts: {
       if (!opts.redis) await redis.quit().catch(() => redis.disconnect())
     },
   }
+}
+
+/**
+ * One @hubspot/api-client Client per process (its retry settings are process-wide). Retries are ours:
+ * the client makes one attempt; the shared budget and the flusher decide when to try again.
+ */
+function createHubSpot(
+  env: Env,
+  redis: Redis,
+  keys: Keys,
+  rules: () => import('./rules/compile.js').Rules,
+  clock: Clock,
+  log: Logger,
+) {
+  const client = new HubSpotClient({
+    accessToken: env.HUBSPOT_ACCESS_TOKEN!,
+    basePath: env.HUBSPOT_BASE_URL,
+    numberOfApiCallRetries: 0,
+  })
+  const limits = rules().config.counters.crmSync
+  const budget = new HubSpotBudget(redis, keys.global('hubspot-budget'), {
+    perTenSeconds: limits.requestsPer10s,
+    searchesPerSecond: limits.searchesPerSecond,
+  })
+  const crm = new HubSpotCrm({ client, budget, redis, keys, rules, log: log.child({ component: 'hubspot' }) })
+  return { client, crm, budget, dirty: new CrmDirtySet(redis, keys, rules, clock) }
 }

@@ -18,6 +18,27 @@ export interface ReminderDto {
   detail: string | null
 }
 
+/** Wazzup's envelope, used by the counter routes. */
+export interface Envelope<T> {
+  data: T
+  meta: { timestamp: string }
+}
+
+export interface UnansweredCounterDto {
+  /** `red` when the user has any red, else `grey`. */
+  counter: number
+  type: 'red' | 'grey'
+  red: number
+  grey: number
+}
+
+export interface UnansweredResetDto {
+  account_id: string
+  cleared: true
+  chats: number
+  messages: number
+}
+
 export interface ClientOptions {
   /** e.g. http://127.0.0.1:3000 */
   baseUrl: string
@@ -155,6 +176,24 @@ export class TickbridgeClient {
   /** Throws NotImplementedError when the session has no live WhatsApp client. */
   async setPresence(sessionId: string, jid: string, state: PresenceState): Promise<void> {
     await this.request('PUT', `${chatPath(sessionId, jid)}/presence`, { body: { state } })
+  }
+
+  /**
+   * A CRM user's unanswered counters (Wazzup's shape): red = own chats (plus unassigned ones for users
+   * who take new clients), grey = chats of the people they supervise. NotFoundError for an unknown user.
+   */
+  unansweredCounter(userId: string): Promise<Envelope<UnansweredCounterDto>> {
+    return this.request('GET', `/v1/counters/unanswered/${enc(userId)}`)
+  }
+
+  /**
+   * Resets unanswered counters (needs `admin`): every chat of the key's org, or one session's, and/or
+   * only the chats a user owns. `data.chats` says how many chats were cleared.
+   */
+  resetUnanswered(
+    scope: { sessionId?: string; userId?: string } = {},
+  ): Promise<Envelope<UnansweredResetDto>> {
+    return this.request('DELETE', '/v1/chats/unanswered', { query: scope })
   }
 
   /** The simulated WhatsApp (only on a service running WA_TRANSPORT=sim). */

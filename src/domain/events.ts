@@ -127,6 +127,8 @@ export const countersResetEventSchema = z.object({
   /** One chat, or every chat of the session when omitted. */
   chatJid: chatJidSchema.optional(),
   at: epochMsSchema,
+  /** Only chats this CRM user owns at the moment of the reset (checked atomically per chat). */
+  owner: z.string().regex(ID).optional(),
 })
 
 export const lidMappingEventSchema = z.object({

@@ -21,6 +21,8 @@ import { ApiError, errorBody, installErrorHandling, sendApiError } from './error
 import { RedisRateLimiter } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
+import { counterRoutes } from './routes/counters.js'
+import { hubspotWebhookRoutes } from './routes/hubspot-webhooks.js'
 import { opsRoutes } from './routes/ops.js'
 import { receiptRoutes } from './routes/receipts.js'
 import { reminderRoutes } from './routes/reminders.js'
@@ -147,6 +149,8 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(receiptRoutes, deps)
   await app.register(reminderRoutes, deps)
   await app.register(slaRoutes, deps)
+  await app.register(hubspotWebhookRoutes, deps)
+  await app.register(counterRoutes, deps)
   if (s.sim) await app.register(simRoutes, { ...deps, sim: s.sim })
 
   const board = new FastifyAdapter()

@@ -24,7 +24,12 @@ export function ingestRulesFrom(rules: Rules): IngestRules {
 }
 
 export type IngestOutcome =
-  | { ok: true; event: InboxEvent; transition: ChatTransition | null }
+  | {
+      ok: true
+      event: InboxEvent
+      transition: ChatTransition | null /** chats a session-wide reset cleared */
+      cleared?: number
+    }
   | { ok: false; reason: 'invalid' | 'unknown_session'; problems: string[] }
 
 export type AppliedListener = (event: InboxEvent, transition: ChatTransition | null) => void | Promise<void>
@@ -80,25 +85,38 @@ export class Ingestor {
         problems: [`sessionId: unknown session ${event.sessionId}`],
       }
     }
+    if (event.type === 'counters.reset' && !event.chatJid) {
+      // A whole-session reset: listeners hear of each chat it cleared, as if reset one by one.
+      const cleared = await this.deps.store.clearSession(
+        event.sessionId,
+        event.at,
+        event.owner ? { owner: event.owner } : {},
+      )
+      this.deps.metrics.ingestEvents.inc({ type: event.type, outcome: 'applied' })
+      for (const t of cleared) await this.notify({ ...event, chatJid: t.jid }, t)
+      return { ok: true, event, transition: null, cleared: cleared.length }
+    }
     const transition = await this.apply(event, rules)
     this.deps.metrics.ingestEvents.inc({
       type: event.type,
       outcome: transition?.duplicate ? 'duplicate' : 'applied',
     })
     this.deps.metrics.ingestSeconds.observe((performance.now() - started) / 1000)
-    if (!transition?.duplicate) {
-      for (const listener of this.listeners) {
-        try {
-          await listener(event, transition)
-        } catch (err) {
-          this.deps.log.error(
-            { err, eventType: event.type, sessionId: event.sessionId },
-            'an inbox listener failed',
-          )
-        }
+    if (!transition?.duplicate) await this.notify(event, transition)
+    return { ok: true, event, transition }
+  }
+
+  private async notify(event: InboxEvent, transition: ChatTransition | null): Promise<void> {
+    for (const listener of this.listeners) {
+      try {
+        await listener(event, transition)
+      } catch (err) {
+        this.deps.log.error(
+          { err, eventType: event.type, sessionId: event.sessionId },
+          'an inbox listener failed',
+        )
       }
     }
-    return { ok: true, event, transition }
   }
 
   private async apply(e: InboxEvent, rules: IngestRules): Promise<ChatTransition | null> {
@@ -120,10 +138,12 @@ export class Ingestor {
         return store.clearUnanswered(sid, e.chatJid, e.at)
       case 'chat.owner':
         return store.setOwner(sid, e.chatJid, e.owner)
-      case 'counters.reset':
-        if (e.chatJid) return store.clearUnanswered(sid, e.chatJid, e.at)
-        await store.clearSession(sid, e.at)
+      case 'counters.reset': {
+        const only = e.owner ? { owner: e.owner } : {}
+        if (e.chatJid) return store.clearUnanswered(sid, e.chatJid, e.at, only)
+        await store.clearSession(sid, e.at, only)
         return null
+      }
       case 'lid.mapping':
         await store.upsertContact(sid, { jid: e.lid, alt: e.pn })
         return store.linkJids(sid, e.lid, e.pn)

@@ -105,16 +105,33 @@ export class InboxStore {
     return transitionFromReply(await this.run('set-marked-unread', sid, [jid, flag ? '1' : '0']), 'other')
   }
 
-  /** "No reply needed" or a reset: customer messages up to `at` count as answered. */
-  async clearUnanswered(sid: string, jid: string, at: number): Promise<ChatTransition | null> {
-    return transitionFromReply(await this.run('clear-unanswered', sid, [jid, at]), 'clear')
+  /**
+   * "No reply needed" or a reset: customer messages up to `at` count as answered. With `owner`, only if
+   * the chat belongs to that user at that moment (checked in the same script, so an owner change racing
+   * the reset cannot clear another user's chat); otherwise nothing changes and `clearedFrom` is 0.
+   */
+  async clearUnanswered(
+    sid: string,
+    jid: string,
+    at: number,
+    opts: { owner?: string } = {},
+  ): Promise<ChatTransition | null> {
+    return transitionFromReply(await this.run('clear-unanswered', sid, [jid, at, opts.owner ?? '']), 'clear')
   }
 
-  /** Clears every waiting chat of a session; returns the transitions of the chats that changed. */
-  async clearSession(sid: string, at: number): Promise<ChatTransition[]> {
-    const jids = await this.redis.zrange(this.keys.unansweredIndex(sid), 0, -1)
-    const results = await Promise.all(jids.map((jid) => this.clearUnanswered(sid, jid, at)))
+  /**
+   * Clears every waiting chat of a session (with `owner`, only the chats that user owns, each checked
+   * atomically); returns the transitions of the chats that changed.
+   */
+  async clearSession(sid: string, at: number, opts: { owner?: string } = {}): Promise<ChatTransition[]> {
+    const jids = await this.unansweredChats(sid)
+    const results = await Promise.all(jids.map((jid) => this.clearUnanswered(sid, jid, at, opts)))
     return results.filter((t): t is ChatTransition => t !== null && (t.clearedFrom ?? 0) > 0)
+  }
+
+  /** The session's waiting chats (canonical jids) at this moment, from the unanswered index. */
+  async unansweredChats(sid: string): Promise<string[]> {
+    return this.redis.zrange(this.keys.unansweredIndex(sid), 0, -1)
   }
 
   async setOwner(sid: string, jid: string, owner: string | null): Promise<ChatTransition | null> {

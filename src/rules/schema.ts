@@ -362,7 +362,15 @@ export const rulesSchema = z
     counters: z
       .strictObject({
         botRepliesCount: z.boolean().default(true),
-        crmSync: z.strictObject({ debounce: durationSchema.default(5_000) }).prefault({}),
+        crmSync: z
+          .strictObject({
+            debounce: durationSchema.default(5_000),
+            /** Shared by every worker; HubSpot allows 100 (Free/Starter) or 190 (Pro/Enterprise) per 10 s. */
+            requestsPer10s: z.number().int().min(1).max(190).default(90),
+            /** HubSpot's search endpoint allows 5 per second. */
+            searchesPerSecond: z.number().int().min(1).max(5).default(4),
+          })
+          .prefault({}),
         resets: z.array(resetSchema).default([]),
       })
       .prefault({}),

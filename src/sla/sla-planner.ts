@@ -36,12 +36,6 @@ export class SlaPlanner {
 
   /** Inbox listener (Ingestor.onApplied). */
   readonly onApplied = async (event: InboxEvent, t: ChatTransition | null): Promise<void> => {
-    if (event.type === 'counters.reset' && !event.chatJid) {
-      // A whole-session reset: every open clock of the session is now answered.
-      for (const chat of await this.deps.store.openChats(event.sessionId))
-        await this.sync(event.sessionId, chat)
-      return
-    }
     if (t && RELEVANT.has(event.type)) await this.sync(event.sessionId, t.jid)
   }
 

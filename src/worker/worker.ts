@@ -1,13 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { Worker as BullWorker, type ConnectionOptions } from 'bullmq'
+import { COUNTER_RESET, counterResetProcessor } from '../../jobs/counter-reset.js'
 import { SEEN_RECEIPT, seenReceiptProcessor } from '../../jobs/seen-receipt.js'
 import { SESSION_ACTION, sessionActionProcessor } from '../../jobs/session-action.js'
 import { SLA_LEVEL, slaLevelProcessor } from '../../jobs/sla-level.js'
 import { SLA_WEBHOOK, slaWebhookProcessor } from '../../jobs/sla-webhook.js'
 import { UNREAD_REMINDER, unreadReminderProcessor } from '../../jobs/unread-reminder.js'
+import { ResetSchedules } from '../counters/reset-schedules.js'
+import { startCrmWorker } from '../crm/crm-worker.js'
 import type { Ingestor } from '../inbox/ingest.js'
 import { GLOBAL_QUEUES } from '../queues.js'
+import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
 import { BaileysTransport } from '../whatsapp/baileys/transport.js'
@@ -21,6 +25,8 @@ export interface Worker {
   workerId: string
   ingestor: Ingestor
   ownership: SessionOwnership
+  /** The `counters.resets` job schedulers, synced at start and on every rules reload. */
+  resetSchedules: ResetSchedules
   close(): Promise<void>
 }
 
@@ -102,25 +108,40 @@ export async function startWorker(
   })
   await ownership.start()
   const globalWorkers = startGlobalWorkers(s)
+  const resetSchedules = new ResetSchedules({
+    queue: s.queues.counters,
+    redis: s.redis,
+    lockKey: s.keys.global('counter-reset-schedules-lock'),
+    log: s.log,
+  })
+  const syncSchedules = (rules: Rules) =>
+    resetSchedules
+      .sync(rules)
+      .catch((err: unknown) => s.log.error({ err }, 'syncing the counter reset schedules failed'))
+  await syncSchedules(s.rules.current())
+  const crm = await startCrmWorker(s)
   const unsubscribe = s.rules.onChange((next) => {
     void ownership.sync(next)
     void replanOnce(s, next.config)
+    void syncSchedules(next)
   })
   s.log.info({ workerId, holds: ownership.sessionIds(), transport: transport.kind }, 'worker started')
   return {
     workerId,
     ingestor,
     ownership,
+    resetSchedules,
     async close() {
       unsubscribe()
       await Promise.all(globalWorkers.map((w) => w.close()))
+      await crm?.close()
       await ownership.close()
       await commands.close()
     },
   }
 }
 
-/** Workers of the queues that need no session socket: SLA timers and webhook deliveries. */
+/** Workers of the queues that need no session socket: SLA timers, webhook deliveries, counter resets. */
 function startGlobalWorkers(s: Services): BullWorker[] {
   const connection = () => s.redis.duplicate({ maxRetriesPerRequest: null }) as unknown as ConnectionOptions
   const sla = slaLevelProcessor({
@@ -134,8 +155,17 @@ function startGlobalWorkers(s: Services): BullWorker[] {
     clock: s.clock,
     metrics: s.metrics,
     log: s.log,
+    ...(s.hubspot ? { onStateChange: (sid: string, jid: string) => s.hubspot!.dirty.mark(sid, jid) } : {}),
   })
   const webhook = slaWebhookProcessor({ env: process.env })
+  const counterReset = counterResetProcessor({
+    inbox: s.inbox,
+    ingestor: s.ingestor,
+    metrics: s.metrics,
+    rules: () => s.rules.current(),
+    clock: s.clock,
+    log: s.log,
+  })
   const workers = [
     new BullWorker(GLOBAL_QUEUES.sla, (job) => (job.name === SLA_LEVEL ? sla(job) : Promise.resolve(null)), {
       connection: connection(),
@@ -153,6 +183,11 @@ function startGlobalWorkers(s: Services): BullWorker[] {
         prefix: s.keys.prefix,
         concurrency: 10,
       },
+    ),
+    new BullWorker(
+      GLOBAL_QUEUES.counters,
+      (job) => (job.name === COUNTER_RESET ? counterReset(job) : Promise.resolve(null)),
+      { connection: connection(), prefix: s.keys.prefix, concurrency: 2 },
     ),
   ]
   for (const w of workers) {

@@ -1,0 +1,55 @@
+import { Worker as BullWorker, type ConnectionOptions } from 'bullmq'
+import { CRM_FLUSH, crmFlushProcessor } from '../../jobs/crm-flush.js'
+import { GLOBAL_QUEUES } from '../queues.js'
+import type { Services } from '../services.js'
+
+/** How often due CRM changes are flushed; the debounce window is what actually batches them. */
+const FLUSH_EVERY_MS = 1000
+
+/**
+ * The worker side of CRM sync: makes sure HubSpot has our contact properties, schedules the flusher
+ * (one job scheduler, shared by all workers) and consumes it. Without HUBSPOT_ACCESS_TOKEN: nothing.
+ */
+export async function startCrmWorker(s: Services): Promise<{ close(): Promise<void> } | null> {
+  const h = s.hubspot
+  if (!h) return null
+  const log = s.log.child({ component: 'crm' })
+  try {
+    const { created } = await h.crm.ensureProperties()
+    log.info(
+      { created },
+      created.length ? 'HubSpot: created missing contact properties' : 'HubSpot: contact properties present',
+    )
+  } catch (err) {
+    // Not fatal: writes fail visibly until the token gets the crm.schemas scope; counters keep working.
+    log.error({ err: (err as Error).message }, 'HubSpot: could not check or create the contact properties')
+  }
+  await s.queues.crm.upsertJobScheduler(
+    'crm-flush',
+    { every: FLUSH_EVERY_MS },
+    { name: CRM_FLUSH, opts: { removeOnComplete: true, removeOnFail: 100 } },
+  )
+  const flush = crmFlushProcessor({
+    dirty: h.dirty,
+    inbox: s.inbox,
+    sla: s.sla,
+    hubspot: h.crm,
+    client: h.client,
+    budget: h.budget,
+    rules: () => s.rules.current(),
+    clock: s.clock,
+    metrics: s.metrics,
+    log,
+  })
+  const worker = new BullWorker(
+    GLOBAL_QUEUES.crm,
+    (job) => (job.name === CRM_FLUSH ? flush() : Promise.resolve(null)),
+    {
+      connection: s.redis.duplicate({ maxRetriesPerRequest: null }) as unknown as ConnectionOptions,
+      prefix: s.keys.prefix,
+      concurrency: 1,
+    },
+  )
+  worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
+  return { close: () => worker.close() }
+}

@@ -1,0 +1,194 @@
+import { mkdtemp, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { crmFlushProcessor } from '../../jobs/crm-flush.js'
+import type { ManualClock } from '../../src/clock.js'
+import { appFixture } from '../helpers/app.js'
+import { T0 } from '../helpers/events.js'
+import { type HubSpotStandIn, STANDIN_TOKEN, startHubSpotStandIn } from '../hubspot-standin/server.js'
+
+let hs: HubSpotStandIn
+let f: Awaited<ReturnType<typeof appFixture<ManualClock>>>
+const APP_SECRET = 'hubspot-app-secret-test'
+
+beforeAll(async () => {
+  hs = await startHubSpotStandIn()
+  hs.addOwner({ id: '9001', email: 'anna@example.com', firstName: 'Anna', lastName: 'A' })
+  hs.addOwner({ id: '9002', email: 'dora@example.com', firstName: 'Dora', lastName: 'D' })
+  const rules = join(await mkdtemp(join(tmpdir(), 'tb-crm-')), 'rules.yaml')
+  await writeFile(
+    rules,
+    `version: 1
+orgs: [{ id: o, hubspot: { timeZone: Europe/Berlin } }]
+sessions: [{ id: s1, org: o, defaultOwner: anna }]
+users:
+  - { id: anna, org: o, role: agent, hubspotOwnerId: "9001" }
+  - { id: dora, org: o, role: supervisor, supervises: [anna], hubspotOwnerId: "9002" }
+counters: { crmSync: { debounce: 5s } }
+`,
+  )
+  f = await appFixture('crm-sync', {
+    rulesPath: rules,
+    env: { HUBSPOT_ACCESS_TOKEN: STANDIN_TOKEN, HUBSPOT_BASE_URL: hs.url, HUBSPOT_APP_SECRET: APP_SECRET },
+  })
+  await f.services.hubspot!.crm.ensureProperties()
+})
+afterAll(async () => {
+  await f.cleanup()
+  await hs.close()
+})
+
+const flush = () => {
+  const h = f.services.hubspot!
+  return crmFlushProcessor({
+    dirty: h.dirty,
+    inbox: f.services.inbox,
+    sla: f.services.sla,
+    hubspot: h.crm,
+    client: h.client,
+    budget: h.budget,
+    rules: () => f.services.rules.current(),
+    clock: f.clock,
+    metrics: f.services.metrics,
+    log: f.services.log,
+  })()
+}
+
+const jidOf = (phone: string) => `${phone}@s.whatsapp.net`
+let seq = 0
+async function customerWrites(phone: string, at = f.clock.now()) {
+  await f.services.ingestor.ingest({
+    type: 'message',
+    sessionId: 's1',
+    key: { remoteJid: jidOf(phone), fromMe: false, id: `H${++seq}` },
+    timestamp: at,
+    text: 'Hi',
+    origin: 'customer',
+  })
+}
+
+describe('HubSpot sync', () => {
+  it('creates its property group and properties once', async () => {
+    expect(hs.propertyGroups.some((g) => g.name === 'tickbridge')).toBe(true)
+    for (const p of [
+      'wa_unanswered_count',
+      'wa_awaiting_reply_since',
+      'wa_last_inbound_at',
+      'wa_last_outbound_at',
+      'wa_sla_state',
+    ]) {
+      expect(hs.properties.some((x) => x.name === p)).toBe(true)
+    }
+    expect(await f.services.hubspot!.crm.ensureProperties()).toEqual({ created: [] })
+  })
+
+  it('writes a chat’s counters to its contact after the debounce window, found by phone', async () => {
+    const contact = hs.addContact({ properties: { firstname: 'Maria', phone: '+49 151 1234 5678' } })
+    await customerWrites('4915112345678')
+    await customerWrites('4915112345678')
+    expect(await flush()).toEqual({ written: 0, batches: 0 }) // still inside the window
+    f.clock.advance(5000)
+    expect(await flush()).toMatchObject({ written: 1 })
+    expect(hs.contact(contact.id)!.properties).toMatchObject({
+      wa_unanswered_count: '2',
+      wa_awaiting_reply_since: new Date(T0).toISOString(),
+      wa_sla_state: 'ok',
+      hubspot_owner_id: '9001',
+    })
+  })
+
+  it('coalesces 10,000 changes over 1,000 contacts into at most 10 batch calls per window', async () => {
+    const phones = Array.from({ length: 1000 }, (_, i) => `4930${String(1_000_000 + i)}`)
+    const ids = phones.map((p) => hs.addContact({ properties: { phone: `+${p}` } }).id)
+    // These contacts are already known (the phone lookup is cached; searches are budgeted separately).
+    await f.redis.hset(
+      f.services.keys.global('crm:contact-by-phone'),
+      ...phones.flatMap((p, i) => [p, ids[i]!]),
+    )
+    const before = hs.callsTo('/crm/v3/objects/contacts/batch/update').length
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(phones.map((p) => customerWrites(p, f.clock.now() + round)))
+    }
+    f.clock.advance(5000)
+    const r = await flush()
+    expect(r.written).toBe(1000)
+    const calls = hs.callsTo('/crm/v3/objects/contacts/batch/update').length - before
+    expect(calls).toBeLessThanOrEqual(10)
+    expect(hs.contact(ids[0]!)!.properties.wa_unanswered_count).toBe('10')
+    expect(hs.contact(ids[999]!)!.properties.wa_unanswered_count).toBe('10')
+  })
+
+  it('a DAILY 429 pauses sync until the account’s midnight and loses nothing', async () => {
+    const c = hs.addContact({ properties: { phone: '+4916099887766' } })
+    await customerWrites('4916099887766')
+    f.clock.advance(5000)
+    hs.failNext({ status: 429, policy: 'DAILY', times: 1 })
+    expect(await flush()).toMatchObject({ written: 0 })
+    const paused = await f.services.hubspot!.budget.pausedUntil()
+    expect(paused).not.toBeNull()
+    // Midnight in Europe/Berlin.
+    expect(new Date(paused!).toLocaleTimeString('en-GB', { timeZone: 'Europe/Berlin' })).toBe('00:00:00')
+    expect(await f.services.hubspot!.dirty.pending()).toBeGreaterThan(0)
+    expect(await flush()).toEqual({ written: 0, batches: 0 }) // paused: nothing is tried
+    // Midnight comes: the kept change goes out.
+    await f.redis.del(`${f.services.keys.global('hubspot-budget')}:paused-until`)
+    f.clock.set(paused!)
+    expect(await flush()).toMatchObject({ written: 1 })
+    expect(hs.contact(c.id)!.properties.wa_unanswered_count).toBe('1')
+  })
+
+  it('a reset reaches HubSpot as zeros', async () => {
+    const c = hs.addContact({ properties: { phone: '+4917011122233' } })
+    await customerWrites('4917011122233')
+    await customerWrites('4917011122233')
+    f.clock.advance(5000)
+    await flush()
+    expect(hs.contact(c.id)!.properties.wa_unanswered_count).toBe('2')
+    await f.services.ingestor.ingest({ type: 'counters.reset', sessionId: 's1', at: f.clock.now() })
+    f.clock.advance(5000)
+    await flush()
+    expect(hs.contact(c.id)!.properties).toMatchObject({
+      wa_unanswered_count: '0',
+      wa_awaiting_reply_since: '',
+    })
+  })
+
+  it('a contact deleted in HubSpot (207 OBJECT_NOT_FOUND) is looked up again, not lost', async () => {
+    const old = hs.addContact({ properties: { phone: '+4917255566677' } })
+    await customerWrites('4917255566677')
+    f.clock.advance(5000)
+    await flush()
+    hs.deleteContact(old.id)
+    const merged = hs.addContact({ properties: { phone: '+4917255566677' } })
+    await customerWrites('4917255566677')
+    f.clock.advance(5000)
+    await flush() // 207: not found -> forgotten and queued again
+    f.clock.advance(1000)
+    await flush()
+    expect(hs.contact(merged.id)!.properties.wa_unanswered_count).toBe('2')
+  })
+
+  it('creates SLA tasks on the contact for the owner (association 204)', async () => {
+    const c = hs.addContact({ properties: { phone: '+4917399988877' } })
+    const r = await f.services.crm.createTask({
+      sessionId: 's1',
+      chatJid: jidOf('4917399988877'),
+      phone: '4917399988877',
+      assigneeUserId: 'anna',
+      subject: 'Reply to Maria',
+      priority: 'HIGH',
+      dueAt: T0,
+    })
+    expect(r.ok).toBe(true)
+    const task = hs.tasks.at(-1)!
+    expect(task.properties).toMatchObject({
+      hs_task_subject: 'Reply to Maria',
+      hs_task_priority: 'HIGH',
+      hubspot_owner_id: '9001',
+    })
+    expect(task.associations).toEqual([
+      { toObjectId: c.id, associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 204 },
+    ])
+  })
+})
