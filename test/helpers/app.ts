@@ -27,11 +27,23 @@ export const bearer = (key: string) => ({ authorization: `Bearer ${key}` })
  */
 export async function appFixture<C extends Clock = ManualClock>(
   label: string,
-  opts: { rulesPath?: string; prefix?: string; gateway?: SessionGateway; clock?: C; env?: Record<string, string> } = {},
+  opts: {
+    rulesPath?: string
+    prefix?: string
+    gateway?: SessionGateway
+    clock?: C
+    env?: Record<string, string>
+  } = {},
 ) {
   const r = testRedis(label)
   const prefix = opts.prefix ?? r.prefix
-  const env = parseEnv({ REDIS_URL, TICKBRIDGE_PREFIX: prefix, WA_TRANSPORT: 'sim', LOG_LEVEL: 'debug', ...opts.env })
+  const env = parseEnv({
+    REDIS_URL,
+    TICKBRIDGE_PREFIX: prefix,
+    WA_TRANSPORT: 'sim',
+    LOG_LEVEL: 'debug',
+    ...opts.env,
+  })
   const logLines: string[] = []
   const log = createLogger({ level: 'debug' }, { write: (line: string) => void logLines.push(line) })
   const clock = (opts.clock ?? new ManualClock(T0)) as C
