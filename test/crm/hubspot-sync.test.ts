@@ -2,9 +2,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { crmFlushProcessor } from '../../jobs/crm-flush.js'
 import type { ManualClock } from '../../src/clock.js'
 import { appFixture } from '../helpers/app.js'
+import { flushCrm } from '../helpers/crm.js'
 import { T0 } from '../helpers/events.js'
 import { type HubSpotStandIn, STANDIN_TOKEN, startHubSpotStandIn } from '../hubspot-standin/server.js'
 
@@ -39,21 +39,7 @@ afterAll(async () => {
   await hs.close()
 })
 
-const flush = () => {
-  const h = f.services.hubspot!
-  return crmFlushProcessor({
-    dirty: h.dirty,
-    inbox: f.services.inbox,
-    sla: f.services.sla,
-    hubspot: h.crm,
-    client: h.client,
-    budget: h.budget,
-    rules: () => f.services.rules.current(),
-    clock: f.clock,
-    metrics: f.services.metrics,
-    log: f.services.log,
-  })()
-}
+const flush = () => flushCrm(f.services, f.clock)
 
 const jidOf = (phone: string) => `${phone}@s.whatsapp.net`
 let seq = 0

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Client } from '@hubspot/api-client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { crmFlushProcessor } from '../../jobs/crm-flush.js'
 import type { ManualClock } from '../../src/clock.js'
 import { HubSpotBudget } from '../../src/crm/hubspot/budget.js'
 import { userCounters } from '../../src/inbox/counters.js'
 import { appFixture } from '../helpers/app.js'
+import { flushCrm } from '../helpers/crm.js'
 import { type HubSpotStandIn, STANDIN_TOKEN, startHubSpotStandIn } from '../hubspot-standin/server.js'
 
 const APP_SECRET = 'hubspot-app-secret-test'
@@ -36,8 +36,7 @@ users:
     rulesPath: rules,
     env: { HUBSPOT_ACCESS_TOKEN: STANDIN_TOKEN, HUBSPOT_BASE_URL: hs.url, HUBSPOT_APP_SECRET: APP_SECRET },
   })
-  const h = f.services.hubspot!
-  await h.crm.ensureProperties()
+  await f.services.hubspot!.crm.ensureProperties()
   contactId = hs.addContact({ properties: { phone: '+4915100000001' } }).id
   for (const id of ['W1', 'W2']) {
     await f.services.ingestor.ingest({
@@ -51,18 +50,7 @@ users:
   }
   f.clock.advance(10_000)
   // The first sync links the contact to the chat, which is how HubSpot's webhooks find it.
-  await crmFlushProcessor({
-    dirty: h.dirty,
-    inbox: f.services.inbox,
-    sla: f.services.sla,
-    hubspot: h.crm,
-    client: h.client,
-    budget: h.budget,
-    rules: () => f.services.rules.current(),
-    clock: f.clock,
-    metrics: f.services.metrics,
-    log: f.services.log,
-  })()
+  await flushCrm(f.services, f.clock)
 })
 afterAll(async () => {
   await f.cleanup()

@@ -71,3 +71,14 @@ export function spawnTs(entry: string, args: string[], env: Record<string, strin
     },
   }
 }
+
+/** Starts a real `worker` process of the service on the sim transport, with its own rules and key prefix. */
+export function spawnWorker(rulesPath: string, prefix: string): Spawned {
+  return spawnTs('src/main.ts', ['worker'], {
+    REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    TICKBRIDGE_RULES: rulesPath,
+    TICKBRIDGE_PREFIX: prefix,
+    WA_TRANSPORT: 'sim',
+    LOG_LEVEL: 'info',
+  })
+}

@@ -8,8 +8,8 @@ import { SimNetwork } from '../../src/whatsapp/sim/network.js'
 import { SessionStatusStore } from '../../src/whatsapp/status-store.js'
 import { sessionQueueName } from '../../src/worker/session-queues.js'
 import { pn } from '../helpers/events.js'
-import { type Spawned, spawnTs } from '../helpers/process.js'
-import { REDIS_URL, testRedis } from '../helpers/redis.js'
+import { type Spawned, spawnWorker } from '../helpers/process.js'
+import { testRedis } from '../helpers/redis.js'
 
 const r = testRedis('receipts-crash')
 const procs: Spawned[] = []
@@ -36,15 +36,8 @@ describe('a receipt due while its worker dies', () => {
         '',
       ].join('\n'),
     )
-    const env = {
-      REDIS_URL,
-      TICKBRIDGE_RULES: rules,
-      TICKBRIDGE_PREFIX: r.prefix,
-      WA_TRANSPORT: 'sim',
-      LOG_LEVEL: 'info',
-    }
     const statuses = new SessionStatusStore(r.redis, r.keys, systemClock)
-    const first = spawnTs('src/main.ts', ['worker'], env)
+    const first = spawnWorker(rules, r.prefix)
     procs.push(first)
     await first.waitFor(/"msg":"session taken"/, 20_000)
     await vi.waitFor(async () => expect((await statuses.get('crash-line')).status).toBe('WORKING'), {
@@ -63,7 +56,7 @@ describe('a receipt due while its worker dies', () => {
     first.child.kill('SIGKILL')
     await first.exited
 
-    const second = spawnTs('src/main.ts', ['worker'], env)
+    const second = spawnWorker(rules, r.prefix)
     procs.push(second)
     const reads = async () => (await network.actions('crash-line')).filter((a) => a.kind === 'read')
     await vi.waitFor(async () => expect(await reads()).toHaveLength(1), { timeout: 30_000, interval: 200 })

@@ -8,7 +8,7 @@ import { createLogger } from '../../src/log.js'
 import { createServices, type Services } from '../../src/services.js'
 import { startWorker } from '../../src/worker/worker.js'
 import { pn } from '../helpers/events.js'
-import { type Spawned, spawnTs } from '../helpers/process.js'
+import { type Spawned, spawnWorker } from '../helpers/process.js'
 import { REDIS_URL, testRedis } from '../helpers/redis.js'
 
 const r = testRedis('reminders-failures')
@@ -81,14 +81,7 @@ describe('reminders when things go wrong', () => {
   it('a worker killed before the due time: the reminder still fires exactly once after restart', async () => {
     const rules = await rulesFile('')
     const s = await services(rules)
-    const env = {
-      REDIS_URL,
-      TICKBRIDGE_RULES: rules,
-      TICKBRIDGE_PREFIX: r.prefix,
-      WA_TRANSPORT: 'sim',
-      LOG_LEVEL: 'info',
-    }
-    const first = spawnTs('src/main.ts', ['worker'], env)
+    const first = spawnWorker(rules, r.prefix)
     procs.push(first)
     await first.waitFor(/"msg":"session taken"/, 20_000)
     const chat = pn(9401)
@@ -96,7 +89,7 @@ describe('reminders when things go wrong', () => {
     const reminder = await s.reminders.create('desk', chat, { dueAt: Date.now() + 3000 })
     first.child.kill('SIGKILL')
     await first.exited
-    const second = spawnTs('src/main.ts', ['worker'], env)
+    const second = spawnWorker(rules, r.prefix)
     procs.push(second)
     await vi.waitFor(
       async () => expect((await s.reminderStore.get('desk', reminder.id))?.status).toBe('done'),

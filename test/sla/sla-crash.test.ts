@@ -7,7 +7,7 @@ import { parseEnv } from '../../src/env.js'
 import { createLogger } from '../../src/log.js'
 import { createServices, type Services } from '../../src/services.js'
 import { pn } from '../helpers/events.js'
-import { type Spawned, spawnTs } from '../helpers/process.js'
+import { type Spawned, spawnWorker } from '../helpers/process.js'
 import { REDIS_URL, testRedis } from '../helpers/redis.js'
 
 const r = testRedis('sla-crash')
@@ -37,13 +37,6 @@ sla:
         - { after: 4s, actions: [{ markUnread: true }] }
 `,
     )
-    const env = {
-      REDIS_URL,
-      TICKBRIDGE_RULES: rules,
-      TICKBRIDGE_PREFIX: r.prefix,
-      WA_TRANSPORT: 'sim',
-      LOG_LEVEL: 'info',
-    }
     s = await createServices({
       env: parseEnv({ REDIS_URL, TICKBRIDGE_PREFIX: r.prefix, WA_TRANSPORT: 'sim' }),
       log: createLogger({ level: 'silent' }),
@@ -51,7 +44,7 @@ sla:
       rulesPath: rules,
       watchRules: false,
     })
-    const first = spawnTs('src/main.ts', ['worker'], env)
+    const first = spawnWorker(rules, r.prefix)
     procs.push(first)
     await first.waitFor(/"msg":"session taken"/, 20_000)
     const chat = pn(9601)
@@ -66,7 +59,7 @@ sla:
     expect(await s.sla.get('desk', chat)).not.toBeNull()
     first.child.kill('SIGKILL')
     await first.exited
-    const second = spawnTs('src/main.ts', ['worker'], env)
+    const second = spawnWorker(rules, r.prefix)
     procs.push(second)
     const fired = async () => (await s!.sla.events('o', { limit: 100, sessionId: 'desk' })).items
     await vi.waitFor(async () => expect(await fired()).toHaveLength(3), { timeout: 30_000, interval: 200 })

@@ -11,8 +11,8 @@ import { SessionStatusStore } from '../../src/whatsapp/status-store.js'
 import { LeaseStore } from '../../src/worker/lease.js'
 import { sessionQueueName } from '../../src/worker/session-queues.js'
 import { pn } from '../helpers/events.js'
-import { type Spawned, spawnTs } from '../helpers/process.js'
-import { REDIS_URL, testRedis } from '../helpers/redis.js'
+import { type Spawned, spawnWorker } from '../helpers/process.js'
+import { testRedis } from '../helpers/redis.js'
 
 /**
  * Three real worker processes share 30 sim sessions. One is killed with SIGKILL: its sessions must be
@@ -39,14 +39,7 @@ describe('sessions across worker processes', () => {
       rules,
       `version: 1\norgs: [{ id: o }]\nsessions:\n${SESSIONS.map((s) => `  - { id: ${s}, org: o }`).join('\n')}\n`,
     )
-    const env = {
-      REDIS_URL,
-      TICKBRIDGE_RULES: rules,
-      TICKBRIDGE_PREFIX: prefix,
-      WA_TRANSPORT: 'sim',
-      LOG_LEVEL: 'info',
-    }
-    for (let i = 0; i < 3; i++) procs.push(spawnTs('src/main.ts', ['worker'], env))
+    for (let i = 0; i < 3; i++) procs.push(spawnWorker(rules, prefix))
     const workerIds = await Promise.all(
       procs.map(
         async (p) => JSON.parse(await p.waitFor(/"msg":"worker started"/, 20_000)).workerId as string,

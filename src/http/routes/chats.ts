@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
+import type { InboxEventInput } from '../../domain/events.js'
 import { CursorError } from '../../inbox/store.js'
 import { CommandTimeoutError } from '../../whatsapp/command-bus.js'
 import { SessionNotLiveError } from '../../whatsapp/port.js'
@@ -83,53 +84,47 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
     },
   )
 
-  app.post(
-    '/v1/sessions/:sid/chats/:jid/read',
-    {
-      config: { capability: 'send' },
-      schema: {
-        summary: 'Clear our unread state for the chat (local; idempotent)',
-        tags: ['chats'],
-        params: chatParams,
-        response: { 200: chatSchema, 404: errorSchema },
+  /** A local state change on a chat (through the ingestor, so every listener follows); answers the chat. */
+  const chatChange = (
+    path: string,
+    summary: string,
+    event: (sid: string, jid: string, at: number) => InboxEventInput,
+  ) =>
+    app.post(
+      `/v1/sessions/:sid/chats/:jid/${path}`,
+      {
+        config: { capability: 'send' },
+        schema: {
+          summary,
+          tags: ['chats'],
+          params: chatParams,
+          response: { 200: chatSchema, 404: errorSchema },
+        },
       },
-    },
-    async (req) => {
-      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
-      const chat = await chatOr404(session.id, req.params.jid)
-      await s.ingestor.ingest({
-        type: 'chat.read',
-        sessionId: session.id,
-        chatJid: chat.jid,
-        at: s.clock.now(),
-        source: 'api',
-      })
-      return chatView(session.id, chat.jid)
-    },
-  )
+      async (req) => {
+        const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+        const chat = await chatOr404(session.id, req.params.jid)
+        await s.ingestor.ingest(event(session.id, chat.jid, s.clock.now()))
+        return chatView(session.id, chat.jid)
+      },
+    )
 
-  app.post(
-    '/v1/sessions/:sid/chats/:jid/no-reply-needed',
-    {
-      config: { capability: 'send' },
-      schema: {
-        summary: 'Mark the customer messages as needing no reply (unanswered to 0)',
-        tags: ['chats'],
-        params: chatParams,
-        response: { 200: chatSchema, 404: errorSchema },
-      },
-    },
-    async (req) => {
-      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
-      const chat = await chatOr404(session.id, req.params.jid)
-      await s.ingestor.ingest({
-        type: 'chat.noReplyNeeded',
-        sessionId: session.id,
-        chatJid: chat.jid,
-        at: s.clock.now(),
-      })
-      return chatView(session.id, chat.jid)
-    },
+  chatChange('read', 'Clear our unread state for the chat (local; idempotent)', (sessionId, chatJid, at) => ({
+    type: 'chat.read',
+    sessionId,
+    chatJid,
+    at,
+    source: 'api',
+  }))
+  chatChange(
+    'no-reply-needed',
+    'Mark the customer messages as needing no reply (unanswered to 0)',
+    (sessionId, chatJid, at) => ({
+      type: 'chat.noReplyNeeded',
+      sessionId,
+      chatJid,
+      at,
+    }),
   )
 
   app.put(
