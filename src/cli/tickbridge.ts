@@ -3,6 +3,9 @@ import { runRulesCheck } from './rules-check.js'
 /** `tickbridge <command>`: operator commands. Exit codes: 0 ok, 1 failed, 2 usage or configuration. */
 const USAGE = `Usage:
   tickbridge rules check FILE                  validate a rules file and print every problem
+  tickbridge rules dry-run --rules FILE --scenario FILE [--json]
+                                               play a scenario (config/scenarios/) against the rules with a
+                                               virtual clock: receipts, SLA levels, resets, counters
   tickbridge key hash                          read an API key on stdin, print its SHA-256 for the rules file
   tickbridge sessions pair SID [--phone N]     link a WhatsApp number: shows the QR (or a pairing code for
                                                phone N, digits only) until the phone has linked; needs a
@@ -13,6 +16,13 @@ async function run(args: string[]): Promise<number> {
   const [group, command, ...rest] = args
   if (group === 'rules' && command === 'check' && rest[0]) {
     return runRulesCheck(rest[0], (line) => process.stdout.write(`${line}\n`))
+  }
+  if (group === 'rules' && command === 'dry-run') {
+    const { runRulesDryRun } = await import('./rules-dry-run.js')
+    return runRulesDryRun(rest, {
+      out: (line) => process.stdout.write(`${line}\n`),
+      err: (line) => process.stderr.write(`${line}\n`),
+    })
   }
   if (group === 'key' && command === 'hash') {
     const { sha256Hex } = await import('../http/auth.js')

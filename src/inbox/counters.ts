@@ -11,6 +11,42 @@ export interface UserCounters {
   type: 'red' | 'grey'
 }
 
+/** Whose per-owner totals, in which sessions, make up a user's counters (null = unassigned chats). */
+export interface CounterScope {
+  userId: string
+  sessionIds: string[]
+  /** The user, then everyone they supervise, then null if they take new clients. */
+  owners: Array<string | null>
+  supervised: string[]
+  takesNewClients: boolean
+}
+
+/** The scope of a user's counters under the current rules; null for an unknown user. */
+export function counterScope(rules: Rules, userId: string): CounterScope | null {
+  const user = rules.users.get(userId)
+  if (!user) return null
+  const supervised = rules.supervisedBy(userId).map((u) => u.id)
+  const owners: Array<string | null> = [userId, ...supervised]
+  if (user.takesNewClients) owners.push(null)
+  return {
+    userId,
+    sessionIds: rules.sessionsOfOrg(user.org).map((s) => s.id),
+    owners,
+    supervised,
+    takesNewClients: user.takesNewClients,
+  }
+}
+
+/** The counters from the unanswered totals of the scope's owners (summed over its sessions). Pure. */
+export function countersFromTotals(
+  scope: CounterScope,
+  totals: ReadonlyMap<string | null, number>,
+): UserCounters {
+  const red = (totals.get(scope.userId) ?? 0) + (scope.takesNewClients ? (totals.get(null) ?? 0) : 0)
+  const grey = scope.supervised.reduce((sum, id) => sum + (totals.get(id) ?? 0), 0)
+  return { userId: scope.userId, red, grey, counter: red > 0 ? red : grey, type: red > 0 ? 'red' : 'grey' }
+}
+
 /**
  * Computes a user's counters from the per-owner totals the Lua transitions keep up to date: one
  * pipelined read of O(sessions × supervised users), independent of how many chats there are.
@@ -21,14 +57,7 @@ export async function userCounters(
   rules: Rules,
   userId: string,
 ): Promise<UserCounters | null> {
-  const user = rules.users.get(userId)
-  if (!user) return null
-  const sids = rules.sessionsOfOrg(user.org).map((s) => s.id)
-  const supervised = rules.supervisedBy(userId).map((u) => u.id)
-  const owners: Array<string | null> = [userId, ...supervised]
-  if (user.takesNewClients) owners.push(null)
-  const totals = await store.unansweredOf(sids, owners)
-  const red = (totals.get(userId) ?? 0) + (user.takesNewClients ? (totals.get(null) ?? 0) : 0)
-  const grey = supervised.reduce((sum, id) => sum + (totals.get(id) ?? 0), 0)
-  return { userId, red, grey, counter: red > 0 ? red : grey, type: red > 0 ? 'red' : 'grey' }
+  const scope = counterScope(rules, userId)
+  if (!scope) return null
+  return countersFromTotals(scope, await store.unansweredOf(scope.sessionIds, scope.owners))
 }

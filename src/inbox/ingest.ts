@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
-import { type InboxEvent, inboxEventSchema } from '../domain/events.js'
+import { type InboxEvent, inboxEventSchema, type MessageEvent } from '../domain/events.js'
 import type { Metrics } from '../metrics.js'
 import type { Rules } from '../rules/compile.js'
 import { formatIssues } from '../rules/report.js'
@@ -21,6 +21,11 @@ export function ingestRulesFrom(rules: Rules): IngestRules {
     defaultOwnerOf: (sid) => rules.sessions.get(sid)?.defaultOwner ?? null,
     botRepliesCount: () => rules.config.counters.botRepliesCount,
   }
+}
+
+/** Whether a message answers its chat: anything from our side, a bot's only if the rules say so. */
+export function countsAsAnswer(e: Pick<MessageEvent, 'key' | 'origin'>, rules: IngestRules): boolean {
+  return e.key.fromMe && (e.origin !== 'bot' || rules.botRepliesCount())
 }
 
 export type IngestOutcome =
@@ -124,10 +129,12 @@ export class Ingestor {
     const sid = e.sessionId
     const defaultOwner = rules.defaultOwnerOf(sid)
     switch (e.type) {
-      case 'message': {
-        const countsAsAnswer = e.key.fromMe && (e.origin !== 'bot' || rules.botRepliesCount())
-        return store.applyMessage(e, { countsAsAnswer, defaultOwner, now: clock.now() })
-      }
+      case 'message':
+        return store.applyMessage(e, {
+          countsAsAnswer: countsAsAnswer(e, rules),
+          defaultOwner,
+          now: clock.now(),
+        })
       case 'chat.read':
         return store.markRead(sid, e.chatJid, e.at)
       case 'chat.markedUnread':

@@ -16,8 +16,10 @@ export function validateRules(input: unknown): RulesResult {
   return { ok: true, rules: compileRules(result.data) }
 }
 
-/** Parses YAML text; syntax errors come back as `line L:C: message`. */
-export function parseRulesText(text: string): RulesResult {
+/** Parses YAML text to plain data; syntax errors come back as `line L:C: message`. */
+export function parseYamlText(
+  text: string,
+): { ok: true; value: unknown } | { ok: false; problems: string[] } {
   const doc = parseDocument(text)
   if (doc.errors.length > 0) {
     return {
@@ -30,9 +32,15 @@ export function parseRulesText(text: string): RulesResult {
       }),
     }
   }
-  const input: unknown = doc.toJS()
-  if (input === null || input === undefined) return { ok: false, problems: ['(root): the file is empty'] }
-  return validateRules(input)
+  const value: unknown = doc.toJS()
+  if (value === null || value === undefined) return { ok: false, problems: ['(root): the file is empty'] }
+  return { ok: true, value }
+}
+
+/** Parses YAML text; syntax errors come back as `line L:C: message`. */
+export function parseRulesText(text: string): RulesResult {
+  const parsed = parseYamlText(text)
+  return parsed.ok ? validateRules(parsed.value) : parsed
 }
 
 /** Reads a rules file as text; a missing or unreadable file is a problem, not an exception. */
