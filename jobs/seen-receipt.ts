@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto'
+import { DelayedError } from 'bullmq'
 import { z } from 'zod'
 import type { Clock } from '../src/clock.js'
 import { chatJidSchema } from '../src/domain/events.js'
@@ -26,9 +27,15 @@ export function seenReceiptProcessor(deps: {
   clock: Clock
   metrics: Metrics
 }): SessionJobProcessor {
-  return async (job, { sessionId, session }) => {
+  return async (job, { sessionId, session, token }) => {
     const { chatJid, gen } = payloadOf(job, seenReceiptSchema)
-    const { dueAt, entries } = await deps.store.claim(sessionId, chatJid, gen)
+    const claim = await deps.store.claim(sessionId, chatJid, gen, deps.clock.now())
+    if ('laterAt' in claim) {
+      // More messages joined after the job was already due: wait for their reading time too.
+      await job.moveToDelayed(Date.now() + (claim.laterAt - deps.clock.now()), token)
+      throw new DelayedError()
+    }
+    const { dueAt, entries } = claim
     if (entries.length === 0) return { sent: 0 }
     const ids = entries.map((e) => e.key.id)
     // The same batch always gets the same key, so a resend after a crash is recognisably the same receipt.

@@ -3,7 +3,8 @@
 // All durations and timestamps are in milliseconds.
 import type { SeenDelay } from '../rules/schema.js'
 
-export type ReadableMessage = { text?: string; media?: boolean }
+/** A message as far as reading time goes: its text, or just its word count when the text is not kept. */
+export type ReadableMessage = { text?: string; words?: number; media?: boolean }
 export type TimedMessage = ReadableMessage & { timestamp: number }
 
 export type DelayPlan = { delayMs: number; reason: 'human' | 'backlog' }
@@ -31,7 +32,7 @@ export function countWords(text: string | undefined): number {
 
 /** Time to read one message: its words at `wordsPerMinute`, plus a fixed look at any media (the caption's words count too). */
 export function readingTimeMs(msg: ReadableMessage, p: SeenDelay): number {
-  const words = (countWords(msg.text) / p.wordsPerMinute) * 60_000
+  const words = ((msg.words ?? countWords(msg.text)) / p.wordsPerMinute) * 60_000
   return words + (msg.media ? p.mediaExtra : 0)
 }
 

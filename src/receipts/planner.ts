@@ -6,7 +6,7 @@ import type { InboxEvent, MessageKey } from '../domain/events.js'
 import type { ChatTransition } from '../inbox/chat.js'
 import type { Rules } from '../rules/compile.js'
 import type { SessionQueues } from '../worker/session-queues.js'
-import { planDelay, readingTimeMs } from './delay-model.js'
+import { countWords, planDelay, readingTimeMs } from './delay-model.js'
 import type { EnqueueResult, PendingEntry, ReceiptStore } from './receipt-store.js'
 
 export interface PlannedReceipt {
@@ -71,7 +71,7 @@ export class ReceiptPlanner {
       key: e.key,
       timestamp: e.timestamp,
       arrivedAt: now,
-      ...(e.text ? { text: e.text.slice(0, 2000) } : {}),
+      ...(e.text ? { words: countWords(e.text) } : {}),
       ...(e.media ? { media: true } : {}),
     }
     const msg = { ...(e.text ? { text: e.text } : {}), media: Boolean(e.media), timestamp: e.timestamp }
@@ -155,7 +155,7 @@ export class ReceiptPlanner {
       return
     }
     const job = await Job.fromId(queue, jobId)
-    // Already running: the claim at its start takes this message along, so there is nothing to move.
+    // No longer delayed (BullMQ already promoted it): its claim sees the later due time and waits.
     await job?.changeDelay(delay).catch(() => {})
   }
 

@@ -10,7 +10,8 @@ export interface PendingEntry {
   timestamp: number
   /** When we received it: the start of its "time to view". */
   arrivedAt: number
-  text?: string
+  /** Enough to plan a reading delay; the text itself is not kept. */
+  words?: number
   media?: boolean
 }
 
@@ -98,15 +99,24 @@ export class ReceiptStore {
     return r[0] === 0 ? null : toResult(r)
   }
 
-  /** Takes the batch for its receipt job: every entry not yet receipted, and the planned due time. */
+  /**
+   * Takes the batch for its receipt job: every entry not yet receipted and the planned due time; or
+   * `laterAt` when the due time has moved past `now` since the job was promoted (it must wait).
+   */
   async claim(
     sid: string,
     chat: string,
     gen: number,
-  ): Promise<{ dueAt: number | null; entries: PendingEntry[] }> {
+    now: number,
+  ): Promise<{ laterAt: number } | { dueAt: number | null; entries: PendingEntry[] }> {
     const k = this.k(sid, chat)
-    const [due, ...raw] = (await this.lua.run('seen-claim', [k.batch, k.meta, k.sent], [gen])) as string[]
-    return { dueAt: due ? Number(due) : null, entries: parseEntries(raw) }
+    const [first, ...raw] = (await this.lua.run(
+      'seen-claim',
+      [k.batch, k.meta, k.sent],
+      [gen, now],
+    )) as string[]
+    if (first === 'later') return { laterAt: Number(raw[0]) }
+    return { dueAt: first ? Number(first) : null, entries: parseEntries(raw) }
   }
 
   async done(sid: string, chat: string, ids: string[], now: number): Promise<void> {

@@ -31,6 +31,8 @@ interface Held {
   epoch: number
   session: WhatsAppSession
   actions: BullWorker
+  /** The connection handed to `actions`: BullMQ does not close a connection it was given. */
+  actionsConnection: Redis
   /** Local deadline: past it without a successful renewal we must assume the lease is gone. */
   fenceAt: number
   closing?: Promise<void>
@@ -189,11 +191,12 @@ export class SessionOwnership {
       return
     }
     await this.requeueOrphans(sid)
+    const actionsConnection = redis.duplicate({ maxRetriesPerRequest: null })
     const actions = new BullWorker(
       sessionQueueName(sid),
       (job, token) => runSessionJob(job, token, sid, this.held.get(sid)?.session, this.deps.processors),
       {
-        connection: redis.duplicate({ maxRetriesPerRequest: null }) as unknown as ConnectionOptions,
+        connection: actionsConnection as unknown as ConnectionOptions,
         prefix: keys.prefix,
         concurrency: 1,
         // Shorter than the shortest lease expiry after a crash (leaseMs - tickMs), so a dead holder's
@@ -205,7 +208,13 @@ export class SessionOwnership {
     actions.on('failed', (job, err) =>
       log.warn({ sessionId: sid, jobId: job?.id, err: err.message }, 'session action failed'),
     )
-    this.held.set(sid, { epoch, session, actions, fenceAt: Date.now() + this.t.leaseMs * 0.6 })
+    this.held.set(sid, {
+      epoch,
+      session,
+      actions,
+      actionsConnection,
+      fenceAt: Date.now() + this.t.leaseMs * 0.6,
+    })
     await this.deps.commands?.serve(sid)
     log.info({ sessionId: sid, epoch, transport: transport.kind }, 'session taken')
   }
@@ -262,6 +271,7 @@ export class SessionOwnership {
       await this.deps.commands?.unserve(sid).catch(() => {})
       // Finish the action in flight, then the socket; only then may another process take over.
       await h.actions.close().catch(() => {})
+      h.actionsConnection.disconnect()
       await h.session.close()
       this.held.delete(sid)
       if (release) await leases.release(sid, workerId, h.epoch).catch(() => {})

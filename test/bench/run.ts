@@ -5,15 +5,20 @@ import { Redis } from 'ioredis'
 import { Keys } from '../../src/keys.js'
 import { assertRedisReachable } from '../../src/redis.js'
 import { deleteByPrefix, REDIS_URL } from '../helpers/redis.js'
+import { crmBenchmark } from './crm.bench.js'
 import { ingestBenchmark } from './ingest.bench.js'
+import { receiptsBenchmark } from './receipts.bench.js'
+import { slaBenchmark } from './sla.bench.js'
 import type { Benchmark } from './stats.js'
 
 /**
- * `npm run bench [-- --runs N] [--only NAME] [--seed S]`: runs each benchmark N times, each run on a fresh
- * key prefix that is deleted afterwards (Redis is never flushed), and prints ONE JSON document on stdout.
- * Progress goes to stderr. A new benchmark is a `*.bench.ts` module listed here.
+ * `npm run bench [-- --runs N] [--only NAME] [--seed S] [--seconds T]`: runs each benchmark N times (its
+ * own default without --runs), each run on a fresh key prefix that is deleted afterwards (Redis is never
+ * flushed), and prints ONE JSON document on stdout. Progress goes to stderr. `--seconds` shortens (or
+ * lengthens) the benchmarks that simulate traffic in real time. A new benchmark is a `*.bench.ts` module
+ * listed here.
  */
-const BENCHMARKS: Benchmark[] = [ingestBenchmark]
+const BENCHMARKS: Benchmark[] = [ingestBenchmark, receiptsBenchmark, slaBenchmark, crmBenchmark]
 
 const DEFAULT_RUNS = 5
 const DEFAULT_SEED = 20261120
@@ -24,37 +29,45 @@ function fail(message: string): never {
 }
 
 function parseFlags() {
-  let values: { runs?: string; only?: string; seed?: string }
+  let values: { runs?: string; only?: string; seed?: string; seconds?: string }
   try {
     ;({ values } = parseArgs({
-      options: { runs: { type: 'string' }, only: { type: 'string' }, seed: { type: 'string' } },
+      options: {
+        runs: { type: 'string' },
+        only: { type: 'string' },
+        seed: { type: 'string' },
+        seconds: { type: 'string' },
+      },
       strict: true,
       allowPositionals: false,
     }))
   } catch (err) {
     fail(
-      `${err instanceof Error ? err.message : String(err)}\nusage: npm run bench -- [--runs N] [--only NAME] [--seed S]`,
+      `${err instanceof Error ? err.message : String(err)}\nusage: npm run bench -- [--runs N] [--only NAME] [--seed S] [--seconds T]`,
     )
   }
-  const runs = values.runs === undefined ? DEFAULT_RUNS : Number(values.runs)
-  if (!Number.isInteger(runs) || runs < 1 || runs > 100)
+  const runs = values.runs === undefined ? undefined : Number(values.runs)
+  if (runs !== undefined && (!Number.isInteger(runs) || runs < 1 || runs > 100))
     fail(`--runs must be an integer from 1 to 100, got ${values.runs}`)
+  const seconds = values.seconds === undefined ? undefined : Number(values.seconds)
+  if (seconds !== undefined && (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600))
+    fail(`--seconds must be an integer from 1 to 3600, got ${values.seconds}`)
   const seed = values.seed === undefined ? DEFAULT_SEED : Number(values.seed)
   if (!Number.isInteger(seed) || seed < 0) fail(`--seed must be a non-negative integer, got ${values.seed}`)
   const names = BENCHMARKS.map((b) => b.name)
   if (values.only !== undefined && !names.includes(values.only)) {
     fail(`unknown benchmark "${values.only}"; known: ${names.join(', ')}`)
   }
-  return { runs, seed, only: values.only }
+  return { runs, seed, seconds, only: values.only }
 }
 
 const progress = (message: string) => process.stderr.write(`${message}\n`)
 
-/** The prefix of the run in progress, so an interrupted bench still removes its keys. */
-let live: { redis: Redis; prefix: string } | undefined
+/** The run in progress, so an interrupted bench still undoes its changes and removes its keys. */
+let live: { redis: Redis; prefix: string; undo: Set<() => Promise<void>> } | undefined
 
 async function main(): Promise<void> {
-  const { runs, seed, only } = parseFlags()
+  const { runs: runsFlag, seed, seconds, only } = parseFlags()
   try {
     await assertRedisReachable(REDIS_URL)
   } catch (err) {
@@ -63,7 +76,11 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => {
     progress('interrupted: deleting this run’s keys')
     const l = live
-    void (l ? deleteByPrefix(l.redis, l.prefix) : Promise.resolve()).finally(() => process.exit(130))
+    void (async () => {
+      if (!l) return
+      for (const undo of l.undo) await undo().catch(() => {})
+      await deleteByPrefix(l.redis, l.prefix)
+    })().finally(() => process.exit(130))
   })
 
   const started = Date.now()
@@ -75,11 +92,13 @@ async function main(): Promise<void> {
   for (const bench of BENCHMARKS) {
     if (only && bench.name !== only) continue
     progress(`== ${bench.name}: ${bench.description}`)
+    const runs = runsFlag ?? bench.defaultRuns ?? DEFAULT_RUNS
     const results: unknown[] = []
     for (let run = 0; run < runs; run++) {
       const prefix = `tbb-${bench.name}-${randomBytes(4).toString('hex')}`
       const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 3, connectionName: `bench:${bench.name}` })
-      live = { redis, prefix }
+      const undo = new Set<() => Promise<void>>()
+      live = { redis, prefix, undo }
       const t = performance.now()
       try {
         results.push(
@@ -89,7 +108,12 @@ async function main(): Promise<void> {
             keys: new Keys(prefix),
             run,
             seed,
+            seconds,
             progress: (m) => progress(`[${bench.name} ${run + 1}/${runs}] ${m}`),
+            onInterrupt: (fn) => {
+              undo.add(fn)
+              return () => undo.delete(fn)
+            },
           }),
         )
       } finally {

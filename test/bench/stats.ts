@@ -15,8 +15,15 @@ export interface BenchContext {
   /** 0-based index of this run. */
   run: number
   seed: number
+  /** `--seconds`: how long a benchmark that simulates traffic in real time runs it; undefined: its default. */
+  seconds: number | undefined
   /** Progress for humans, on stderr (stdout carries only the JSON report). */
   progress(message: string): void
+  /**
+   * Registers an undo (e.g. of a server setting the run changed) that the runner also runs if the bench is
+   * interrupted (Ctrl-C); returns a function that unregisters it once the run has undone it itself.
+   */
+  onInterrupt(undo: () => Promise<void>): () => void
 }
 
 /**
@@ -26,6 +33,8 @@ export interface BenchContext {
 export interface Benchmark<R = unknown> {
   name: string
   description: string
+  /** Runs when `--runs` is not given (the runner's default otherwise): long benchmarks take fewer. */
+  defaultRuns?: number
   runOnce(ctx: BenchContext): Promise<R>
   report(runs: R[]): Record<string, unknown>
 }
@@ -65,17 +74,8 @@ export function round(v: number, digits = 2): number {
   return Math.round(v * f) / f
 }
 
-/** mulberry32: a small, fast PRNG so generated workloads are identical for a given seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** The seeded PRNG the delay model uses, so generated workloads are identical for a given seed. */
+export { mulberry32 as rng } from '../../src/receipts/delay-model.js'
 
 /**
  * Calls `task(i)` for i in 0..n-1 with at most `concurrency` calls in flight; over one ioredis connection

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest'
-import { extendDue, mulberry32, readingTimeMs } from '../../src/receipts/delay-model.js'
+import { countWords, extendDue, mulberry32, readingTimeMs } from '../../src/receipts/delay-model.js'
 import { type PendingEntry, ReceiptStore } from '../../src/receipts/receipt-store.js'
 import { rulesSchema } from '../../src/rules/schema.js'
 import { pn, T0 } from '../helpers/events.js'
@@ -14,7 +14,7 @@ const entry = (id: string, ts = T0, text = 'hello there'): PendingEntry => ({
   key: { remoteJid: pn(1), fromMe: false, id },
   timestamp: ts,
   arrivedAt: ts,
-  text,
+  words: countWords(text),
 })
 
 describe('receipt batches in Redis', () => {
@@ -67,24 +67,13 @@ describe('receipt batches in Redis', () => {
       maxMs: 20_000,
       schedule: true,
     })
-    expect(r1).toMatchObject({ kind: 'new', gen: 1 })
-    const claimed = await store.claim('s', jid, 1)
-    expect(claimed.entries.map((e) => e.key.id)).toEqual(['A', 'B'])
-    // A retry before the receipt was recorded sees the same batch again…
-    expect((await store.claim('s', jid, 1)).entries.map((e) => e.key.id)).toEqual(['A', 'B'])
-    await store.done('s', jid, ['A', 'B'], T0 + 1000)
-    // …after it was recorded, nothing; and a replayed message does not re-enter.
-    expect((await store.claim('s', jid, 1)).entries).toEqual([])
-    expect(
-      await store.enqueue('s', jid, entry('A'), {
-        now: T0 + 2000,
-        firstDelayMs: 1000,
-        extendMs: 0,
-        maxMs: 20_000,
-        schedule: true,
-      }),
-    ).toEqual({ kind: 'duplicate' })
-    // A message after the claim opens the next batch.
+    expect(r1).toMatchObject({ kind: 'new', gen: 1, dueAt: T0 + 1000 })
+    const ids = (c: Awaited<ReturnType<typeof store.claim>>) =>
+      'entries' in c ? c.entries.map((e) => e.key.id) : `later ${c.laterAt - T0}`
+    // A job that runs before its due time (BullMQ promoted it before a message moved the due) waits.
+    expect(ids(await store.claim('s', jid, 1, T0 + 500))).toBe('later 1000')
+    expect(ids(await store.claim('s', jid, 1, T0 + 1000))).toEqual(['A', 'B'])
+    // A message after the claim opens the next batch…
     expect(
       await store.enqueue('s', jid, entry('C', T0 + 3000), {
         now: T0 + 3000,
@@ -94,6 +83,21 @@ describe('receipt batches in Redis', () => {
         schedule: true,
       }),
     ).toEqual({ kind: 'new', gen: 2, dueAt: T0 + 3900 })
+    // …and a retry of batch 1 still sends exactly A and B, never C early.
+    expect(ids(await store.claim('s', jid, 1, T0 + 3001))).toEqual(['A', 'B'])
+    await store.done('s', jid, ['A', 'B'], T0 + 3002)
+    // After the receipt was recorded, a retry or duplicate of batch 1 sends nothing; a replay of A does not re-enter.
+    expect(ids(await store.claim('s', jid, 1, T0 + 3003))).toEqual([])
+    expect(
+      await store.enqueue('s', jid, entry('A'), {
+        now: T0 + 3004,
+        firstDelayMs: 1000,
+        extendMs: 0,
+        maxMs: 20_000,
+        schedule: true,
+      }),
+    ).toMatchObject({ kind: 'duplicate' })
+    expect(ids(await store.claim('s', jid, 2, T0 + 3900))).toEqual(['C'])
   })
 
   it('cancels everything waiting when the chat is read elsewhere', async () => {

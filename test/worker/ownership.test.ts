@@ -56,13 +56,18 @@ async function crash(w: SessionOwnership): Promise<void> {
     stopped: boolean
     held: Map<
       string,
-      { actions: { close(force?: boolean): Promise<void> }; session: { close(): Promise<void> } }
+      {
+        actions: { close(force?: boolean): Promise<void> }
+        actionsConnection: { disconnect(): void }
+        session: { close(): Promise<void> }
+      }
     >
   }
   internals.stopped = true
   clearInterval(internals.timer)
   for (const h of internals.held.values()) {
     await h.actions.close(true)
+    h.actionsConnection.disconnect()
     await h.session.close()
   }
 }
