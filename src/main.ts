@@ -91,36 +91,49 @@ async function main(argv: string[]): Promise<void> {
     log.warn('WA_TRANSPORT=sim: WhatsApp is simulated; no real messages are read or sent')
 
   const stops: Array<() => Promise<void>> = []
-  let worker: Worker | undefined
-  if (role === 'worker' || role === 'all') {
-    worker = await startWorker(services)
-    stops.push(() => worker!.close())
-  }
-  if (role === 'web' || role === 'all') {
-    const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
-    const { sla, webhooks, counters, crm } = services.queues
-    const queues = [
-      ...[...services.rules.current().sessions.keys()].map((sid) => services.sessionQueues.get(sid)),
-      sla,
-      webhooks,
-      counters,
-      crm,
-    ]
-    const app = await buildApp({ services, gateway, queues })
-    const address = await app.listen({ port: env.PORT, host: env.HOST })
-    const port = new URL(address).port
-    log.info({ url: `http://127.0.0.1:${port}`, docs: `http://127.0.0.1:${port}/docs` }, 'HTTP API listening')
-    // Stop taking requests first; in-flight ones finish before the worker and Redis close.
-    stops.unshift(async () => {
-      await app.close()
-      await gateway.close()
-    })
-  }
-
+  // Signals are handled from here on: one arriving while we start waits for the start to finish, then
+  // stops everything that started (so leases are released, not left to expire).
+  let started: () => void = () => {}
+  const startup = new Promise<void>((resolve) => {
+    started = resolve
+  })
   installShutdown(log, async () => {
+    await startup
     for (const stop of stops) await stop()
     await services.close()
   })
+
+  try {
+    if (role === 'worker' || role === 'all') {
+      const worker: Worker = await startWorker(services)
+      stops.push(() => worker.close())
+    }
+    if (role === 'web' || role === 'all') {
+      const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
+      const { sla, webhooks, counters, crm } = services.queues
+      const queues = [
+        ...[...services.rules.current().sessions.keys()].map((sid) => services.sessionQueues.get(sid)),
+        sla,
+        webhooks,
+        counters,
+        crm,
+      ]
+      const app = await buildApp({ services, gateway, queues })
+      const address = await app.listen({ port: env.PORT, host: env.HOST })
+      const port = new URL(address).port
+      log.info(
+        { url: `http://127.0.0.1:${port}`, docs: `http://127.0.0.1:${port}/docs` },
+        'HTTP API listening',
+      )
+      // Stop taking requests first; in-flight ones finish before the worker and Redis close.
+      stops.unshift(async () => {
+        await app.close()
+        await gateway.close()
+      })
+    }
+  } finally {
+    started()
+  }
 }
 
 function installShutdown(log: Logger, stop: () => Promise<void>): void {
