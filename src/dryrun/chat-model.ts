@@ -243,6 +243,7 @@ export class ChatModel {
       unreadCount: c.unreadCount,
       markedUnread: c.markedUnread,
       owner: c.owner,
+      lastOutboundAt: c.lastOutboundAt > 0 ? c.lastOutboundAt : null,
       ...(extra.clearedFrom !== undefined ? { clearedFrom: extra.clearedFrom } : {}),
     }
   }

@@ -48,6 +48,8 @@ export interface ChatTransition {
   unreadCount: number
   markedUnread: boolean
   owner: string | null
+  /** When we last wrote in the chat (null: never): tells a first response from a next one. */
+  lastOutboundAt: number | null
   /** clear-unanswered only: how many messages were waiting before. */
   clearedFrom?: number
 }
@@ -95,16 +97,8 @@ export function transitionFromReply(
   kind: 'message' | 'other' | 'clear',
 ): ChatTransition | null {
   if (!Array.isArray(reply)) return null
-  const [jid, extra, unanswered, waitingSince, waitSeq, unread, markedUnread, owner] = reply as [
-    string,
-    number,
-    number,
-    string,
-    number,
-    number,
-    string,
-    string,
-  ]
+  const [jid, extra, unanswered, waitingSince, waitSeq, unread, markedUnread, owner, lastOutboundAt] =
+    reply as [string, number, number, string, number, number, string, string, number]
   return {
     jid,
     duplicate: kind === 'message' && extra === 1,
@@ -115,6 +109,7 @@ export function transitionFromReply(
     unreadCount: unread,
     markedUnread: markedUnread === '1',
     owner: owner === UNASSIGNED ? null : owner,
+    lastOutboundAt: lastOutboundAt ? lastOutboundAt : null,
     ...(kind === 'clear' ? { clearedFrom: extra } : {}),
   }
 }

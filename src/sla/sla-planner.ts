@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { SLA_LEVEL, slaLevelJobId } from '../../jobs/sla-level.js'
 import type { Clock } from '../clock.js'
 import type { InboxEvent } from '../domain/events.js'
+import { chatTypeOf } from '../domain/jid.js'
 import type { ChatTransition } from '../inbox/chat.js'
 import type { InboxStore } from '../inbox/store.js'
 import type { GlobalQueues } from '../queues.js'
@@ -36,23 +37,28 @@ export class SlaPlanner {
 
   /** Inbox listener (Ingestor.onApplied). */
   readonly onApplied = async (event: InboxEvent, t: ChatTransition | null): Promise<void> => {
-    if (t && RELEVANT.has(event.type)) await this.sync(event.sessionId, t.jid)
+    if (t && RELEVANT.has(event.type)) await this.sync(event.sessionId, t.jid, t)
   }
 
   /** Brings a chat's clock in line with its waiting state: open, keep, or close. */
-  async sync(sid: string, chatJid: string): Promise<void> {
-    const [chat, clock] = await Promise.all([
-      this.deps.inbox.getChat(sid, chatJid),
-      this.deps.store.get(sid, chatJid),
+  async sync(sid: string, chatJid: string, t?: ChatTransition | null): Promise<void> {
+    // The transition that just happened carries the chat's counted state: no read needed for it.
+    const [state, clock] = await Promise.all([
+      t ?? this.deps.inbox.getChat(sid, chatJid),
+      this.deps.store.get(sid, t?.jid ?? chatJid),
     ])
-    const waiting = chat && chat.unanswered > 0 && chat.waitingSince !== null
-    if (clock && (!waiting || clock.waitSeq !== chat.waitSeq)) await this.disarm(clock)
-    if (!waiting || (clock && clock.waitSeq === chat.waitSeq)) return
-    const policy = matchPolicy(this.deps.rules(), { sessionId: sid, type: chat.type, owner: chat.owner })
+    const waiting = state && state.unanswered > 0 && state.waitingSince !== null
+    if (clock && (!waiting || clock.waitSeq !== state.waitSeq)) await this.disarm(clock)
+    if (!waiting || (clock && clock.waitSeq === state.waitSeq)) return
+    const policy = matchPolicy(this.deps.rules(), {
+      sessionId: sid,
+      type: chatTypeOf(state.jid),
+      owner: state.owner,
+    })
     if (!policy) return
     const kind: PeriodKind =
-      chat.lastOutboundAt !== null && chat.lastOutboundAt < chat.waitingSince! ? 'next' : 'first'
-    await this.arm(sid, chat.jid, chat.waitSeq, chat.waitingSince!, kind, policy.id, new Set())
+      state.lastOutboundAt !== null && state.lastOutboundAt < state.waitingSince! ? 'next' : 'first'
+    await this.arm(sid, state.jid, state.waitSeq, state.waitingSince!, kind, policy.id, new Set())
   }
 
   private async arm(

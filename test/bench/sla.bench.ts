@@ -2,6 +2,7 @@ import { pino } from 'pino'
 import { slaLevelJobId } from '../../jobs/sla-level.js'
 import { systemClock } from '../../src/clock.js'
 import { messageEventSchema } from '../../src/domain/events.js'
+import type { ChatTransition } from '../../src/inbox/chat.js'
 import { InboxStore } from '../../src/inbox/store.js'
 import { createGlobalQueues } from '../../src/queues.js'
 import { compileRules } from '../../src/rules/compile.js'
@@ -70,8 +71,9 @@ export const slaBenchmark: Benchmark<SlaRun> = {
     try {
       const now = Date.now()
       ctx.progress(`sla: ${CHATS} chats start waiting (not timed)`)
+      const started: ChatTransition[] = []
       await drive(CHATS, CONCURRENCY, async (i) => {
-        await inbox.applyMessage(
+        started[i] = await inbox.applyMessage(
           messageEventSchema.parse({
             type: 'message',
             sessionId: 's1',
@@ -85,13 +87,15 @@ export const slaBenchmark: Benchmark<SlaRun> = {
       })
       const beforeArm = await usedMemory(ctx.redis)
       ctx.progress('sla: arming')
-      const armMs = await drive(CHATS, CONCURRENCY, (i) => planner.sync('s1', chatJid(i)))
+      // What the planner does for each message in production: act on the transition it caused.
+      const armMs = await drive(CHATS, CONCURRENCY, (i) => planner.sync('s1', chatJid(i), started[i]))
       const bytesPerClock = (await usedMemory(ctx.redis)) - beforeArm
       if ((await queues.sla.getDelayedCount()) !== CHATS * LEVELS)
         throw new Error('not every level was scheduled')
       ctx.progress('sla: cancelling by replies')
+      const replied: ChatTransition[] = []
       await drive(CHATS, CONCURRENCY, async (i) => {
-        await inbox.applyMessage(
+        replied[i] = await inbox.applyMessage(
           messageEventSchema.parse({
             type: 'message',
             sessionId: 's1',
@@ -103,7 +107,7 @@ export const slaBenchmark: Benchmark<SlaRun> = {
           { countsAsAnswer: true, defaultOwner: null, now },
         )
       })
-      const cancelMs = await drive(CHATS, CONCURRENCY, (i) => planner.sync('s1', chatJid(i)))
+      const cancelMs = await drive(CHATS, CONCURRENCY, (i) => planner.sync('s1', chatJid(i), replied[i]))
       if ((await queues.sla.getDelayedCount()) !== 0) throw new Error('cancelled clocks left timers behind')
 
       ctx.progress('sla: raw BullMQ baseline')

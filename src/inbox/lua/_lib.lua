@@ -127,8 +127,9 @@ end
 
 -- The state every script answers with: enough for the caller to act on the transition.
 local function reply(jid, extra)
-  local v = redis.call('HMGET', chatKey(jid), 'unanswered', 'waitingSince', 'waitSeq', 'unread', 'markedUnread', 'owner')
-  return { jid, extra or 0, num(v[1]), v[2] or '', num(v[3]), num(v[4]), v[5] or '0', v[6] or UNASSIGNED }
+  local v = redis.call('HMGET', chatKey(jid), 'unanswered', 'waitingSince', 'waitSeq', 'unread', 'markedUnread', 'owner',
+    'lastOutboundAt')
+  return { jid, extra or 0, num(v[1]), v[2] or '', num(v[3]), num(v[4]), v[5] or '0', v[6] or UNASSIGNED, num(v[7]) }
 end
 
 -- Remembers a person this session has seen (DM partner or group participant). One record per person:
