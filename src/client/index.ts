@@ -173,6 +173,25 @@ export class TickbridgeClient {
     await this.request('DELETE', `${chatPath(sessionId, jid)}/reminders/${enc(reminderId)}`)
   }
 
+  /** The org's SLA breach log, oldest first: every level fired with its actions' outcomes. */
+  slaEvents(query: { since?: string; sessionId?: string; limit?: number; cursor?: string } = {}): Promise<
+    Page<{
+      id: string
+      sessionId: string
+      chatJid: string
+      policyId: string
+      level: number
+      kind: 'first' | 'next'
+      waitingSince: string
+      dueAt: string
+      deadline: string
+      firedAt: string
+      actions: Array<{ action: string; outcome: string; ok: boolean }>
+    }>
+  > {
+    return this.request('GET', '/v1/sla/events', { query })
+  }
+
   /** Throws NotImplementedError when the session has no live WhatsApp client. */
   async setPresence(sessionId: string, jid: string, state: PresenceState): Promise<void> {
     await this.request('PUT', `${chatPath(sessionId, jid)}/presence`, { body: { state } })

@@ -6,6 +6,7 @@ import type { Job } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { slaLevelJobId, slaLevelProcessor } from '../../jobs/sla-level.js'
 import { signWebhook } from '../../jobs/sla-webhook.js'
+import { TickbridgeClient } from '../../src/client/index.js'
 import { systemClock } from '../../src/clock.js'
 import { userCounters } from '../../src/inbox/counters.js'
 import { startWorker, type Worker } from '../../src/worker/worker.js'
@@ -135,6 +136,17 @@ describe('SLA escalation ladder', () => {
       .map((p) => p.split('=')[1])
     expect(v1).toBe(signWebhook('whsec_test_only', Number(t), hook.body))
     expect((await f.services.sla.get('sales', chat))?.state).toBe('breached')
+  })
+
+  it('the typed client reads the same breach log', async () => {
+    const url = await f.app.listen({ port: 0, host: '127.0.0.1' })
+    const client = new TickbridgeClient({ baseUrl: url, apiKey: KEYS.acmeAdmin })
+    const page = await client.slaEvents({ sessionId: 'sales', limit: 500 })
+    const viaInject = (
+      await f.app.inject({ url: '/v1/sla/events?sessionId=sales&limit=500', headers: bearer(KEYS.acmeAdmin) })
+    ).json()
+    expect(page).toEqual(viaInject)
+    expect(page.items.length).toBeGreaterThanOrEqual(3)
   })
 
   it('a reply between levels 1 and 2 stops levels 2 and 3', async () => {
