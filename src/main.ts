@@ -5,7 +5,7 @@ import { createLogger, type Logger } from './log.js'
 import { assertRedisReachable, RedisUnreachableError, redactUrl } from './redis.js'
 import { resolveRulesPath } from './rules/load.js'
 import { RulesError } from './rules/store.js'
-import { createServices, type Services } from './services.js'
+import { createServices, dashboardQueues, type Services } from './services.js'
 import { RedisSessionGateway } from './whatsapp/command-bus.js'
 import { startWorker, type Worker } from './worker/worker.js'
 
@@ -110,15 +110,7 @@ async function main(argv: string[]): Promise<void> {
     }
     if (role === 'web' || role === 'all') {
       const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
-      const { sla, webhooks, counters, crm } = services.queues
-      const queues = [
-        ...[...services.rules.current().sessions.keys()].map((sid) => services.sessionQueues.get(sid)),
-        sla,
-        webhooks,
-        counters,
-        crm,
-      ]
-      const app = await buildApp({ services, gateway, queues })
+      const app = await buildApp({ services, gateway, queues: dashboardQueues(services) })
       const address = await app.listen({ port: env.PORT, host: env.HOST })
       const port = new URL(address).port
       log.info(

@@ -163,3 +163,15 @@ function createHubSpot(
   const crm = new HubSpotCrm({ client, budget, redis, keys, rules, log: log.child({ component: 'hubspot' }) })
   return { client, crm, budget, dirty: new CrmDirtySet(redis, keys, rules, clock) }
 }
+
+/** Every queue the dashboard shows: each session's queue of the current rules, then the global ones. */
+export function dashboardQueues(s: Services) {
+  const { sla, webhooks, counters, crm } = s.queues
+  return [
+    ...[...s.rules.current().sessions.keys()].map((sid) => s.sessionQueues.get(sid)),
+    sla,
+    webhooks,
+    counters,
+    crm,
+  ]
+}

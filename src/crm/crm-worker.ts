@@ -1,5 +1,7 @@
 import { Worker as BullWorker, type ConnectionOptions } from 'bullmq'
+import type { Logger } from 'pino'
 import { CRM_FLUSH, crmFlushProcessor } from '../../jobs/crm-flush.js'
+import type { Clock } from '../clock.js'
 import { GLOBAL_QUEUES } from '../queues.js'
 import type { Services } from '../services.js'
 
@@ -29,18 +31,7 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
     { every: FLUSH_EVERY_MS },
     { name: CRM_FLUSH, opts: { removeOnComplete: true, removeOnFail: 100 } },
   )
-  const flush = crmFlushProcessor({
-    dirty: h.dirty,
-    inbox: s.inbox,
-    sla: s.sla,
-    hubspot: h.crm,
-    client: h.client,
-    budget: h.budget,
-    rules: () => s.rules.current(),
-    clock: s.clock,
-    metrics: s.metrics,
-    log,
-  })
+  const flush = crmFlush(s, log)
   const worker = new BullWorker(
     GLOBAL_QUEUES.crm,
     (job) => (job.name === CRM_FLUSH ? flush() : Promise.resolve(null)),
@@ -52,4 +43,22 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
   )
   worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
   return { close: () => worker.close() }
+}
+
+/** The flusher over a process's services (what each `{crm}` job runs). */
+export function crmFlush(s: Services, log: Logger = s.log, clock: Clock = s.clock) {
+  const h = s.hubspot
+  if (!h) throw new Error('HubSpot is not configured (no HUBSPOT_ACCESS_TOKEN)')
+  return crmFlushProcessor({
+    dirty: h.dirty,
+    inbox: s.inbox,
+    sla: s.sla,
+    hubspot: h.crm,
+    client: h.client,
+    budget: h.budget,
+    rules: () => s.rules.current(),
+    clock,
+    metrics: s.metrics,
+    log,
+  })
 }

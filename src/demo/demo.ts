@@ -13,7 +13,7 @@ import { createLogger } from '../log.js'
 import { assertRedisReachable, createRedis, RedisUnreachableError, redactUrl } from '../redis.js'
 import { formatDuration } from '../rules/duration.js'
 import { RulesError } from '../rules/store.js'
-import { createServices, type Services } from '../services.js'
+import { createServices, dashboardQueues, type Services } from '../services.js'
 import { RedisSessionGateway } from '../whatsapp/command-bus.js'
 import { startWorker } from '../worker/worker.js'
 import { BOT_LINE, DEMO_API_KEY, namesByJid, SALES_LINE } from './cast.js'
@@ -203,9 +203,7 @@ async function main(): Promise<void> {
     const worker = await startWorker(services)
     undo.push(() => worker.close())
     const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
-    const { sla, webhooks, counters, crm } = services.queues
-    const queues = [...SESSIONS.map((sid) => services.sessionQueues.get(sid)), sla, webhooks, counters, crm]
-    const app = await buildApp({ services, gateway, queues })
+    const app = await buildApp({ services, gateway, queues: dashboardQueues(services) })
     undo.push(async () => {
       await app.close()
       await gateway.close()
