@@ -21,6 +21,8 @@ export const REDACT_PATHS = [
   '*.password',
   'HUBSPOT_ACCESS_TOKEN',
   '*.HUBSPOT_ACCESS_TOKEN',
+  'HUBSPOT_APP_SECRET',
+  '*.HUBSPOT_APP_SECRET',
   'creds',
   '*.creds',
 ]
