@@ -14,7 +14,11 @@ import {
   type WASocket,
 } from '@whiskeysockets/baileys'
 import { pino } from 'pino'
-import { BaileysTransport, type BaileysTransportDeps } from '../../src/whatsapp/baileys/transport.js'
+import {
+  type BaileysSocket,
+  BaileysTransport,
+  type BaileysTransportDeps,
+} from '../../src/whatsapp/baileys/transport.js'
 import type { SessionStatus } from '../../src/whatsapp/port.js'
 
 /**
@@ -24,17 +28,8 @@ import type { SessionStatus } from '../../src/whatsapp/port.js'
  * the adapter asked of it from `calls`; `impl` makes a send stall or fail.
  */
 
-export type FakeSocketSurface = Pick<
-  WASocket,
-  | 'ev'
-  | 'authState'
-  | 'readMessages'
-  | 'chatModify'
-  | 'sendPresenceUpdate'
-  | 'end'
-  | 'logout'
-  | 'requestPairingCode'
->
+/** Exactly the socket surface the adapter uses (so the fake cannot drift from it). */
+export type FakeSocketSurface = BaileysSocket
 
 const silent = pino({ level: 'silent' })
 
