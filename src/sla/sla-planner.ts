@@ -105,12 +105,14 @@ export class SlaPlanner {
   }
 
   private async disarm(clock: SlaClock): Promise<void> {
-    await Promise.all(
-      clock.levels.map((l) =>
+    // One round-trip: the timers and the record go together (a level firing meanwhile is stale anyway,
+    // since the chat is no longer waiting in this period).
+    await Promise.all([
+      ...clock.levels.map((l) =>
         this.deps.queues.sla.remove(slaLevelJobId(clock.chatJid, clock.waitSeq, l.level)),
       ),
-    )
-    await this.deps.store.close(clock.sessionId, clock.chatJid)
+      this.deps.store.close(clock.sessionId, clock.chatJid),
+    ])
   }
 
   /**
