@@ -126,7 +126,10 @@ export class SlaPlanner {
       for (const chatJid of await this.deps.store.openChats(sid)) {
         const clock = await this.deps.store.get(sid, chatJid)
         const chat = await this.deps.inbox.getChat(sid, chatJid)
-        if (!clock) continue
+        if (!clock) {
+          await this.deps.store.close(sid, chatJid) // a clock closed halfway: finish closing it
+          continue
+        }
         const fired = await this.deps.store.firedLevels(sid, chatJid, clock.waitSeq)
         await Promise.all(
           clock.levels.map((l) =>

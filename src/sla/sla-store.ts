@@ -85,11 +85,12 @@ export class SlaStore {
   }
 
   async close(sid: string, chat: string): Promise<void> {
-    await this.redis
-      .multi()
-      .del(this.keys.slaClock(sid, chat), this.keys.slaFired(sid, chat))
-      .zrem(this.keys.slaOpen(sid), chat)
-      .exec()
+    // No transaction needed: a half-closed clock (record gone, still in the open index) is finished by
+    // the re-planner when it meets it.
+    await Promise.all([
+      this.redis.del(this.keys.slaClock(sid, chat), this.keys.slaFired(sid, chat)),
+      this.redis.zrem(this.keys.slaOpen(sid), chat),
+    ])
   }
 
   async setState(sid: string, chat: string, state: SlaState): Promise<void> {
