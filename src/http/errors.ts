@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod'
+import { CursorError } from '../inbox/store.js'
 import { humanMessage } from '../rules/report.js'
 import { CommandTimeoutError } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError } from '../whatsapp/port.js'
@@ -97,6 +98,9 @@ export function installErrorHandling(app: FastifyInstance): void {
         return { field: [where, ...path].join('.'), message }
       })
       return sendApiError(reply, ApiError.validation(fields))
+    }
+    if (err instanceof CursorError) {
+      return sendApiError(reply, ApiError.validation([{ field: 'query.cursor', message: err.message }]))
     }
     if (err instanceof SessionNotLiveError) {
       return sendApiError(

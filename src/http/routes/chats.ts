@@ -1,9 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { InboxEventInput } from '../../domain/events.js'
-import { CursorError } from '../../inbox/store.js'
-import { CommandTimeoutError } from '../../whatsapp/command-bus.js'
-import { SessionNotLiveError } from '../../whatsapp/port.js'
 import { sessionOf } from '../auth.js'
 import type { HttpDeps } from '../context.js'
 import { chatDto } from '../dto.js'
@@ -45,24 +42,18 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
     },
     async (req) => {
       const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
-      try {
-        const page = await s.inbox.overview(session.id, {
-          limit: req.query.limit,
-          ...(req.query.cursor ? { cursor: req.query.cursor } : {}),
-          filter: req.query.filter ?? 'all',
-        })
-        const reminders = await s.reminderStore.pendingOfMany(
-          session.id,
-          page.items.map((c) => c.jid),
-        )
-        return {
-          items: page.items.map((c) => chatDto(c, reminders.get(c.jid) ?? null)),
-          nextCursor: page.nextCursor,
-        }
-      } catch (err) {
-        if (err instanceof CursorError)
-          throw ApiError.validation([{ field: 'query.cursor', message: err.message }])
-        throw err
+      const page = await s.inbox.overview(session.id, {
+        limit: req.query.limit,
+        ...(req.query.cursor ? { cursor: req.query.cursor } : {}),
+        filter: req.query.filter ?? 'all',
+      })
+      const reminders = await s.reminderStore.pendingOfMany(
+        session.id,
+        page.items.map((c) => c.jid),
+      )
+      return {
+        items: page.items.map((c) => chatDto(c, reminders.get(c.jid) ?? null)),
+        nextCursor: page.nextCursor,
       }
     },
   )
@@ -141,15 +132,8 @@ export const chatRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { service
     },
     async (req, reply) => {
       const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
-      try {
-        await gateway.sendPresence(session.id, req.params.jid, req.body.state)
-      } catch (err) {
-        if (err instanceof SessionNotLiveError) {
-          throw new ApiError('not_implemented', `session ${session.id} has no live WhatsApp client right now`)
-        }
-        if (err instanceof CommandTimeoutError) throw new ApiError('unavailable', err.message)
-        throw err
-      }
+      // No live holder: 501, holder silent: 503 (mapped once, in errors.ts).
+      await gateway.sendPresence(session.id, req.params.jid, req.body.state)
       return reply.status(204).send()
     },
   )

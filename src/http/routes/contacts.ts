@@ -1,8 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
-import { CursorError } from '../../inbox/store.js'
 import { sessionOf } from '../auth.js'
 import type { HttpDeps } from '../context.js'
-import { ApiError } from '../errors.js'
 import { contactsQuery, contactsResponse, errorSchema, sessionParams } from '../schemas.js'
 
 export const contactRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { services: s }) => {
@@ -21,19 +19,13 @@ export const contactRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
     async (req) => {
       const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
       const { source, group, q, limit, cursor } = req.query
-      try {
-        return await s.inbox.contacts(session.id, {
-          limit,
-          ...(source ? { source } : {}),
-          ...(group ? { group } : {}),
-          ...(q ? { q } : {}),
-          ...(cursor ? { cursor } : {}),
-        })
-      } catch (err) {
-        if (err instanceof CursorError)
-          throw ApiError.validation([{ field: 'query.cursor', message: err.message }])
-        throw err
-      }
+      return s.inbox.contacts(session.id, {
+        limit,
+        ...(source ? { source } : {}),
+        ...(group ? { group } : {}),
+        ...(q ? { q } : {}),
+        ...(cursor ? { cursor } : {}),
+      })
     },
   )
 }
