@@ -77,9 +77,9 @@ async function flushBatch(
         continue
       }
       await deps.hubspot.linkChat(contactId, c.sessionId, chat.jid)
-      const properties = await propertiesOf(deps, c.sessionId, chat)
+      const properties = await contactProperties(deps, contactId, c.sessionId, chat)
       const entry = inputs.get(contactId)
-      // Two chats of one contact (two numbers of ours): the later write carries both members.
+      // Two chats of one contact in one batch: both computed the same combined values; one write.
       inputs.set(contactId, { properties, members: [...(entry?.members ?? []), c.member], phone })
     }
   } catch (err) {
@@ -166,6 +166,42 @@ async function handleFailure(
   await deps.dirty.done(members)
   deps.log.error({ status: f.status, message: f.message }, 'HubSpot refused a batch: dropped')
   return { written: 0, stop: false }
+}
+
+const SLA_RANK: Record<string, number> = { ok: 0, warning: 1, breached: 2 }
+
+/**
+ * A contact who writes to several of the team's numbers has one chat in each; the contact shows them
+ * combined (unanswered summed, the longest wait, the latest activity, the worst SLA state, the owner of
+ * the chat written to last), so the value does not depend on which chat happened to be flushed last.
+ */
+async function contactProperties(
+  deps: CrmFlushDeps,
+  contactId: string,
+  sid: string,
+  chat: Chat,
+): Promise<Record<string, string>> {
+  const links = await deps.hubspot.chatsOf(contactId)
+  if (links.length <= 1) return propertiesOf(deps, sid, chat)
+  const chats: Array<{ sid: string; chat: Chat }> = []
+  for (const l of links) {
+    const other =
+      l.sessionId === sid && l.chatJid === chat.jid ? chat : await deps.inbox.getChat(l.sessionId, l.chatJid)
+    if (other) chats.push({ sid: l.sessionId, chat: other })
+  }
+  const all = await Promise.all(chats.map((c) => propertiesOf(deps, c.sid, c.chat)))
+  const latest = chats.reduce((a, b) => ((b.chat.lastInboundAt ?? 0) > (a.chat.lastInboundAt ?? 0) ? b : a))
+  const pick = (name: string, better: (a: string, b: string) => boolean) =>
+    all.map((p) => p[name] ?? '').reduce((a, b) => (a === '' ? b : b !== '' && better(b, a) ? b : a), '')
+  const owner = all[chats.indexOf(latest)]?.hubspot_owner_id
+  return {
+    wa_unanswered_count: String(all.reduce((n, p) => n + Number(p.wa_unanswered_count ?? 0), 0)),
+    wa_awaiting_reply_since: pick('wa_awaiting_reply_since', (a, b) => a < b),
+    wa_last_inbound_at: pick('wa_last_inbound_at', (a, b) => a > b),
+    wa_last_outbound_at: pick('wa_last_outbound_at', (a, b) => a > b),
+    wa_sla_state: pick('wa_sla_state', (a, b) => (SLA_RANK[a] ?? 0) > (SLA_RANK[b] ?? 0)),
+    ...(owner ? { hubspot_owner_id: owner } : {}),
+  }
 }
 
 async function propertiesOf(deps: CrmFlushDeps, sid: string, chat: Chat): Promise<Record<string, string>> {

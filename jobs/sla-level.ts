@@ -16,6 +16,7 @@ import { renderSubject } from '../src/sla/policy.js'
 import type { SlaStore } from '../src/sla/sla-store.js'
 import { payloadOf } from '../src/worker/session-jobs.js'
 import type { SessionQueues } from '../src/worker/session-queues.js'
+import { CRM_TASK, type CrmTaskJob } from './crm-task.js'
 import { SESSION_ACTION } from './session-action.js'
 import { SLA_WEBHOOK, type SlaWebhookJob } from './sla-webhook.js'
 
@@ -33,11 +34,14 @@ export const slaLevelSchema = z.object({
   level: z.number().int().min(0),
   policyId: z.string(),
   dueAt: z.number(),
+  /** Start of the waiting period the level belongs to (absent in timers armed before it was added). */
+  waitingSince: z.number().optional(),
 })
 export type SlaLevelJob = z.infer<typeof slaLevelSchema>
 
-export const slaLevelJobId = (chatJid: string, waitSeq: number, level: number) =>
-  `sla-${chatJid.replaceAll(':', '_')}-${waitSeq}-${level}`
+/** Unique per session: a customer writing to two of the team's numbers has one clock in each. */
+export const slaLevelJobId = (sessionId: string, chatJid: string, waitSeq: number, level: number) =>
+  `sla-${sessionId}-${chatJid.replaceAll(':', '_')}-${waitSeq}-${level}`
 
 export interface SlaLevelDeps {
   sla: SlaStore
@@ -112,7 +116,7 @@ async function perform(
   policyId: string,
 ): Promise<Outcome> {
   // Ids of the work an action hands on, deterministic so a resumed firing does not do it twice.
-  const ref = `${slaLevelJobId(d.chatJid, d.waitSeq, d.level)}-${index}`
+  const ref = `${slaLevelJobId(d.sessionId, d.chatJid, d.waitSeq, d.level)}-${index}`
   try {
     if ('markUnread' in action) {
       if (!chat.lastMessage)
@@ -161,7 +165,8 @@ async function perform(
           chatJid: chat.jid,
           policyId,
           level: d.level,
-          waitingSince: new Date(chat.waitingSince ?? d.dueAt).toISOString(),
+          // The period this level belongs to, even when it resumes after a crash and the chat moved on.
+          waitingSince: new Date(d.waitingSince ?? chat.waitingSince ?? d.dueAt).toISOString(),
           dueAt: new Date(d.dueAt).toISOString(),
           unanswered: chat.unanswered,
           owner: chat.owner,
@@ -177,9 +182,11 @@ async function perform(
       return { action: 'webhook', outcome: `queued to ${new URL(action.webhook.url).host}`, ok: true }
     }
     if ('crmTask' in action) {
+      if (!deps.crm.enabled)
+        return { action: 'crmTask', outcome: 'CRM sync is off (no HUBSPOT_ACCESS_TOKEN)', ok: false }
       const assignee = action.crmTask.assignTo === 'owner' ? chat.owner : action.crmTask.assignTo
       const phone = phoneOf(chat.jid) ?? (chat.altJid ? (phoneOf(chat.altJid) ?? null) : null)
-      const r = await deps.crm.createTask({
+      const task: CrmTaskJob = {
         sessionId: d.sessionId,
         chatJid: chat.jid,
         phone,
@@ -193,8 +200,15 @@ async function perform(
           level: String(d.level + 1),
           waiting: `${chat.unanswered} message${chat.unanswered === 1 ? '' : 's'}`,
         }),
+      }
+      await deps.queues.crmTasks.add(CRM_TASK, task, {
+        jobId: ref,
+        attempts: 12,
+        backoff: { type: 'exponential', delay: 5000 },
+        removeOnComplete: 1000,
+        removeOnFail: 5000,
       })
-      return { action: 'crmTask', outcome: r.ok ? r.detail : r.skipped, ok: r.ok }
+      return { action: 'crmTask', outcome: 'queued for HubSpot', ok: true }
     }
     return { action: 'unknown', outcome: 'skipped', ok: false }
   } catch (err) {

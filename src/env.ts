@@ -3,26 +3,44 @@ import { z } from 'zod'
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
 /** Every environment variable Tickbridge reads, parsed once at start-up. */
-export const envSchema = z.object({
-  REDIS_URL: z
-    .string()
-    .default('redis://127.0.0.1:6379')
-    .refine((v) => /^rediss?:\/\//.test(v), 'must start with redis:// or rediss://'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-  HOST: z.string().min(1).default('0.0.0.0'),
-  TICKBRIDGE_RULES: z.string().min(1).optional(),
-  /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
-  TICKBRIDGE_PREFIX: z
-    .string()
-    .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, "-" or "_", at most 32')
-    .default('tb'),
-  WA_TRANSPORT: z.enum(['baileys', 'sim']).default('sim'),
-  HUBSPOT_ACCESS_TOKEN: z.string().min(1).optional(),
-  HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),
-  /** The HubSpot app's client secret: verifies the signature of HubSpot's webhook calls. */
-  HUBSPOT_APP_SECRET: z.string().min(8).optional(),
-  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
-})
+export const envSchema = z
+  .object({
+    /** One Redis, or with REDIS_CLUSTER=true one or more comma-separated seed nodes of a Redis Cluster. */
+    REDIS_URL: z
+      .string()
+      .default('redis://127.0.0.1:6379')
+      .refine(
+        (v) => v.split(',').every((u) => /^rediss?:\/\/[^,]+$/.test(u.trim())),
+        'must start with redis:// or rediss:// (a cluster may list several, comma-separated)',
+      ),
+    REDIS_CLUSTER: z
+      .enum(['true', 'false', '1', '0'], 'must be true or false')
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
+    PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    TICKBRIDGE_RULES: z.string().min(1).optional(),
+    /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
+    TICKBRIDGE_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, "-" or "_", at most 32')
+      .default('tb'),
+    WA_TRANSPORT: z.enum(['baileys', 'sim']).default('sim'),
+    HUBSPOT_ACCESS_TOKEN: z.string().min(1).optional(),
+    HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),
+    /** The HubSpot app's client secret: verifies the signature of HubSpot's webhook calls. */
+    HUBSPOT_APP_SECRET: z.string().min(8).optional(),
+    LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    if (!env.REDIS_CLUSTER && env.REDIS_URL.includes(','))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['REDIS_URL'],
+        message:
+          'lists several servers, which only a cluster can use: set REDIS_CLUSTER=true or give one URL',
+      })
+  })
 
 export type Env = z.infer<typeof envSchema>
 

@@ -1,17 +1,56 @@
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
+
+export interface ConnectionRole {
+  /** maxRetriesPerRequest: null, which BullMQ workers and blocking reads need to survive a Redis restart. */
+  forWorkers?: boolean
+  name?: string
+}
+
+function roleOptions(role: ConnectionRole): RedisOptions {
+  return {
+    ...(role.name ? { connectionName: role.name } : {}),
+    maxRetriesPerRequest: role.forWorkers ? null : 3,
+  }
+}
 
 /**
- * Opens an ioredis connection. `forWorkers` sets maxRetriesPerRequest: null, which BullMQ workers need
- * so that a blocking command survives a Redis restart instead of failing the job.
+ * Opens an ioredis connection to one Redis, or with `cluster` to a Redis Cluster (`url` is then one or
+ * more seed nodes, comma-separated; the rest are discovered).
+ *
+ * A Cluster is returned typed as `Redis`: both have the same command methods, and every key Tickbridge
+ * touches in one command, script or MULTI carries one hash tag. The one method whose signature differs,
+ * `duplicate()`, is only ever called through `duplicateRedis()` below.
  */
-export function createRedis(url: string, options: { forWorkers?: boolean; name?: string } = {}): Redis {
-  const opts: RedisOptions = {
-    connectionName: options.name,
-    maxRetriesPerRequest: options.forWorkers ? null : 3,
-    enableReadyCheck: true,
-    lazyConnect: false,
-  }
-  return new Redis(url, opts)
+export function createRedis(url: string, options: ConnectionRole & { cluster?: boolean } = {}): Redis {
+  if (!options.cluster) return new Redis(url, { ...roleOptions(options), enableReadyCheck: true })
+  const seeds = url.split(',').map((u) => new URL(u.trim()))
+  const first = seeds[0]!
+  const cluster = new Cluster(
+    seeds.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })),
+    {
+      enableReadyCheck: true,
+      redisOptions: {
+        ...roleOptions(options),
+        ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
+        ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+      },
+    },
+  )
+  return cluster as unknown as Redis
+}
+
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true
+}
+
+/** A new connection to the same Redis or Cluster with the options of another role. */
+export function duplicateRedis(redis: Redis, role: ConnectionRole): Redis {
+  if (!isCluster(redis)) return redis.duplicate(roleOptions(role))
+  const cluster = redis as unknown as Cluster
+  return cluster.duplicate(undefined, {
+    redisOptions: { ...cluster.options.redisOptions, ...roleOptions(role) },
+  }) as unknown as Redis
 }
 
 export class RedisUnreachableError extends Error {
@@ -29,7 +68,8 @@ export class RedisUnreachableError extends Error {
 
 /** Pings Redis once with a short timeout; the service refuses to start without it. */
 export async function assertRedisReachable(url: string, timeoutMs = 3000): Promise<void> {
-  const probe = new Redis(url, {
+  // A cluster's seed list: its first node answers for the start-up check.
+  const probe = new Redis(url.split(',')[0]!.trim(), {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     connectTimeout: timeoutMs,
@@ -47,8 +87,13 @@ export async function assertRedisReachable(url: string, timeoutMs = 3000): Promi
   }
 }
 
-/** A Redis URL without its password, fit for logs. */
+/** A Redis URL (or a cluster's comma-separated seeds) without passwords, fit for logs. */
 export function redactUrl(url: string): string {
+  if (url.includes(','))
+    return url
+      .split(',')
+      .map((u) => redactUrl(u.trim()))
+      .join(',')
   try {
     const u = new URL(url)
     if (u.password) u.password = '***'

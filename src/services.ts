@@ -66,7 +66,7 @@ export async function createServices(opts: {
 }): Promise<Services> {
   const { env, log, clock } = opts
   const rules = await RulesStore.open(opts.rulesPath, log, { watch: opts.watchRules })
-  const redis = opts.redis ?? createRedis(env.REDIS_URL, { name: 'tickbridge' })
+  const redis = opts.redis ?? createRedis(env.REDIS_URL, { name: 'tickbridge', cluster: env.REDIS_CLUSTER })
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
   const keys = new Keys(env.TICKBRIDGE_PREFIX)
   const inbox = new InboxStore(redis, keys)
@@ -78,7 +78,10 @@ export async function createServices(opts: {
     log,
     metrics,
   })
-  const sessionQueues = new SessionQueues(redis, keys.prefix)
+  // Connection errors while Redis restarts: BullMQ reconnects; one warning line each, not a raw dump.
+  const onQueueError = (queue: string, err: Error) =>
+    log.warn({ queue, err: err.message }, 'queue connection error')
+  const sessionQueues = new SessionQueues(redis, keys.prefix, onQueueError)
   const receipts = new ReceiptStore(redis, keys)
   const receiptPlanner = new ReceiptPlanner({
     store: receipts,
@@ -99,7 +102,7 @@ export async function createServices(opts: {
     metrics,
   })
   ingestor.onApplied(reminders.onApplied)
-  const queues = createGlobalQueues(redis, keys.prefix)
+  const queues = createGlobalQueues(redis, keys.prefix, onQueueError)
   const sla = new SlaStore(redis, keys)
   const slaPlanner = new SlaPlanner({ store: sla, inbox, queues, rules: () => rules.current(), clock, log })
   ingestor.onApplied(slaPlanner.onApplied)
@@ -166,12 +169,13 @@ function createHubSpot(
 
 /** Every queue the dashboard shows: each session's queue of the current rules, then the global ones. */
 export function dashboardQueues(s: Services) {
-  const { sla, webhooks, counters, crm } = s.queues
+  const { sla, webhooks, counters, crm, crmTasks } = s.queues
   return [
     ...[...s.rules.current().sessions.keys()].map((sid) => s.sessionQueues.get(sid)),
-    sla,
+    ...sla,
     webhooks,
     counters,
     crm,
+    crmTasks,
   ]
 }

@@ -68,7 +68,7 @@ async function pair(sid: string, phone: string | undefined): Promise<number> {
     return 2
   }
   await assertRedisReachable(env.REDIS_URL)
-  const redis = createRedis(env.REDIS_URL, { name: 'tickbridge-cli' })
+  const redis = createRedis(env.REDIS_URL, { name: 'tickbridge-cli', cluster: env.REDIS_CLUSTER })
   const keys = new Keys(env.TICKBRIDGE_PREFIX)
   const gateway = new RedisSessionGateway(redis, keys.prefix)
   try {

@@ -1,8 +1,10 @@
 import { Worker as BullWorker, type ConnectionOptions } from 'bullmq'
 import type { Logger } from 'pino'
 import { CRM_FLUSH, crmFlushProcessor } from '../../jobs/crm-flush.js'
+import { crmTaskProcessor } from '../../jobs/crm-task.js'
 import type { Clock } from '../clock.js'
 import { GLOBAL_QUEUES } from '../queues.js'
+import { duplicateRedis } from '../redis.js'
 import type { Services } from '../services.js'
 
 /** How often due CRM changes are flushed; the debounce window is what actually batches them. */
@@ -26,6 +28,9 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
     // Not fatal: writes fail visibly until the token gets the crm.schemas scope; counters keep working.
     log.error({ err: (err as Error).message }, 'HubSpot: could not check or create the contact properties')
   }
+  // One flush at a time across all workers: two concurrent flushes could write one contact out of order
+  // (the older read landing last), leaving HubSpot stale until its next change. The soak caught that.
+  await s.queues.crm.setGlobalConcurrency(1)
   await s.queues.crm.upsertJobScheduler(
     'crm-flush',
     { every: FLUSH_EVERY_MS },
@@ -36,13 +41,27 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
     GLOBAL_QUEUES.crm,
     (job) => (job.name === CRM_FLUSH ? flush() : Promise.resolve(null)),
     {
-      connection: s.redis.duplicate({ maxRetriesPerRequest: null }) as unknown as ConnectionOptions,
+      connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
       prefix: s.keys.prefix,
       concurrency: 1,
+      // A killed worker's flush frees the one slot within seconds, not the default 30-60 s.
+      lockDuration: 10_000,
+      stalledInterval: 5000,
     },
   )
   worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
-  return { close: () => worker.close() }
+  const tasks = new BullWorker(GLOBAL_QUEUES.crmTasks, crmTaskProcessor({ crm: s.crm, log }), {
+    connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
+    prefix: s.keys.prefix,
+    concurrency: 2,
+  })
+  tasks.on('failed', (job, err) =>
+    log.warn(
+      { jobId: job?.id, attempt: job?.attemptsMade, err: err.message },
+      'HubSpot task not created yet',
+    ),
+  )
+  return { close: async () => void (await Promise.all([worker.close(), tasks.close()])) }
 }
 
 /** The flusher over a process's services (what each `{crm}` job runs). */

@@ -23,6 +23,8 @@ export function ingestRulesFrom(rules: Rules): IngestRules {
   }
 }
 
+const NOTIFY_ATTEMPTS = 8
+
 /** Whether a message answers its chat: anything from our side, a bot's only if the rules say so. */
 export function countsAsAnswer(e: Pick<MessageEvent, 'key' | 'origin'>, rules: IngestRules): boolean {
   return e.key.fromMe && (e.origin !== 'bot' || rules.botRepliesCount())
@@ -107,19 +109,35 @@ export class Ingestor {
       outcome: transition?.duplicate ? 'duplicate' : 'applied',
     })
     this.deps.metrics.ingestSeconds.observe((performance.now() - started) / 1000)
-    if (!transition?.duplicate) await this.notify(event, transition)
+    // A live duplicate notifies too: a worker killed between the state change and its listeners gets the
+    // event again, now a duplicate, and the listeners (all idempotent) must still run to completion.
+    // Backlog replays (history sync) of messages already seen stay quiet.
+    const redelivered = event.type === 'message' && event.delivery === 'live'
+    if (!transition?.duplicate || redelivered) await this.notify(event, transition)
     return { ok: true, event, transition }
   }
 
+  /**
+   * Runs every listener; one that fails (Redis restarting, most often) is retried with backoff for about
+   * 15 s before its failure is logged, so a short outage delays a receipt or a timer but does not drop it.
+   */
   private async notify(event: InboxEvent, transition: ChatTransition | null): Promise<void> {
     for (const listener of this.listeners) {
-      try {
-        await listener(event, transition)
-      } catch (err) {
-        this.deps.log.error(
-          { err, eventType: event.type, sessionId: event.sessionId },
-          'an inbox listener failed',
-        )
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await listener(event, transition)
+          break
+        } catch (err) {
+          const giveUp = attempt >= NOTIFY_ATTEMPTS - 1
+          this.deps.log[giveUp ? 'error' : 'warn'](
+            { err, eventType: event.type, sessionId: event.sessionId, attempt: attempt + 1 },
+            giveUp
+              ? 'an inbox listener failed; giving up on it for this event'
+              : 'an inbox listener failed; retrying',
+          )
+          if (giveUp) break
+          await new Promise((r) => setTimeout(r, Math.min(5000, 200 * 2 ** attempt)))
+        }
       }
     }
   }

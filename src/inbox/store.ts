@@ -253,16 +253,19 @@ export class InboxStore {
     return out
   }
 
-  /** Unanswered messages of the given owners across sessions, in one round-trip: O(sessions × owners). */
+  /**
+   * Unanswered messages of the given owners across sessions: one HMGET per session, sent concurrently
+   * (not as one pipeline: on a cluster the sessions live on different shards). O(sessions × owners).
+   */
   async unansweredOf(sids: string[], owners: Array<string | null>): Promise<Map<string | null, number>> {
     const out = new Map<string | null, number>(owners.map((o) => [o, 0]))
     if (sids.length === 0 || owners.length === 0) return out
-    const pipe = this.redis.pipeline()
-    for (const sid of sids) pipe.hmget(this.keys.ownerUnanswered(sid), ...owners.map((o) => o ?? UNASSIGNED))
-    const rows = (await pipe.exec()) ?? []
-    for (const [err, values] of rows) {
-      if (err) throw err
-      ;(values as Array<string | null>).forEach((v, i) => {
+    const fields = owners.map((o) => o ?? UNASSIGNED)
+    const rows = await Promise.all(
+      sids.map((sid) => this.redis.hmget(this.keys.ownerUnanswered(sid), ...fields)),
+    )
+    for (const values of rows) {
+      values.forEach((v, i) => {
         const owner = owners[i]!
         out.set(owner, (out.get(owner) ?? 0) + Number(v ?? 0))
       })

@@ -1,4 +1,4 @@
-import { type ConnectionOptions, Job } from 'bullmq'
+import type { ConnectionOptions } from 'bullmq'
 import type { Logger } from 'pino'
 import { SEEN_RECEIPT, seenReceiptJobId } from '../../jobs/seen-receipt.js'
 import type { Clock } from '../clock.js'
@@ -133,30 +133,29 @@ export class ReceiptPlanner {
     return { chatJid: chat, messageIds: entries.map((e) => e.key.id), plannedAt: r.dueAt }
   }
 
-  /** Puts the batch's job in the session queue, or moves its due time. */
+  /**
+   * Makes sure the batch's job is in the session queue, and moves its due time when the batch grew.
+   * Adding is idempotent by job id: for a batch already scheduled it changes nothing, unless the job was
+   * lost with a worker killed between the batch's Lua step and this add; then it is created now.
+   */
   private async schedule(sid: string, chat: string, r: EnqueueResult): Promise<void> {
-    if (r.kind !== 'new' && r.kind !== 'moved') return
+    if (r.kind !== 'new' && r.kind !== 'moved' && r.kind !== 'scheduled') return
     const queue = this.deps.queues.get(sid)
-    const jobId = seenReceiptJobId(chat, r.gen)
     const delay = Math.max(0, r.dueAt - this.deps.clock.now())
-    if (r.kind === 'new') {
-      await queue.add(
-        SEEN_RECEIPT,
-        { chatJid: chat, gen: r.gen },
-        {
-          jobId,
-          delay,
-          removeOnComplete: true,
-          removeOnFail: 1000,
-          attempts: 10,
-          backoff: { type: 'exponential', delay: 1000 },
-        },
-      )
-      return
-    }
-    const job = await Job.fromId(queue, jobId)
+    const job = await queue.add(
+      SEEN_RECEIPT,
+      { chatJid: chat, gen: r.gen },
+      {
+        jobId: seenReceiptJobId(chat, r.gen),
+        delay,
+        removeOnComplete: true,
+        removeOnFail: 1000,
+        attempts: 10,
+        backoff: { type: 'exponential', delay: 1000 },
+      },
+    )
     // No longer delayed (BullMQ already promoted it): its claim sees the later due time and waits.
-    await job?.changeDelay(delay).catch(() => {})
+    if (r.kind === 'moved') await job.changeDelay(delay).catch(() => {})
   }
 
   private async cancel(sid: string, chat: string): Promise<void> {

@@ -20,6 +20,8 @@ export type EnqueueResult =
   | { kind: 'remembered' }
   | { kind: 'new'; gen: number; dueAt: number }
   | { kind: 'moved'; gen: number; dueAt: number }
+  /** Already in the scheduled batch: a redelivered message, whose first delivery may have died before the job was added. */
+  | { kind: 'scheduled'; gen: number; dueAt: number }
 
 const SCRIPTS = {
   'seen-enqueue': 4,
@@ -163,6 +165,8 @@ function toResult(r: number[]): EnqueueResult {
       return { kind: 'remembered' }
     case 1:
       return { kind: 'new', gen: r[1]!, dueAt: r[2]! }
+    case 4:
+      return { kind: 'scheduled', gen: r[1]!, dueAt: r[2]! }
     default:
       return { kind: 'moved', gen: r[1]!, dueAt: r[2]! }
   }

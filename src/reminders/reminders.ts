@@ -130,7 +130,8 @@ export class ReminderService {
 
   /** Inbox listener: the conversation moved on, so a reminder set to cancel on that goes away. */
   readonly onApplied = async (event: InboxEvent, t: ChatTransition | null): Promise<void> => {
-    if (!t || event.type !== 'message' || t.duplicate) return
+    // A duplicate still counts: it may be the redelivery of a message whose first delivery crashed.
+    if (!t || event.type !== 'message') return
     const trigger: CancelTrigger = event.key.fromMe ? 'outbound' : 'inbound'
     const pending = await this.deps.store.pendingOf(event.sessionId, t.jid)
     if (!pending?.cancelOn.includes(trigger)) return

@@ -49,7 +49,14 @@ export class SlaPlanner {
     ])
     const waiting = state && state.unanswered > 0 && state.waitingSince !== null
     if (clock && (!waiting || clock.waitSeq !== state.waitSeq)) await this.disarm(clock)
-    if (!waiting || (clock && clock.waitSeq === state.waitSeq)) return
+    if (!waiting) return
+    if (clock && clock.waitSeq === state.waitSeq) {
+      // A redelivered event (its first delivery's worker died): the clock may have been recorded
+      // without its timers. Adding them again is idempotent by job id; fired levels are skipped.
+      if (t?.duplicate)
+        await this.addTimers(clock, await this.deps.store.firedLevels(sid, clock.chatJid, clock.waitSeq))
+      return
+    }
     const policy = matchPolicy(this.deps.rules(), {
       sessionId: sid,
       type: chatTypeOf(state.jid),
@@ -85,15 +92,21 @@ export class SlaPlanner {
       state: 'ok',
     }
     await this.deps.store.open(clock)
+    await this.addTimers(clock, alreadyFired)
+  }
+
+  /** One delayed job per level not yet fired, with deterministic ids (adding twice adds once). */
+  private async addTimers(clock: SlaClock, fired: Set<number>): Promise<void> {
+    const { sessionId, chatJid, waitSeq, policyId, waitingSince } = clock
     const now = this.deps.clock.now()
-    await this.deps.queues.sla.addBulk(
-      plan.levels
-        .filter((l) => !alreadyFired.has(l.level))
+    await this.deps.queues.slaFor(sessionId).addBulk(
+      clock.levels
+        .filter((l) => !fired.has(l.level))
         .map((l) => ({
           name: SLA_LEVEL,
-          data: { sessionId: sid, chatJid: chat, waitSeq, level: l.level, policyId, dueAt: l.dueAt },
+          data: { sessionId, chatJid, waitSeq, level: l.level, policyId, dueAt: l.dueAt, waitingSince },
           opts: {
-            jobId: slaLevelJobId(chat, waitSeq, l.level),
+            jobId: slaLevelJobId(sessionId, chatJid, waitSeq, l.level),
             delay: Math.max(0, l.dueAt - now),
             removeOnComplete: true,
             removeOnFail: 5000,
@@ -109,7 +122,9 @@ export class SlaPlanner {
     // since the chat is no longer waiting in this period).
     await Promise.all([
       ...clock.levels.map((l) =>
-        this.deps.queues.sla.remove(slaLevelJobId(clock.chatJid, clock.waitSeq, l.level)),
+        this.deps.queues
+          .slaFor(clock.sessionId)
+          .remove(slaLevelJobId(clock.sessionId, clock.chatJid, clock.waitSeq, l.level)),
       ),
       this.deps.store.close(clock.sessionId, clock.chatJid),
     ])
@@ -133,7 +148,7 @@ export class SlaPlanner {
         const fired = await this.deps.store.firedLevels(sid, chatJid, clock.waitSeq)
         await Promise.all(
           clock.levels.map((l) =>
-            this.deps.queues.sla.remove(slaLevelJobId(chatJid, clock.waitSeq, l.level)),
+            this.deps.queues.slaFor(sid).remove(slaLevelJobId(sid, chatJid, clock.waitSeq, l.level)),
           ),
         )
         const policy = chat

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { z } from 'zod'
+import { duplicateRedis } from '../redis.js'
 import type { PresenceState } from './port.js'
 import { SessionNotLiveError } from './port.js'
 
@@ -77,7 +78,7 @@ export class RedisSessionGateway implements SessionGateway {
     private readonly timeoutMs = 5000,
   ) {
     this.replyChannel = `${prefix}:cmd-reply:${randomBytes(8).toString('hex')}`
-    this.sub = redis.duplicate({ connectionName: 'cmd-replies' })
+    this.sub = duplicateRedis(redis, { name: 'cmd-replies' })
     this.sub.on('error', () => {})
     this.sub.on('message', (_channel: string, raw: string) => this.onReply(raw))
   }
@@ -121,12 +122,22 @@ export class RedisSessionGateway implements SessionGateway {
       }, timeoutMs)
       this.pending.set(id, { resolve, reject, timer })
     })
-    const envelope = { id, replyTo: this.replyChannel, sessionId, command }
-    const receivers = await this.redis.publish(channelOf(this.prefix, sessionId), JSON.stringify(envelope))
-    if (receivers === 0) {
+    const forget = () => {
       const p = this.pending.get(id)
       if (p) clearTimeout(p.timer)
       this.pending.delete(id)
+    }
+    const envelope = { id, replyTo: this.replyChannel, sessionId, command }
+    let receivers: number
+    try {
+      receivers = await this.redis.publish(channelOf(this.prefix, sessionId), JSON.stringify(envelope))
+    } catch (err) {
+      // Redis unreachable: nobody got the command, and no timer may reject `done` later unobserved.
+      forget()
+      throw err
+    }
+    if (receivers === 0) {
+      forget()
       throw new SessionNotLiveError(sessionId)
     }
     try {
@@ -154,7 +165,7 @@ export class SessionCommandServer {
     private readonly handler: SessionCommandHandler,
     private readonly log: Logger,
   ) {
-    this.sub = redis.duplicate({ connectionName: 'cmd-server' })
+    this.sub = duplicateRedis(redis, { name: 'cmd-server' })
     this.sub.on('error', () => {})
     this.sub.on('message', (_c: string, raw: string) => {
       void this.handle(raw)

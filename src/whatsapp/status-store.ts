@@ -57,13 +57,13 @@ export class SessionStatusStore {
     else await this.redis.set(this.desiredKey(sid), 'stopped')
   }
 
-  /** The sessions among `sids` an operator has stopped (one round-trip). */
+  /**
+   * The sessions among `sids` an operator has stopped. Concurrent reads rather than one pipeline: the
+   * sessions' keys live on different shards of a cluster.
+   */
   async stoppedAmong(sids: string[]): Promise<Set<string>> {
-    if (sids.length === 0) return new Set()
-    const pipe = this.redis.pipeline()
-    for (const sid of sids) pipe.get(this.desiredKey(sid))
-    const rows = (await pipe.exec()) ?? []
-    return new Set(sids.filter((_, i) => rows[i]?.[1] === 'stopped'))
+    const rows = await Promise.all(sids.map((sid) => this.redis.get(this.desiredKey(sid))))
+    return new Set(sids.filter((_, i) => rows[i] === 'stopped'))
   }
 
   private desiredKey(sid: string): string {

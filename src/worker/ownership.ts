@@ -2,6 +2,8 @@ import { Worker as BullWorker, type ConnectionOptions, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Keys } from '../keys.js'
+import { QUEUE_STREAMS } from '../queues.js'
+import { duplicateRedis } from '../redis.js'
 import type { Rules } from '../rules/compile.js'
 import type { SessionCommandServer } from '../whatsapp/command-bus.js'
 import {
@@ -191,7 +193,7 @@ export class SessionOwnership {
       return
     }
     await this.requeueOrphans(sid)
-    const actionsConnection = redis.duplicate({ maxRetriesPerRequest: null })
+    const actionsConnection = duplicateRedis(redis, { forWorkers: true })
     const actions = new BullWorker(
       sessionQueueName(sid),
       (job, token) => runSessionJob(job, token, sid, this.held.get(sid)?.session, this.deps.processors),
@@ -248,6 +250,7 @@ export class SessionOwnership {
     const q = new Queue(sessionQueueName(sid), {
       connection: redis as unknown as ConnectionOptions,
       prefix: keys.prefix,
+      streams: QUEUE_STREAMS,
     })
     try {
       const active = await q.getActive()

@@ -1,5 +1,6 @@
 import { type ConnectionOptions, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { QUEUE_STREAMS, type QueueErrorListener } from '../queues.js'
 
 /**
  * Each session has its own BullMQ queue for work that needs its socket. The session id is the queue's
@@ -16,6 +17,7 @@ export class SessionQueues {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
+    private readonly onError: QueueErrorListener = () => {},
   ) {}
 
   get(sessionId: string): Queue {
@@ -24,6 +26,7 @@ export class SessionQueues {
       q = new Queue(sessionQueueName(sessionId), {
         connection: this.redis as unknown as ConnectionOptions,
         prefix: this.prefix,
+        streams: QUEUE_STREAMS,
         defaultJobOptions: {
           removeOnComplete: 1000,
           removeOnFail: 5000,
@@ -31,6 +34,8 @@ export class SessionQueues {
           backoff: { type: 'exponential', delay: 1000 },
         },
       })
+      const name = q.name
+      q.on('error', (err) => this.onError(name, err))
       this.queues.set(sessionId, q)
     }
     return q

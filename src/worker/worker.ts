@@ -10,7 +10,8 @@ import { UNREAD_REMINDER, unreadReminderProcessor } from '../../jobs/unread-remi
 import { ResetSchedules } from '../counters/reset-schedules.js'
 import { startCrmWorker } from '../crm/crm-worker.js'
 import type { Ingestor } from '../inbox/ingest.js'
-import { GLOBAL_QUEUES } from '../queues.js'
+import { GLOBAL_QUEUES, SLA_SHARDS, slaQueueName } from '../queues.js'
+import { duplicateRedis } from '../redis.js'
 import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
@@ -143,7 +144,7 @@ export async function startWorker(
 
 /** Workers of the queues that need no session socket: SLA timers, webhook deliveries, counter resets. */
 function startGlobalWorkers(s: Services): BullWorker[] {
-  const connection = () => s.redis.duplicate({ maxRetriesPerRequest: null }) as unknown as ConnectionOptions
+  const connection = () => duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions
   const sla = slaLevelProcessor({
     sla: s.sla,
     inbox: s.inbox,
@@ -167,14 +168,22 @@ function startGlobalWorkers(s: Services): BullWorker[] {
     log: s.log,
   })
   const workers = [
-    new BullWorker(GLOBAL_QUEUES.sla, (job) => (job.name === SLA_LEVEL ? sla(job) : Promise.resolve(null)), {
-      connection: connection(),
-      prefix: s.keys.prefix,
-      concurrency: 20,
-      // A crashed worker's in-flight timer returns within seconds rather than the default 30-60 s.
-      lockDuration: 10_000,
-      stalledInterval: 5000,
-    }),
+    ...Array.from(
+      { length: SLA_SHARDS },
+      (_, shard) =>
+        new BullWorker(
+          slaQueueName(shard),
+          (job) => (job.name === SLA_LEVEL ? sla(job) : Promise.resolve(null)),
+          {
+            connection: connection(),
+            prefix: s.keys.prefix,
+            concurrency: 4,
+            // A crashed worker's in-flight timer returns within seconds rather than the default 30-60 s.
+            lockDuration: 10_000,
+            stalledInterval: 5000,
+          },
+        ),
+    ),
     new BullWorker(
       GLOBAL_QUEUES.webhooks,
       (job) => (job.name === SLA_WEBHOOK ? webhook(job) : Promise.resolve(null)),

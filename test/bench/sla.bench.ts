@@ -90,7 +90,7 @@ export const slaBenchmark: Benchmark<SlaRun> = {
       // What the planner does for each message in production: act on the transition it caused.
       const armMs = await drive(CHATS, CONCURRENCY, (i) => planner.sync('s1', chatJid(i), started[i]))
       const bytesPerClock = (await usedMemory(ctx.redis)) - beforeArm
-      if ((await queues.sla.getDelayedCount()) !== CHATS * LEVELS)
+      if ((await queues.slaFor('s1').getDelayedCount()) !== CHATS * LEVELS)
         throw new Error('not every level was scheduled')
       ctx.progress('sla: cancelling by replies')
       const replied: ChatTransition[] = []
@@ -108,7 +108,8 @@ export const slaBenchmark: Benchmark<SlaRun> = {
         )
       })
       const cancelMs = await drive(CHATS, CONCURRENCY, (i) => planner.sync('s1', chatJid(i), replied[i]))
-      if ((await queues.sla.getDelayedCount()) !== 0) throw new Error('cancelled clocks left timers behind')
+      if ((await queues.slaFor('s1').getDelayedCount()) !== 0)
+        throw new Error('cancelled clocks left timers behind')
 
       ctx.progress('sla: raw BullMQ baseline')
       const raw = queues.webhooks // an idle queue of the same prefix, so keys are alike
@@ -117,13 +118,13 @@ export const slaBenchmark: Benchmark<SlaRun> = {
           Array.from({ length: LEVELS }, (_, l) => ({
             name: 'raw',
             data: { i, l },
-            opts: { jobId: slaLevelJobId(chatJid(i), 1, l), delay: 3_600_000 * (l + 1) },
+            opts: { jobId: slaLevelJobId('s1', chatJid(i), 1, l), delay: 3_600_000 * (l + 1) },
           })),
         )
       })
       const rawRemoveMs = await drive(CHATS, CONCURRENCY, async (i) => {
         await Promise.all(
-          Array.from({ length: LEVELS }, (_, l) => raw.remove(slaLevelJobId(chatJid(i), 1, l))),
+          Array.from({ length: LEVELS }, (_, l) => raw.remove(slaLevelJobId('s1', chatJid(i), 1, l))),
         )
       })
       return {

@@ -218,14 +218,14 @@ describe('DELETE /v1/chats/unanswered', () => {
     const open = await f.services.sla.openChats('acme-support')
     expect(open.sort()).toEqual([pn(3), pn(4), pn(5), pn(7)].sort())
     const clock = (await f.services.sla.get('acme-support', pn(3)))!
-    const jobId = slaLevelJobId(pn(3), clock.waitSeq, 0)
-    expect(await f.services.queues.sla.getJobState(jobId)).toBe('delayed')
+    const jobId = slaLevelJobId('acme-support', pn(3), clock.waitSeq, 0)
+    expect(await f.services.queues.slaFor('acme-support').getJobState(jobId)).toBe('delayed')
     await reset(f, '?userId=carla')
     expect(await f.services.sla.get('acme-support', pn(5))).toBeNull()
     expect(await f.services.sla.get('acme-support', pn(3))).not.toBeNull()
     await reset(f, '?sessionId=acme-support')
     expect(await f.services.sla.openChats('acme-support')).toEqual([])
-    expect(await f.services.queues.sla.getJobState(jobId)).toBe('unknown')
+    expect(await f.services.queues.slaFor('acme-support').getJobState(jobId)).toBe('unknown')
   })
 
   it('is covered by the typed client', async () => {

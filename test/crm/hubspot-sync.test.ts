@@ -1,8 +1,11 @@
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type ConnectionOptions, Worker } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CRM_TASK, type CrmTaskJob, crmTaskProcessor } from '../../jobs/crm-task.js'
 import type { ManualClock } from '../../src/clock.js'
+import { GLOBAL_QUEUES } from '../../src/queues.js'
 import { appFixture } from '../helpers/app.js'
 import { flushCrm } from '../helpers/crm.js'
 import { T0 } from '../helpers/events.js'
@@ -21,7 +24,7 @@ beforeAll(async () => {
     rules,
     `version: 1
 orgs: [{ id: o, hubspot: { timeZone: Europe/Berlin } }]
-sessions: [{ id: s1, org: o, defaultOwner: anna }]
+sessions: [{ id: s1, org: o, defaultOwner: anna }, { id: s2, org: o, defaultOwner: dora }]
 users:
   - { id: anna, org: o, role: agent, hubspotOwnerId: "9001" }
   - { id: dora, org: o, role: supervisor, supervises: [anna], hubspotOwnerId: "9002" }
@@ -43,10 +46,10 @@ const flush = () => flushCrm(f.services, f.clock)
 
 const jidOf = (phone: string) => `${phone}@s.whatsapp.net`
 let seq = 0
-async function customerWrites(phone: string, at = f.clock.now()) {
+async function customerWrites(phone: string, at = f.clock.now(), sessionId = 's1') {
   await f.services.ingestor.ingest({
     type: 'message',
-    sessionId: 's1',
+    sessionId,
     key: { remoteJid: jidOf(phone), fromMe: false, id: `H${++seq}` },
     timestamp: at,
     text: 'Hi',
@@ -80,6 +83,37 @@ describe('HubSpot sync', () => {
       wa_unanswered_count: '2',
       wa_awaiting_reply_since: new Date(T0).toISOString(),
       wa_sla_state: 'ok',
+      hubspot_owner_id: '9001',
+    })
+  })
+
+  it('a customer writing to two of our numbers: the contact shows both chats combined', async () => {
+    const contact = hs.addContact({ properties: { phone: '+49 151 5550 1234' } })
+    const phone = '4915155501234'
+    await customerWrites(phone, f.clock.now(), 's1')
+    await customerWrites(phone, f.clock.now(), 's1')
+    f.clock.advance(1000)
+    await customerWrites(phone, f.clock.now(), 's2')
+    f.clock.advance(5000)
+    await flush()
+    // Flushed again after only s1 changes: s2's waiting message still counts.
+    await customerWrites(phone, f.clock.now(), 's1')
+    f.clock.advance(5000)
+    await flush()
+    expect(hs.contact(contact.id)!.properties).toMatchObject({ wa_unanswered_count: '4' })
+    // Answered on s2 only: s1's three remain; the owner is that of the chat written to last (s1: anna).
+    await f.services.ingestor.ingest({
+      type: 'message',
+      sessionId: 's2',
+      key: { remoteJid: jidOf(phone), fromMe: true, id: `H${++seq}` },
+      timestamp: f.clock.now(),
+      text: 'On it',
+      origin: 'phone',
+    })
+    f.clock.advance(5000)
+    await flush()
+    expect(hs.contact(contact.id)!.properties).toMatchObject({
+      wa_unanswered_count: '3',
       hubspot_owner_id: '9001',
     })
   })
@@ -176,5 +210,41 @@ describe('HubSpot sync', () => {
     expect(task.associations).toEqual([
       { toObjectId: c.id, associationCategory: 'HUBSPOT_DEFINED', associationTypeId: 204 },
     ])
+  })
+
+  it('an SLA task HubSpot answers 500 and 429 for is retried by its queue and created once', async () => {
+    const c = hs.addContact({ properties: { phone: '+4917399988866' } })
+    hs.failNext({ status: 500, path: '/crm/v3/objects/tasks' })
+    hs.failNext({ status: 429, path: '/crm/v3/objects/tasks' })
+    const before = hs.tasks.length
+    const worker = new Worker(
+      GLOBAL_QUEUES.crmTasks,
+      crmTaskProcessor({ crm: f.services.crm, log: f.services.log }),
+      {
+        connection: f.services.redis.duplicate({
+          maxRetriesPerRequest: null,
+        }) as unknown as ConnectionOptions,
+        prefix: f.services.keys.prefix,
+      },
+    )
+    const task: CrmTaskJob = {
+      sessionId: 's1',
+      chatJid: jidOf('4917399988866'),
+      phone: '4917399988866',
+      assigneeUserId: 'anna',
+      subject: 'SLA breached',
+      priority: 'HIGH',
+      dueAt: T0,
+    }
+    const job = await f.services.queues.crmTasks.add(CRM_TASK, task, {
+      jobId: 'sla-s1-test-1-1-0',
+      attempts: 5,
+      backoff: { type: 'fixed', delay: 50 },
+    })
+    await expect.poll(() => job.getState(), { timeout: 15_000 }).toBe('completed')
+    await worker.close()
+    expect((await f.services.queues.crmTasks.getJob(job.id!))?.attemptsMade).toBe(3)
+    expect(hs.tasks.length - before).toBe(1)
+    expect(hs.tasks.at(-1)!.associations[0]?.toObjectId).toBe(c.id)
   })
 })

@@ -59,7 +59,12 @@ describe('a receipt due while its worker dies', () => {
     const second = spawnWorker(rules, r.prefix)
     procs.push(second)
     const reads = async () => (await network.actions('crash-line')).filter((a) => a.kind === 'read')
-    await vi.waitFor(async () => expect(await reads()).toHaveLength(1), { timeout: 30_000, interval: 200 })
+    const receipted = async () =>
+      (await reads()).flatMap((a) => (a.kind === 'read' ? a.keys.map((k) => k.id) : [])).sort()
+    await vi.waitFor(async () => expect(await receipted()).toEqual([...ids].sort()), {
+      timeout: 30_000,
+      interval: 200,
+    })
     await vi.waitFor(
       async () => {
         const c = await queue.getJobCounts('delayed', 'wait', 'active')
@@ -67,9 +72,10 @@ describe('a receipt due while its worker dies', () => {
       },
       { timeout: 10_000 },
     )
-    const all = await reads()
-    expect(all).toHaveLength(1)
-    expect(all[0]!.kind === 'read' && all[0]!.keys.map((k) => k.id).sort()).toEqual([...ids].sort())
+    // Each message exactly once. Usually in one receipt; two when the overdue job ran on the new worker
+    // before it had read the messages the dead one never got to (they then open the next batch).
+    expect(await receipted()).toEqual([...ids].sort())
+    expect((await reads()).length).toBeLessThanOrEqual(2)
     second.child.kill('SIGTERM')
     expect(await second.exited).toBe(0)
   }, 60_000)

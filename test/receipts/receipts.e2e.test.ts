@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { seenReceiptJobId } from '../../jobs/seen-receipt.js'
 import { systemClock } from '../../src/clock.js'
+import { messageEventSchema } from '../../src/domain/events.js'
 import type { RecordedSimAction } from '../../src/whatsapp/sim/network.js'
 import { startWorker, type Worker } from '../../src/worker/worker.js'
 import { appFixture, bearer, KEYS } from '../helpers/app.js'
@@ -59,6 +60,44 @@ describe('human-like seen receipts (auto policy)', () => {
     expect(receipt!.keys.every((k) => k.remoteJid === chat && !k.fromMe)).toBe(true)
     // Nothing left to send: the batch's job is gone and nothing is pending.
     expect(await f.services.receipts.pending('bot-line', chat)).toEqual([])
+  })
+
+  it('a worker killed between the batch and its job: the redelivered message still gets its receipt', async () => {
+    const chat = pn(5002)
+    const now = Date.now()
+    const event = messageEventSchema.parse({
+      type: 'message',
+      sessionId: 'bot-line',
+      key: { remoteJid: chat, fromMe: false, id: 'CRASHED1' },
+      timestamp: now,
+      text: 'hello?',
+      origin: 'customer',
+    })
+    // What the dead worker got done: the chat state and the receipt batch, but not the batch's job.
+    await f.services.inbox.applyMessage(event, { countsAsAnswer: false, defaultOwner: null, now })
+    const r = await f.services.receipts.enqueue(
+      'bot-line',
+      chat,
+      { key: event.key, timestamp: now, arrivedAt: now },
+      {
+        now,
+        firstDelayMs: 300,
+        extendMs: 0,
+        maxMs: 1500,
+        schedule: true,
+      },
+    )
+    expect(r.kind).toBe('new')
+    // The transport delivers it again (its offset never moved past it): a duplicate for the inbox.
+    await f.services.sim!.injectMessage('bot-line', {
+      chatId: chat,
+      text: 'hello?',
+      id: 'CRASHED1',
+      timestamp: now,
+    })
+    await expect.poll(() => reads('bot-line', chat), { timeout: 5000 }).toHaveLength(1)
+    expect((await reads('bot-line', chat))[0]!.keys.map((k) => k.id)).toEqual(['CRASHED1'])
+    expect((await f.services.inbox.getChat('bot-line', chat))?.unanswered).toBe(1)
   })
 
   it('a group receipt carries each sender as participant; our own messages never appear', async () => {

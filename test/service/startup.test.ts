@@ -32,6 +32,18 @@ describe('service start-up', () => {
     noStack(err)
   })
 
+  it('refuses several Redis URLs unless REDIS_CLUSTER=true', async () => {
+    const p = spawnTs('src/main.ts', ['all'], {
+      REDIS_URL: 'redis://127.0.0.1:7001,redis://127.0.0.1:7002',
+      REDIS_CLUSTER: 'maybe',
+    })
+    expect(await p.exited).toBe(2)
+    expect(p.stderr.join('\n')).toContain('REDIS_CLUSTER: must be true or false')
+    const q = spawnTs('src/main.ts', ['all'], { REDIS_URL: 'redis://127.0.0.1:7001,redis://127.0.0.1:7002' })
+    expect(await q.exited).toBe(2)
+    expect(q.stderr.join('\n')).toContain('REDIS_URL: lists several servers, which only a cluster can use')
+  })
+
   it('says how to start Redis or set REDIS_URL when Redis is unreachable', async () => {
     const p = spawnTs('src/main.ts', ['all'], { REDIS_URL: 'redis://:hunter2@127.0.0.1:1', PORT: '0' })
     expect(await p.exited).toBe(1)

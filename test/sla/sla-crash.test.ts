@@ -64,7 +64,7 @@ sla:
     const fired = async () => (await s!.sla.events('o', { limit: 100, sessionId: 'desk' })).items
     await vi.waitFor(async () => expect(await fired()).toHaveLength(3), { timeout: 30_000, interval: 200 })
     await vi.waitFor(async () => {
-      const c = await s!.queues.sla.getJobCounts('delayed', 'wait', 'active')
+      const c = await s!.queues.slaFor('desk').getJobCounts('delayed', 'wait', 'active')
       expect((c.delayed ?? 0) + (c.wait ?? 0) + (c.active ?? 0)).toBe(0)
     })
     const log = await fired()

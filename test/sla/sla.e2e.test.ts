@@ -149,15 +149,48 @@ describe('SLA escalation ladder', () => {
     expect(page.items.length).toBeGreaterThanOrEqual(3)
   })
 
+  it('timers lost with a killed worker come back when its event is delivered again', async () => {
+    const chat = pn(9505)
+    const message = {
+      type: 'message' as const,
+      sessionId: 'sales',
+      key: { remoteJid: chat, fromMe: false, id: 'SLACRASH1' },
+      timestamp: Date.now(),
+      text: 'Hello?',
+      origin: 'customer' as const,
+    }
+    await f.services.ingestor.ingest(message)
+    const clock = (await f.services.sla.get('sales', chat))!
+    const queue = f.services.queues.slaFor('sales')
+    const ids = [0, 1, 2].map((l) => slaLevelJobId('sales', chat, clock.waitSeq, l))
+    // As if the worker died after recording the clock but before adding its timers.
+    for (const id of ids) await queue.remove(id)
+    expect(await Promise.all(ids.map((id) => queue.getJobState(id)))).toEqual([
+      'unknown',
+      'unknown',
+      'unknown',
+    ])
+    // The same WhatsApp message again: a duplicate for the inbox, but the timers are ensured.
+    const again = await f.services.ingestor.ingest(message)
+    expect(again.ok && again.transition?.duplicate).toBe(true)
+    await vi.waitFor(
+      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0, 1, 2]),
+      {
+        timeout: 5000,
+        interval: 50,
+      },
+    )
+  })
+
   it('a reply between levels 1 and 2 stops levels 2 and 3', async () => {
     const chat = pn(9502)
     await customerWrites(chat)
     await vi.waitFor(async () => expect(await events(chat)).toHaveLength(1), { timeout: 5000, interval: 50 })
     const clock = await f.services.sla.get('sales', chat)
     await reply(chat)
-    const queue = f.services.queues.sla
-    expect(await queue.getJobState(slaLevelJobId(chat, clock!.waitSeq, 1))).toBe('unknown')
-    expect(await queue.getJobState(slaLevelJobId(chat, clock!.waitSeq, 2))).toBe('unknown')
+    const queue = f.services.queues.slaFor('sales')
+    expect(await queue.getJobState(slaLevelJobId('sales', chat, clock!.waitSeq, 1))).toBe('unknown')
+    expect(await queue.getJobState(slaLevelJobId('sales', chat, clock!.waitSeq, 2))).toBe('unknown')
     expect(await f.services.sla.get('sales', chat)).toBeNull()
     expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0])
   })
@@ -211,7 +244,7 @@ describe('SLA escalation ladder', () => {
     const after = (await f.services.sla.get('sales', chat))!
     expect(after.waitSeq).toBe(before.waitSeq)
     expect(after.levels.map((l) => l.dueAt - after.waitingSince)).toEqual([1_800_000, 3_600_000, 5_400_000])
-    const job = await f.services.queues.sla.getJob(slaLevelJobId(chat, after.waitSeq, 0))
+    const job = await f.services.queues.slaFor('sales').getJob(slaLevelJobId('sales', chat, after.waitSeq, 0))
     expect(job?.opts.delay).toBeGreaterThan(1_700_000)
     expect(job?.opts.delay).toBeLessThanOrEqual(1_800_000)
     await reply(chat)

@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { MessageKey } from '../../domain/events.js'
 import type { Keys } from '../../keys.js'
+import { duplicateRedis } from '../../redis.js'
 import {
   type ActionOptions,
   AppStateKeyMissingError,
@@ -56,10 +57,7 @@ class SimSession implements WhatsAppSession {
     private readonly deps: SimDeps,
   ) {
     // Blocking reads get their own connection so they never hold up other commands.
-    this.reader = deps.redis.duplicate({
-      maxRetriesPerRequest: null,
-      connectionName: `sim-reader:${sessionId}`,
-    })
+    this.reader = duplicateRedis(deps.redis, { forWorkers: true, name: `sim-reader:${sessionId}` })
     this.reader.on('error', (err) => {
       if (!this.closing) deps.log.warn({ err, sessionId }, 'sim reader connection error')
     })

@@ -1,0 +1,471 @@
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Queue } from 'bullmq'
+import { systemClock } from '../../src/clock.js'
+import { parseEnv } from '../../src/env.js'
+import { createLogger } from '../../src/log.js'
+import { mulberry32 } from '../../src/receipts/delay-model.js'
+import { createRedis } from '../../src/redis.js'
+import { createServices, type Services } from '../../src/services.js'
+import { RedisSessionGateway } from '../../src/whatsapp/command-bus.js'
+import { percentile, usedMemory } from '../bench/stats.js'
+import {
+  type PrivateCluster,
+  type PrivateRedis,
+  startPrivateCluster,
+  startPrivateRedis,
+} from '../helpers/redis-servers.js'
+import { type HubSpotStandIn, STANDIN_TOKEN, startHubSpotStandIn } from '../hubspot-standin/server.js'
+import { checkInvariants, type WebhookDelivery } from './check.js'
+import { buildChats, type LoadStats, runLoad } from './load.js'
+import { loadSeconds, type SoakInput, type SoakOptions, soakOptionsSchema } from './options.js'
+import { SessionWatch } from './session-watch.js'
+import { Truth } from './truth.js'
+import { WorkerPool } from './workers.js'
+
+/**
+ * The soak: its own Redis (or Cluster), a HubSpot stand-in, a webhook receiver and N real worker
+ * processes; a steady load with faults injected on a schedule; a drain; then every invariant checked
+ * against the generator's truth. Returns a JSON-able report; `ok` is true only if nothing was violated.
+ */
+
+const AGENTS = ['a1', 'a2', 'a3', 'a4'] as const
+
+export async function runSoak(input: SoakInput, progress: (line: string) => void = () => {}) {
+  const o = soakOptionsSchema.parse(input)
+  const rand = mulberry32(o.seed)
+  const say = (line: string) =>
+    o.verbose && progress(`[soak ${new Date().toISOString().slice(11, 19)}] ${line}`)
+  const cleanups: Array<() => Promise<unknown>> = []
+  try {
+    return await soak(o, rand, say, cleanups)
+  } finally {
+    for (const c of cleanups.reverse()) await c().catch(() => {})
+  }
+}
+
+async function soak(
+  o: SoakOptions,
+  rand: () => number,
+  say: (line: string) => void,
+  cleanups: Array<() => Promise<unknown>>,
+) {
+  const seconds = loadSeconds(o)
+  let redis: PrivateRedis | null = null
+  let cluster: PrivateCluster | null = null
+  if (o.cluster) {
+    cluster = await startPrivateCluster(3)
+    cleanups.push(() => cluster!.stop())
+    say(`Redis Cluster: 3 masters on ports ${cluster.ports.join(', ')}`)
+  } else {
+    redis = await startPrivateRedis()
+    cleanups.push(() => redis!.stop())
+    say(`own Redis (AOF, appendfsync always) on port ${redis.port}`)
+  }
+  const redisUrl = cluster?.url ?? redis!.url
+  const prefix = `soak${randomBytes(3).toString('hex')}`
+
+  const hubspot: HubSpotStandIn = await startHubSpotStandIn({ limits: { perTenSeconds: 100 } })
+  cleanups.push(() => hubspot.close())
+  const hooks: WebhookDelivery[] = []
+  const receiver = createServer((req, res) => {
+    let body = ''
+    req.on('data', (c: Buffer) => {
+      body += c.toString()
+    })
+    req.on('end', () => {
+      try {
+        hooks.push({
+          id: String(req.headers['x-tickbridge-event-id']),
+          at: Date.now(),
+          event: JSON.parse(body),
+        })
+        res.end('ok')
+      } catch {
+        res.statusCode = 400
+        res.end()
+      }
+    })
+  })
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r))
+  cleanups.push(() => new Promise((r) => receiver.close(r)))
+  const hookUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/sla`
+
+  // Rules: one org, sessions owned round-robin by four agents (and unassigned), one supervisor.
+  const sessions = Array.from({ length: o.sessions }, (_, i) => ({
+    id: `s${String(i + 1).padStart(2, '0')}`,
+    defaultOwner: i % 5 === 4 ? null : AGENTS[i % 4]!,
+  }))
+  const users = [
+    ...AGENTS.map((id) => ({ id, supervises: [] as string[], takesNewClients: id === 'a4' })),
+    { id: 'lead', supervises: [...AGENTS] as string[], takesNewClients: false },
+  ]
+  for (const [i, u] of users.entries()) hubspot.addOwner({ id: String(9001 + i), email: `${u.id}@soak.test` })
+  const dir = await mkdtemp(join(tmpdir(), 'tb-soak-'))
+  cleanups.push(() => rm(dir, { recursive: true, force: true }))
+  const rulesPath = join(dir, 'rules.yaml')
+  await writeFile(rulesPath, rulesYaml(sessions, users, o.slaLevels, hookUrl))
+
+  const env = {
+    REDIS_URL: redisUrl,
+    REDIS_CLUSTER: o.cluster ? 'true' : 'false',
+    TICKBRIDGE_RULES: rulesPath,
+    TICKBRIDGE_PREFIX: prefix,
+    WA_TRANSPORT: 'sim',
+    HUBSPOT_ACCESS_TOKEN: STANDIN_TOKEN,
+    HUBSPOT_BASE_URL: hubspot.url,
+    LOG_LEVEL: 'warn',
+  }
+  const client = createRedis(redisUrl, { name: 'soak', cluster: o.cluster })
+  client.on('error', () => {}) // a planned Redis restart; commands retry
+  cleanups.push(async () => client.disconnect())
+  const s: Services = await createServices({
+    env: parseEnv(env),
+    log: createLogger({ level: 'silent' }),
+    clock: systemClock,
+    rulesPath,
+    watchRules: false,
+    redis: client,
+  })
+  cleanups.push(() => s.close())
+
+  // Known HubSpot contacts for every DM phone (production caches a lookup after the first search).
+  const truth = new Truth()
+  const plan = {
+    sessions,
+    chats: o.chats,
+    rate: o.rate,
+    seconds,
+    rand,
+    reminderLeadMs: [3000, 12_000] as [number, number],
+  }
+  const chats = buildChats(plan, truth)
+  const contactOf = new Map<string, string>()
+  for (const c of chats) {
+    if (c.phone && !contactOf.has(c.phone))
+      contactOf.set(c.phone, hubspot.addContact({ properties: { phone: `+${c.phone}` } }).id)
+  }
+  const cache = s.keys.global('crm:contact-by-phone')
+  const entries = [...contactOf].flat()
+  for (let i = 0; i < entries.length; i += 2000) await client.hset(cache, ...entries.slice(i, i + 2000))
+
+  const baseline = o.cluster ? 0 : await usedMemory(client)
+  const pool = new WorkerPool(o.workers, env, async (pid) =>
+    (await client.zrange(s.keys.global('workers'), 0, -1)).some((w) => w.split('/')[1] === String(pid)),
+  )
+  cleanups.push(() => pool.stop())
+  say(`starting ${o.workers} worker processes for ${o.sessions} sessions`)
+  await pool.start()
+  await waitUntil(
+    async () =>
+      (await Promise.all(sessions.map((x) => s.statuses.get(x.id)))).every((r) => r.status === 'WORKING'),
+    60_000,
+    'every session WORKING',
+  )
+  const watch = new SessionWatch(
+    s.statuses,
+    sessions.map((x) => x.id),
+    truth.faults,
+    async (sid, now) => {
+      // The sim transport stores the id of the last entry it handled; stream ids start with the ms added.
+      const offset = (await client.get(`${s.keys.simInbound(sid)}:offset`)) ?? '0'
+      const next = await client.xrange(s.keys.simInbound(sid), `(${offset}`, '+', 'COUNT', 1)
+      const since = next[0] ? Number(next[0][0].split('-')[0]) : now
+      return { lagMs: now - since, since }
+    },
+  )
+  watch.start()
+  cleanups.push(() => watch.stop())
+  const gateway = new RedisSessionGateway(client, prefix)
+  cleanups.push(() => gateway.close())
+
+  // Faults, each on its own schedule while the load runs.
+  let loadDone = false
+  const faults = {
+    kills: 0,
+    redisRestarts: [] as Array<{ downMs: number }>,
+    waDisconnects: 0,
+    hubspotStretches: [] as string[],
+    /** Faults that could not be injected (e.g. a reconnect asked of a session that was just moving). */
+    notInjected: [] as string[],
+  }
+  const started = Date.now()
+  const every = (sec: number, fn: () => Promise<void>) =>
+    (async () => {
+      if (sec <= 0) return
+      for (let t = 1; !loadDone; t++) {
+        await sleepUntil(started + t * sec * 1000, () => loadDone)
+        if (loadDone) return
+        await fn().catch((err: unknown) => {
+          faults.notInjected.push((err as Error).message)
+          say(`fault not injected: ${(err as Error).message}`)
+        })
+      }
+    })()
+  const faultLoops = [
+    every(o.killEvery, async () => {
+      const pid = await pool.killOne(rand)
+      watch.markKilled(pid, Date.now())
+      truth.faults.push({
+        from: Date.now() - 2000,
+        to: Date.now() + 1000,
+        sessionId: null,
+        what: 'SLA timers in the killed worker',
+      })
+      faults.kills++
+      say(`killed worker ${pid} (kill ${faults.kills})`)
+    }),
+    every(o.redisRestarts > 0 ? seconds / (o.redisRestarts + 1) : 0, async () => {
+      if (faults.redisRestarts.length >= o.redisRestarts) return
+      const down = Date.now()
+      await redis!.kill()
+      await new Promise((r) => setTimeout(r, 1000))
+      await redis!.start()
+      const up = Date.now()
+      truth.faults.push({ from: down - 1000, to: up + 5000, sessionId: null, what: 'Redis restart' })
+      faults.redisRestarts.push({ downMs: up - down })
+      say(`Redis killed and restarted (${up - down} ms down)`)
+    }),
+    every(o.waDisconnectEvery, async () => {
+      const sid = sessions[Math.floor(rand() * sessions.length)]!.id
+      const at = Date.now()
+      await gateway.call(sid, { cmd: 'restart' }, 10_000)
+      truth.faults.push({
+        from: at - 1000,
+        to: Date.now() + 3000,
+        sessionId: sid,
+        what: 'WhatsApp reconnect',
+      })
+      faults.waDisconnects++
+    }),
+    every(o.hubspotFaultEvery, async () => {
+      const kinds = [
+        { status: 429 as const, label: '429' },
+        { status: 500 as const, label: '500' },
+        { status: 'timeout' as const, delayMs: 3000, label: 'timeouts' },
+      ]
+      const k = kinds[faults.hubspotStretches.length % kinds.length]!
+      hubspot.failNext({
+        status: k.status,
+        times: 100_000,
+        ...('delayMs' in k ? { delayMs: k.delayMs } : {}),
+      })
+      await new Promise((r) => setTimeout(r, 5000))
+      hubspot.clearFaults()
+      faults.hubspotStretches.push(k.label)
+    }),
+  ]
+
+  say(`load: ${o.rate} msg/s for ${seconds} s over ${o.chats} chats`)
+  const ticker = setInterval(
+    () => say(`load running, ${Math.round((Date.now() - started) / 1000)} s`),
+    15_000,
+  )
+  let load: LoadStats
+  try {
+    load = await runLoad({
+      plan,
+      chats,
+      truth,
+      network: s.sim!,
+      reminders: s.reminders,
+      idPrefix: `3EB0${o.seed.toString(16).toUpperCase()}`,
+      stopped: () => false,
+    })
+  } finally {
+    clearInterval(ticker)
+    loadDone = true
+  }
+  await Promise.all(faultLoops)
+  hubspot.clearFaults()
+  // Redis memory of the service's state, without the sim's own streams (the stand-in for WhatsApp's servers).
+  let simBytes = 0
+  if (!o.cluster)
+    for (const x of sessions)
+      for (const key of [s.keys.simInbound(x.id), s.keys.simActions(x.id)])
+        simBytes += Number((await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0)
+  const memoryAfterLoad = (o.cluster ? 0 : await usedMemory(client)) - simBytes
+
+  // Drain: every timer due, every queue idle, every CRM change written.
+  // Loops, not Math.max(...spread): a full soak sends far more messages than the call stack holds.
+  let lastDue = 0
+  for (const msgs of truth.messages.values())
+    for (const m of msgs) lastDue = Math.max(lastDue, m.ts + Math.max(...o.slaLevels))
+  for (const r of truth.reminders) lastDue = Math.max(lastDue, r.dueAt)
+  say(
+    `drain: waiting for timers due until ${new Date(lastDue).toISOString().slice(11, 19)}, then idle queues`,
+  )
+  await sleepUntil(lastDue + o.toleranceMs + 2000, () => false)
+  const queues: Queue[] = [
+    ...sessions.map((x) => s.sessionQueues.get(x.id)),
+    ...s.queues.sla,
+    s.queues.webhooks,
+    s.queues.crmTasks,
+  ]
+  const drainStarted = Date.now()
+  let drained = true
+  try {
+    await waitUntil(
+      async () => {
+        for (const q of queues) {
+          const c = await q.getJobCounts('active', 'wait', 'delayed', 'prioritized')
+          if ((c.active ?? 0) + (c.wait ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) > 0) return false
+        }
+        return (await s.hubspot!.dirty.pending()) === 0
+      },
+      600_000,
+      'idle queues',
+    )
+  } catch {
+    drained = false
+  }
+  await watch.stop()
+  const drainMs = Date.now() - drainStarted
+  say(`drained in ${drainMs} ms; checking invariants`)
+
+  const checked = await checkInvariants({
+    s,
+    truth,
+    sessions: sessions.map((x) => x.id),
+    users,
+    hooks,
+    hubspot,
+    contactOf,
+    slaLevelsMs: o.slaLevels,
+    toleranceMs: o.toleranceMs,
+    queues: [...queues, s.queues.crm],
+  })
+  const violations = Object.values(checked.invariants).reduce((n, inv) => n + inv.violations, 0)
+  const recoveries = watch.recoveryTimes()
+  const recoveryMs = recoveries.map((r) => r.recoveryMs).filter((v): v is number => v !== null)
+  const usedChats = [...truth.messages.values()].filter((m) => m.length > 0).length
+  return {
+    ok: violations === 0 && drained,
+    violations,
+    drained,
+    options: { ...o, slaLevels: o.slaLevels.map((ms) => ms / 1000) },
+    load,
+    faults: {
+      ...faults,
+      recoveryAfterKillMs: {
+        each: recoveries.map((r) => r.recoveryMs),
+        max: recoveryMs.length ? Math.max(...recoveryMs) : null,
+        unrecovered: recoveries.filter((r) => r.recoveryMs === null).length,
+      },
+      windows: truth.faults.length,
+    },
+    invariants: checked.invariants,
+    measured: {
+      ...checked.measured,
+      ingestLagMs: {
+        p50: Math.round(percentile(watch.lagSamples, 50)),
+        p99: Math.round(percentile(watch.lagSamples, 99)),
+        max: watch.lagSamples.reduce((m, v) => Math.max(m, v), 0),
+      },
+      drainMs,
+      redisBytesPerChat: o.cluster ? null : Math.round((memoryAfterLoad - baseline) / Math.max(1, usedChats)),
+      messagesPerChat: Math.round(
+        (load.sent.customer + load.sent.answer + load.sent.bot) / Math.max(1, usedChats),
+      ),
+      redisBytesPerChatByKind: o.cluster ? null : await memoryByKind(client, prefix, usedChats),
+      hubspotCalls: hubspot.stats(),
+    },
+    workerExits: pool.exited.filter((e) => e.code !== null && e.code !== 0),
+  }
+}
+
+function rulesYaml(
+  sessions: Array<{ id: string; defaultOwner: string | null }>,
+  users: Array<{ id: string; supervises: string[]; takesNewClients: boolean }>,
+  levelsMs: number[],
+  hookUrl: string,
+): string {
+  const lines = [
+    'version: 1',
+    'orgs:',
+    '  - id: soak',
+    '    hubspot: { timeZone: UTC }',
+    'sessions:',
+    ...sessions.map((x) => `  - { id: ${x.id}, org: soak, defaultOwner: ${x.defaultOwner ?? 'null'} }`),
+    'users:',
+    ...users.map(
+      (u, i) =>
+        `  - { id: ${u.id}, org: soak, role: ${u.supervises.length ? 'supervisor' : 'agent'}, hubspotOwnerId: "${9001 + i}", takesNewClients: ${u.takesNewClients}${u.supervises.length ? `, supervises: [${u.supervises.join(', ')}]` : ''} }`,
+    ),
+    'seen:',
+    '  defaults:',
+    '    policy: auto',
+    '    markSeenBeforeReply: true',
+    '    delay: { baseMin: 300ms, baseMax: 1500ms, max: 4s, wordsPerMinute: 600, jitter: 0.2 }',
+    'reminders:',
+    '  defaults: { cancelOn: [inbound], clearFirst: true }',
+    'sla:',
+    '  policies:',
+    '    - id: soak',
+    `      firstResponse: ${levelsMs.at(-1)}ms`,
+    '      levels:',
+    ...levelsMs.flatMap((ms, i) => [
+      `        - after: ${ms}ms`,
+      '          actions:',
+      `            - setState: ${i === levelsMs.length - 1 ? 'breached' : 'warning'}`,
+      ...(i === levelsMs.length - 1
+        ? ['            - crmTask: { assignTo: owner, subject: "Soak: SLA breached" }']
+        : []),
+      `            - webhook: { url: "${hookUrl}" }`,
+    ]),
+    'counters:',
+    '  botRepliesCount: false',
+    '  crmSync: { debounce: 1s }',
+  ]
+  return `${lines.join('\n')}\n`
+}
+
+/**
+ * Where the memory goes, per chat: every key of the soak's prefix by kind (`{sid}:chat:<jid>` ->
+ * `{}:chat`, a BullMQ job hash -> `{}-wa:<job>`), largest first. The sim's own streams are left out.
+ */
+async function memoryByKind(
+  redis: ReturnType<typeof createRedis>,
+  prefix: string,
+  chats: number,
+): Promise<Record<string, number>> {
+  const totals = new Map<string, number>()
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000)
+    cursor = next
+    const sizes = await Promise.all(keys.map((k) => redis.call('MEMORY', 'USAGE', k, 'SAMPLES', '0')))
+    keys.forEach((key, i) => {
+      const parts = key
+        .slice(prefix.length + 1)
+        .replace(/\{[^}]*\}/, '{}')
+        .split(':')
+      const kind = `${parts[0]}:${/^(\d+|\d.*@.*|sla-.*|seen-.*|r[0-9a-f]{16}.*)$/.test(parts[1] ?? '') ? '<job or id>' : (parts[1] ?? '')}`
+      if (kind.startsWith('{}:sim')) return
+      totals.set(kind, (totals.get(kind) ?? 0) + Number(sizes[i] ?? 0))
+    })
+  } while (cursor !== '0')
+  return Object.fromEntries(
+    [...totals]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 15)
+      .map(([k, v]) => [k, Math.round(v / Math.max(1, chats))]),
+  )
+}
+
+async function sleepUntil(at: number, stop: () => boolean): Promise<void> {
+  while (Date.now() < at && !stop()) await new Promise((r) => setTimeout(r, Math.min(250, at - Date.now())))
+}
+
+async function waitUntil(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check().catch(() => false)) return
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 250))
+  }
+}
