@@ -124,18 +124,24 @@ describe('on a 3-master Redis Cluster', () => {
   }, 60_000)
 
   it('passes a short soak with worker processes and a kill', async () => {
-    const report = await runSoak({
-      sessions: 6,
-      chats: 200,
-      rate: 60,
-      seconds: 30,
-      workers: 2,
-      killEvery: 15,
-      slaLevels: '8,20',
-      cluster: true,
-      verbose: false,
-    })
-    if (!report.ok) process.stderr.write(`soak report:\n${JSON.stringify(report, null, 2)}\n`)
+    const progress: string[] = []
+    const report = await runSoak(
+      {
+        sessions: 6,
+        chats: 200,
+        rate: 60,
+        seconds: 30,
+        workers: 2,
+        killEvery: 15,
+        slaLevels: '8,20',
+        cluster: true,
+        drainTimeout: 90,
+        verbose: true,
+      },
+      (line) => progress.push(line),
+    )
+    if (!report.ok)
+      process.stderr.write(`${progress.join('\n')}\nsoak report:\n${JSON.stringify(report, null, 2)}\n`)
     expect(Object.fromEntries(Object.entries(report.invariants).map(([k, v]) => [k, v.examples]))).toEqual(
       Object.fromEntries(Object.keys(report.invariants).map((k) => [k, []])),
     )

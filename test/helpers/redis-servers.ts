@@ -1,5 +1,5 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -14,24 +14,27 @@ import { Redis } from 'ioredis'
 
 const run = promisify(execFile)
 
-/** A port that is free now, and (for cluster nodes) whose bus port (+10000) is free too. */
+/**
+ * A port that is free now, and (for cluster nodes) whose bus port (+10000) is free too, both BELOW the
+ * kernel's ephemeral range. A server that is killed and restarted must not sit in that range: while it
+ * is down, a client reconnecting to it can be given that very port as its own source port and connect
+ * to itself (TCP simultaneous open), and the restarted server then cannot bind. Seen in a CI soak.
+ */
 async function freePort(withBus = false): Promise<number> {
+  const low = await ephemeralLow()
+  const from = 10_000
+  const to = low - (withBus ? 10_000 : 0)
   for (let attempt = 0; attempt < 50; attempt++) {
-    const port = withBus ? 20_000 + Math.floor(Math.random() * 30_000) : await ephemeral()
+    const port = from + Math.floor(Math.random() * (to - from))
     if ((await isFree(port)) && (!withBus || (await isFree(port + 10_000)))) return port
   }
   throw new Error('no free port found for a test redis-server')
 }
 
-function ephemeral(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer()
-    srv.once('error', reject)
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number }
-      srv.close(() => resolve(port))
-    })
-  })
+async function ephemeralLow(): Promise<number> {
+  const range = await readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '32768')
+  const low = Number(range.trim().split(/\s+/)[0])
+  return Number.isInteger(low) && low > 25_000 ? low : 32_768
 }
 
 function isFree(port: number): Promise<boolean> {
@@ -42,9 +45,11 @@ function isFree(port: number): Promise<boolean> {
   })
 }
 
-async function waitForPing(port: number, timeoutMs = 15_000): Promise<void> {
+async function waitForPing(port: number, timeoutMs = 15_000, child?: ChildProcess): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
+    if (child && child.exitCode !== null)
+      throw new Error(`redis-server on port ${port} exited (code ${child.exitCode}) before answering`)
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null })
     probe.on('error', () => {})
     try {
@@ -75,7 +80,7 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
   const port = await freePort()
   const dir = await mkdtemp(join(tmpdir(), 'tb-redis-'))
   let child: ChildProcess | null = null
-  const start = async () => {
+  const spawnOnce = async () => {
     child = spawn(
       'redis-server',
       [
@@ -98,7 +103,18 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
       ],
       { stdio: 'ignore' },
     )
-    await waitForPing(port)
+    await waitForPing(port, 15_000, child)
+  }
+  // A restart can find the port briefly held (a socket still closing); try again rather than give up.
+  const start = async () => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await spawnOnce()
+      } catch (err) {
+        if (attempt >= 10) throw err
+        await new Promise((r) => setTimeout(r, 500))
+      }
+    }
   }
   const kill = async () => {
     const c = child

@@ -36,6 +36,8 @@ export const soakOptionsSchema = z
     /** How close to a boundary (ms) a verdict counts as "either way". */
     toleranceMs: z.coerce.number().int().min(0).default(3000),
     seed: z.coerce.number().int().default(1),
+    /** How long (s) the drain may take after the last timer is due before the run is reported as stuck. */
+    drainTimeout: z.coerce.number().positive().default(600),
     /** Print progress lines on stderr. */
     verbose: z.boolean().default(true),
   })

@@ -317,15 +317,32 @@ async function soak(
         }
         return (await s.hubspot!.dirty.pending()) === 0
       },
-      600_000,
+      o.drainTimeout * 1000,
       'idle queues',
     )
   } catch {
     drained = false
   }
+  // What kept the drain from finishing: the report names it instead of a bare timeout.
+  const undrained = drained
+    ? null
+    : await leftAfterDrain(client, queues, s).catch((err: unknown) => ({ error: String(err) }))
+  if (undrained)
+    say(
+      `not drained after ${o.drainTimeout} s: ${
+        'error' in undrained
+          ? undrained.error
+          : JSON.stringify({
+              queues: Object.fromEntries(
+                Object.entries(undrained.queues).map(([q, v]) => [q, (v as { counts: unknown }).counts]),
+              ),
+              crmDirty: undrained.crmDirty,
+            })
+      } (the report lists the jobs)`,
+    )
   await watch.stop()
   const drainMs = Date.now() - drainStarted
-  say(`drained in ${drainMs} ms; checking invariants`)
+  say(`${drained ? 'drained' : 'stopped draining'} after ${drainMs} ms; checking invariants`)
 
   const checked = await checkInvariants({
     s,
@@ -347,6 +364,7 @@ async function soak(
     ok: violations === 0 && drained,
     violations,
     drained,
+    undrained,
     options: { ...o, slaLevels: o.slaLevels.map((ms) => ms / 1000) },
     load,
     faults: {
@@ -455,6 +473,52 @@ async function memoryByKind(
       .slice(0, 15)
       .map(([k, v]) => [k, Math.round(v / Math.max(1, chats))]),
   )
+}
+
+/** Every queue that still holds work, with a few of its jobs, and the CRM chats still waiting to be written. */
+async function leftAfterDrain(
+  redis: ReturnType<typeof createRedis>,
+  queues: Queue[],
+  s: Services,
+): Promise<{ queues: Record<string, unknown>; crmDirty: unknown }> {
+  const states = ['active', 'wait', 'delayed', 'prioritized'] as const
+  const left: Record<string, unknown> = {}
+  for (const q of queues) {
+    const counts = await q.getJobCounts(...states)
+    if (Object.values(counts).every((n) => !n)) continue
+    const jobs = await q.getJobs([...states], 0, 4)
+    left[q.name] = {
+      counts,
+      jobs: jobs.map((j) => ({
+        id: j.id,
+        name: j.name,
+        attemptsMade: j.attemptsMade,
+        createdAt: new Date(j.timestamp).toISOString(),
+        /** The last delay or backoff it was given, ms. */
+        delayMs: j.delay,
+        processedOn: j.processedOn ? new Date(j.processedOn).toISOString() : null,
+        lastError: j.failedReason || null,
+        data: j.data,
+      })),
+    }
+  }
+  const dirty = s.keys.global('crm:dirty')
+  const inflight = s.keys.global('crm:inflight')
+  const sample = async (key: string) => {
+    const flat = await redis.zrange(key, 0, 4, 'WITHSCORES')
+    const out: Array<[member: string, dueAt: string]> = []
+    for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, new Date(Number(flat[i + 1])).toISOString()])
+    return out
+  }
+  return {
+    queues: left,
+    crmDirty: {
+      dirty: await redis.zcard(dirty),
+      inflight: await redis.zcard(inflight),
+      dirtySample: await sample(dirty),
+      inflightSample: await sample(inflight),
+    },
+  }
 }
 
 async function sleepUntil(at: number, stop: () => boolean): Promise<void> {

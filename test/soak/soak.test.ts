@@ -8,6 +8,7 @@ import { runSoak } from './run.js'
  */
 describe('soak (short, with faults)', () => {
   it('keeps every invariant through worker kills, a Redis restart, reconnects and HubSpot faults', async () => {
+    const progress: string[] = []
     const report = await runSoak(
       {
         sessions: 6,
@@ -20,12 +21,15 @@ describe('soak (short, with faults)', () => {
         waDisconnectEvery: 15,
         hubspotFaultEvery: 15,
         slaLevels: '10,25',
-        verbose: Boolean(process.env.SOAK_VERBOSE),
+        // Bounded, so a stuck queue fails with the report naming it rather than a test timeout.
+        drainTimeout: 90,
+        verbose: true,
       },
-      (line) => process.stderr.write(`${line}\n`),
+      (line) => (process.env.SOAK_VERBOSE ? process.stderr.write(`${line}\n`) : progress.push(line)),
     )
-    // On a failure CI's log gets the whole report: the examples, the faults and their timing.
-    if (!report.ok) process.stderr.write(`soak report:\n${JSON.stringify(report, null, 2)}\n`)
+    // On a failure CI's log gets the whole story: the progress lines, the examples, the faults, what was left.
+    if (!report.ok)
+      process.stderr.write(`${progress.join('\n')}\nsoak report:\n${JSON.stringify(report, null, 2)}\n`)
     const summary = Object.fromEntries(
       Object.entries(report.invariants).map(([name, inv]) => [
         name,
@@ -50,5 +54,5 @@ describe('soak (short, with faults)', () => {
     expect(report.invariants.sla.verdicts.mustNot).toBeGreaterThan(10)
     expect(report.invariants.reminders.verdicts.must).toBeGreaterThan(0)
     expect(report.invariants.hubspot.checked).toBeGreaterThan(100)
-  }, 240_000)
+  }, 300_000)
 })
