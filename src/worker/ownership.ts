@@ -192,7 +192,16 @@ export class SessionOwnership {
       log.error({ err, sessionId: sid }, 'session failed to start')
       return
     }
-    await this.requeueOrphans(sid)
+    try {
+      await this.requeueOrphans(sid)
+    } catch (err) {
+      // Redis went away mid-take: close the socket just opened (it is in nobody's hands) and let a later
+      // pass take the session again, rather than leave a second socket running for the number.
+      await session.close().catch(() => {})
+      await this.deps.leases.release(sid, workerId, epoch).catch(() => {})
+      log.warn({ err, sessionId: sid }, 'session take interrupted; will retry')
+      return
+    }
     const actionsConnection = duplicateRedis(redis, { forWorkers: true })
     const actions = new BullWorker(
       sessionQueueName(sid),

@@ -5,6 +5,7 @@ import { SESSION_ACTION, sessionActionProcessor } from '../../jobs/session-actio
 import { systemClock } from '../../src/clock.js'
 import { compileRules } from '../../src/rules/compile.js'
 import { rulesSchema } from '../../src/rules/schema.js'
+import type { WhatsAppTransport } from '../../src/whatsapp/port.js'
 import { SimNetwork } from '../../src/whatsapp/sim/network.js'
 import { SimTransport } from '../../src/whatsapp/sim/transport.js'
 import { SessionStatusStore } from '../../src/whatsapp/status-store.js'
@@ -138,4 +139,50 @@ describe('session ownership across workers', () => {
     }
     await Promise.all(survivors.map((w) => w.close()))
   }, 30_000)
+
+  it('a take interrupted by Redis closes the socket it opened, then takes the session again', async () => {
+    const one = compileRules(
+      rulesSchema.parse({ version: 1, orgs: [{ id: 'o' }], sessions: [{ id: 'take1', org: 'o' }] }),
+    )
+    const sim = new SimTransport({ redis: r.redis, keys: r.keys, network, log, blockMs: 100 })
+    // Counts the sockets open right now: each must end up closed or held.
+    let open = 0
+    const transport: WhatsAppTransport = {
+      kind: 'sim',
+      async open(sid, sink) {
+        const session = await sim.open(sid, sink)
+        open++
+        const close = session.close.bind(session)
+        session.close = async () => {
+          open--
+          await close()
+        }
+        return session
+      },
+    }
+    const w = new SessionOwnership({
+      workerId: 'wt',
+      redis: r.redis,
+      keys: r.keys,
+      leases,
+      transport,
+      statuses,
+      sink: async () => {},
+      log,
+      rules: one,
+      timings,
+      processors: {},
+    })
+    // Redis drops out right after the socket opened (the step that looks for a dead holder's job fails).
+    const step = vi
+      .spyOn(w as unknown as { requeueOrphans(sid: string): Promise<void> }, 'requeueOrphans')
+      .mockRejectedValueOnce(new Error('Connection is closed.'))
+    await w.start()
+    await vi.waitFor(() => expect(w.sessionIds()).toEqual(['take1']), { timeout: 5000, interval: 20 })
+    expect(step).toHaveBeenCalledTimes(2)
+    expect(open).toBe(1)
+    expect((await leases.holderOf('take1'))?.holder).toBe('wt')
+    await w.close()
+    expect(open).toBe(0)
+  }, 15_000)
 })

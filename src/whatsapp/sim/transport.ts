@@ -65,13 +65,24 @@ class SimSession implements WhatsAppSession {
 
   start(): void {
     this.state = 'WORKING'
-    void this.deps.onStatus?.(this.sessionId, 'WORKING', {}).catch(() => {})
+    void this.report('WORKING', {})
     this.loop = this.consume().catch((err: unknown) => {
       if (this.closing) return
       this.deps.log.error({ err, sessionId: this.sessionId }, 'sim session stopped delivering')
       this.state = 'FAILED'
-      void this.deps.onStatus?.(this.sessionId, 'FAILED', { detail: String(err) }).catch(() => {})
+      void this.report('FAILED', { detail: String(err) })
     })
+  }
+
+  /** Publishes a status change, retrying while Redis is away: a lost write would show a stale status. */
+  private async report(status: SessionStatus, extra: { detail?: string }): Promise<void> {
+    while (this.deps.onStatus && !this.closing && this.state === status) {
+      try {
+        return await this.deps.onStatus(this.sessionId, status, extra)
+      } catch {
+        await delay(RETRY_MS)
+      }
+    }
   }
 
   status(): SessionStatus {
@@ -84,7 +95,7 @@ class SimSession implements WhatsAppSession {
 
   /** Delivers inbound entries one at a time (in order), remembering the last one handled. */
   private async consume(): Promise<void> {
-    const { keys, log, redis } = this.deps
+    const { keys, log } = this.deps
     let offset = await this.readOffset()
     while (!this.closing) {
       let batch: [string, [string, string[]][]][] | null
@@ -109,8 +120,7 @@ class SimSession implements WhatsAppSession {
           if (this.closing) return
           await this.deliver(id, fields[1])
           offset = id
-          // Written over the shared connection: close() disconnects the reader, not this one.
-          await redis.set(this.offsetKey(), id)
+          await this.saveOffset(id)
         }
       }
     }
@@ -134,6 +144,24 @@ class SimSession implements WhatsAppSession {
           'handling a sim event failed; retrying',
         )
         if (this.closing) throw err
+        await delay(RETRY_MS)
+      }
+    }
+  }
+
+  /**
+   * Remembers the last entry handled, retrying while Redis is away. Uncaught, a write that failed during
+   * a Redis restart ended the loop: the session stopped delivering for good (found by the soak).
+   */
+  private async saveOffset(id: string): Promise<void> {
+    for (;;) {
+      try {
+        // Written over the shared connection: close() disconnects the reader, not this one.
+        await this.deps.redis.set(this.offsetKey(), id)
+        return
+      } catch (err) {
+        if (this.closing) return
+        this.deps.log.warn({ err, sessionId: this.sessionId }, 'saving the sim offset failed; retrying')
         await delay(RETRY_MS)
       }
     }
