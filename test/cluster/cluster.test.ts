@@ -10,7 +10,7 @@ import { createRedis } from '../../src/redis.js'
 import { createServices, type Services } from '../../src/services.js'
 import { startWorker, type Worker } from '../../src/worker/worker.js'
 import { type PrivateCluster, startPrivateCluster } from '../helpers/redis-servers.js'
-import { runSoak } from '../soak/run.js'
+import { runSoakInTest } from '../soak/in-test.js'
 
 /**
  * Redis Cluster: a local 3-master cluster (redis-server on loopback ports, `redis-cli --cluster create`).
@@ -124,24 +124,17 @@ describe('on a 3-master Redis Cluster', () => {
   }, 60_000)
 
   it('passes a short soak with worker processes and a kill', async () => {
-    const progress: string[] = []
-    const report = await runSoak(
-      {
-        sessions: 6,
-        chats: 200,
-        rate: 60,
-        seconds: 30,
-        workers: 2,
-        killEvery: 15,
-        slaLevels: '8,20',
-        cluster: true,
-        drainTimeout: 90,
-        verbose: true,
-      },
-      (line) => progress.push(line),
-    )
-    if (!report.ok)
-      process.stderr.write(`${progress.join('\n')}\nsoak report:\n${JSON.stringify(report, null, 2)}\n`)
+    const report = await runSoakInTest({
+      sessions: 6,
+      chats: 200,
+      rate: 60,
+      seconds: 30,
+      workers: 2,
+      killEvery: 15,
+      slaLevels: '8,20',
+      cluster: true,
+      drainTimeout: 90,
+    })
     expect(Object.fromEntries(Object.entries(report.invariants).map(([k, v]) => [k, v.examples]))).toEqual(
       Object.fromEntries(Object.keys(report.invariants).map((k) => [k, []])),
     )

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { runSoak } from './run.js'
+import { runSoakInTest } from './in-test.js'
 
 /**
  * The soak in CI's short settings: 3 real worker processes, one SIGKILLed every 20 s (and restarted),
@@ -8,28 +8,20 @@ import { runSoak } from './run.js'
  */
 describe('soak (short, with faults)', () => {
   it('keeps every invariant through worker kills, a Redis restart, reconnects and HubSpot faults', async () => {
-    const progress: string[] = []
-    const report = await runSoak(
-      {
-        sessions: 6,
-        chats: 300,
-        rate: 80,
-        seconds: 45,
-        workers: 3,
-        killEvery: 20,
-        redisRestarts: 1,
-        waDisconnectEvery: 15,
-        hubspotFaultEvery: 15,
-        slaLevels: '10,25',
-        // Bounded, so a stuck queue fails with the report naming it rather than a test timeout.
-        drainTimeout: 90,
-        verbose: true,
-      },
-      (line) => (process.env.SOAK_VERBOSE ? process.stderr.write(`${line}\n`) : progress.push(line)),
-    )
-    // On a failure CI's log gets the whole story: the progress lines, the examples, the faults, what was left.
-    if (!report.ok)
-      process.stderr.write(`${progress.join('\n')}\nsoak report:\n${JSON.stringify(report, null, 2)}\n`)
+    const report = await runSoakInTest({
+      sessions: 6,
+      chats: 300,
+      rate: 80,
+      seconds: 45,
+      workers: 3,
+      killEvery: 20,
+      redisRestarts: 1,
+      waDisconnectEvery: 15,
+      hubspotFaultEvery: 15,
+      slaLevels: '10,25',
+      // Bounded, so a stuck queue fails with the report naming it rather than a test timeout.
+      drainTimeout: 90,
+    })
     const summary = Object.fromEntries(
       Object.entries(report.invariants).map(([name, inv]) => [
         name,

@@ -43,6 +43,15 @@ interface SimDeps {
 }
 
 const RETRY_MS = 250
+
+/** An inbound entry as the sink gets it; one that is not JSON goes on marked, for the sink to refuse. */
+function parseEntry(raw: string | undefined): unknown {
+  try {
+    return JSON.parse(raw ?? 'null')
+  } catch {
+    return { malformed: raw }
+  }
+}
 const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 class SimSession implements WhatsAppSession {
@@ -93,87 +102,57 @@ class SimSession implements WhatsAppSession {
     return `${this.deps.keys.simInbound(this.sessionId)}:offset`
   }
 
-  /** Delivers inbound entries one at a time (in order), remembering the last one handled. */
+  /**
+   * Delivers inbound entries one at a time (in order), remembering the last one handled. Every step is
+   * retried while Redis is away: a step given up on would skip an event, or end the loop for good (a
+   * failed offset write once did, found by the soak).
+   */
   private async consume(): Promise<void> {
-    const { keys, log } = this.deps
-    let offset = await this.readOffset()
+    const { keys, redis } = this.deps
+    let offset = await this.retried(
+      'reading the sim offset',
+      async () => (await redis.get(this.offsetKey())) ?? '0',
+    )
     while (!this.closing) {
-      let batch: [string, [string, string[]][]][] | null
-      try {
-        batch = (await this.reader.xread(
-          'COUNT',
-          100,
-          'BLOCK',
-          this.deps.blockMs ?? 1000,
-          'STREAMS',
-          keys.simInbound(this.sessionId),
-          offset,
-        )) as [string, [string, string[]][]][] | null
-      } catch (err) {
-        if (this.closing) break
-        log.warn({ err, sessionId: this.sessionId }, 'sim inbound read failed; retrying')
-        await delay(RETRY_MS)
-        continue
-      }
+      const batch = await this.retried(
+        'sim inbound read',
+        () =>
+          this.reader.xread(
+            'COUNT',
+            100,
+            'BLOCK',
+            this.deps.blockMs ?? 1000,
+            'STREAMS',
+            keys.simInbound(this.sessionId),
+            offset,
+          ) as Promise<[string, [string, string[]][]][] | null>,
+      )
       for (const [, entries] of batch ?? []) {
         for (const [id, fields] of entries) {
           if (this.closing) return
-          await this.deliver(id, fields[1])
+          const event = parseEntry(fields[1])
+          await this.retried('handling a sim event', () => this.sink(event), { entry: id, level: 'error' })
           offset = id
-          await this.saveOffset(id)
+          // Written over the shared connection: close() disconnects the reader, not this one.
+          await this.retried('saving the sim offset', () => redis.set(this.offsetKey(), id))
         }
       }
     }
   }
 
-  /** Hands one entry to the sink, retrying while the sink fails (Redis down): never skips an event. */
-  private async deliver(id: string, raw: string | undefined): Promise<void> {
-    let event: unknown
-    try {
-      event = JSON.parse(raw ?? 'null')
-    } catch {
-      event = { malformed: raw }
-    }
+  /** Runs `step` until it succeeds, pausing between tries; once the session is closing, a failure ends it. */
+  private async retried<T>(
+    what: string,
+    step: () => Promise<T>,
+    log: { entry?: string; level?: 'warn' | 'error' } = {},
+  ): Promise<T> {
     for (;;) {
       try {
-        await this.sink(event)
-        return
+        return await step()
       } catch (err) {
-        this.deps.log.error(
-          { err, sessionId: this.sessionId, entry: id },
-          'handling a sim event failed; retrying',
-        )
         if (this.closing) throw err
-        await delay(RETRY_MS)
-      }
-    }
-  }
-
-  /**
-   * Remembers the last entry handled, retrying while Redis is away. Uncaught, a write that failed during
-   * a Redis restart ended the loop: the session stopped delivering for good (found by the soak).
-   */
-  private async saveOffset(id: string): Promise<void> {
-    for (;;) {
-      try {
-        // Written over the shared connection: close() disconnects the reader, not this one.
-        await this.deps.redis.set(this.offsetKey(), id)
-        return
-      } catch (err) {
-        if (this.closing) return
-        this.deps.log.warn({ err, sessionId: this.sessionId }, 'saving the sim offset failed; retrying')
-        await delay(RETRY_MS)
-      }
-    }
-  }
-
-  private async readOffset(): Promise<string> {
-    for (;;) {
-      try {
-        return (await this.deps.redis.get(this.offsetKey())) ?? '0'
-      } catch (err) {
-        if (this.closing) return '0'
-        this.deps.log.warn({ err, sessionId: this.sessionId }, 'reading the sim offset failed; retrying')
+        const fields = { err, sessionId: this.sessionId, ...(log.entry ? { entry: log.entry } : {}) }
+        this.deps.log[log.level ?? 'warn'](fields, `${what} failed; retrying`)
         await delay(RETRY_MS)
       }
     }
