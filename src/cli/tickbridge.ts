@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { runRulesCheck } from './rules-check.js'
 
 /** `tickbridge <command>`: operator commands. Exit codes: 0 ok, 1 failed, 2 usage or configuration. */

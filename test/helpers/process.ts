@@ -14,8 +14,18 @@ export interface Spawned {
 
 /** Runs a TypeScript entry point of this project as a real process (node --import tsx). */
 export function spawnTs(entry: string, args: string[], env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-    cwd: ROOT,
+  return spawnCommand(process.execPath, ['--import', 'tsx', entry, ...args], env)
+}
+
+/** Runs any command as a real process (`npm start`, `node dist/...`) with a small, explicit environment. */
+export function spawnCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string = ROOT,
+): Spawned {
+  const child = spawn(command, args, {
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
