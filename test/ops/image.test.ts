@@ -33,7 +33,7 @@ interface Stage {
   steps: Instruction[]
 }
 
-export function parseDockerfile(text: string): Stage[] {
+function parseDockerfile(text: string): Stage[] {
   const lines = text
     .replace(/\\\n/g, ' ')
     .split('\n')
