@@ -2,7 +2,7 @@ import { systemClock } from './clock.js'
 import { EnvError, parseEnv } from './env.js'
 import { buildApp } from './http/app.js'
 import { createLogger, type Logger } from './log.js'
-import { assertRedisReachable, RedisUnreachableError, redactUrl } from './redis.js'
+import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl } from './redis.js'
 import { resolveRulesPath } from './rules/load.js'
 import { RulesError } from './rules/store.js'
 import { createServices, dashboardQueues, type Services } from './services.js'
@@ -45,7 +45,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     await assertRedisReachable(env.REDIS_URL)
   } catch (err) {
-    if (err instanceof RedisUnreachableError) {
+    if (err instanceof RedisUnreachableError || err instanceof RedisAuthError) {
       log.fatal(err.message)
       process.stderr.write(`${err.message}\n`)
       process.exit(1)

@@ -10,7 +10,13 @@ import { systemClock } from '../clock.js'
 import { parseEnv } from '../env.js'
 import { buildApp } from '../http/app.js'
 import { createLogger } from '../log.js'
-import { assertRedisReachable, createRedis, RedisUnreachableError, redactUrl } from '../redis.js'
+import {
+  assertRedisReachable,
+  createRedis,
+  RedisAuthError,
+  RedisUnreachableError,
+  redactUrl,
+} from '../redis.js'
 import { formatDuration } from '../rules/duration.js'
 import { RulesError } from '../rules/store.js'
 import { createServices, dashboardQueues, type Services } from '../services.js'
@@ -94,7 +100,7 @@ async function main(): Promise<void> {
   try {
     await assertRedisReachable(redisUrl)
   } catch (err) {
-    if (err instanceof RedisUnreachableError) {
+    if (err instanceof RedisUnreachableError || err instanceof RedisAuthError) {
       process.stderr.write(`${err.message}\n`)
       process.exit(1)
     }

@@ -33,7 +33,14 @@ export interface Worker {
 
 function createTransport(s: Services, onStatus: StatusListener): WhatsAppTransport {
   if (s.env.WA_TRANSPORT === 'sim') {
-    return new SimTransport({ redis: s.redis, keys: s.keys, network: s.sim!, log: s.log, onStatus })
+    return new SimTransport({
+      redis: s.redis,
+      keys: s.keys,
+      network: s.sim!,
+      log: s.log,
+      onStatus,
+      onConnectionError: s.onRedisError,
+    })
   }
   return new BaileysTransport({
     authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),
@@ -90,6 +97,7 @@ export async function startWorker(
       await ingestor.ingest(event)
     },
     log: s.log.child({ worker: workerId }),
+    onRedisError: s.onRedisError,
     rules: s.rules.current(),
     commands,
     processors: {
@@ -203,7 +211,7 @@ function startGlobalWorkers(s: Services): BullWorker[] {
     w.on('failed', (job, err) =>
       s.log.warn({ queue: w.name, jobId: job?.id, err: err.message }, 'job failed'),
     )
-    w.on('error', (err) => s.log.warn({ queue: w.name, err: err.message }, 'queue worker error'))
+    w.on('error', (err) => s.onRedisError(err, `worker ${w.name}`))
   }
   return workers
 }
