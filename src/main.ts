@@ -1,7 +1,7 @@
 import { systemClock } from './clock.js'
 import { EnvError, parseEnv } from './env.js'
 import { buildApp } from './http/app.js'
-import { createLogger, type Logger } from './log.js'
+import { createLogger, type Logger, resolveLogFormat } from './log.js'
 import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl } from './redis.js'
 import { resolveRulesPath } from './rules/load.js'
 import { RulesError } from './rules/store.js'
@@ -32,7 +32,10 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err
   }
-  const log = createLogger({ level: env.LOG_LEVEL })
+  const log = createLogger({
+    level: env.LOG_LEVEL,
+    format: resolveLogFormat(env.LOG_FORMAT, process.stdout.isTTY),
+  })
 
   const rulesPath = resolveRulesPath(env.TICKBRIDGE_RULES, process.cwd())
   if (rulesPath.fellBackToExample) {

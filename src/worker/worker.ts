@@ -44,7 +44,9 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
   }
   return new BaileysTransport({
     authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),
-    log: s.log.child({ component: 'baileys' }),
+    // The transport names its own component per session (`baileys-session`, and `baileys` for Baileys'
+    // own lines): a component bound here as well would appear twice in every line.
+    log: s.log,
     onStatus,
     sendRate: (sid) => s.rules.current().sessions.get(sid)?.sendRate,
     clock: s.clock,
