@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { DelayedError } from 'bullmq'
+import type { Logger } from 'pino'
 import { z } from 'zod'
 import type { Clock } from '../src/clock.js'
 import { chatJidSchema } from '../src/domain/events.js'
@@ -26,6 +27,7 @@ export function seenReceiptProcessor(deps: {
   store: ReceiptStore
   clock: Clock
   metrics: Metrics
+  log?: Logger
 }): SessionJobProcessor {
   return async (job, { sessionId, session, token }) => {
     const { chatJid, gen } = payloadOf(job, seenReceiptSchema)
@@ -54,6 +56,10 @@ export function seenReceiptProcessor(deps: {
     if (dueAt !== null) m.receiptLateness.observe(Math.max(0, now - dueAt) / 1000)
     for (const e of entries)
       m.timeToView.observe({ session: sessionId }, Math.max(0, now - e.arrivedAt) / 1000)
+    deps.log?.info(
+      { sessionId, chat: chatJid, messages: entries.length, lateMs: dueAt === null ? null : now - dueAt },
+      'read receipt sent',
+    )
     return { sent: entries.length, lateMs: dueAt === null ? null : now - dueAt }
   }
 }

@@ -64,6 +64,7 @@ async function main(argv: string[]): Promise<void> {
       clock: systemClock,
       rulesPath: rulesPath.path,
       watchRules: true,
+      processMetrics: true,
     })
   } catch (err) {
     if (err instanceof RulesError) {

@@ -71,6 +71,8 @@ export async function createServices(opts: {
   watchRules: boolean
   redis?: Redis
   crm?: CrmPort
+  /** Node's process metrics (tickbridge_process_*, tickbridge_nodejs_*): once per process, by main. */
+  processMetrics?: boolean
 }): Promise<Services> {
   const { env, log, clock } = opts
   const rules = await RulesStore.open(opts.rulesPath, log, { watch: opts.watchRules })
@@ -93,7 +95,7 @@ export async function createServices(opts: {
   redis.on('ready', () => redisOutage.recovered())
   const keys = new Keys(env.TICKBRIDGE_PREFIX)
   const inbox = new InboxStore(redis, keys)
-  const metrics = createMetrics()
+  const metrics = createMetrics(undefined, { processMetrics: opts.processMetrics ?? false })
   const ingestor = new Ingestor({
     store: inbox,
     rules: () => ingestRulesFrom(rules.current()),

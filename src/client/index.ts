@@ -180,6 +180,7 @@ export class TickbridgeClient {
       sessionId: string
       chatJid: string
       policyId: string
+      /** As the rules number it: 1 is the policy's first level. */
       level: number
       kind: 'first' | 'next'
       waitingSince: string

@@ -199,6 +199,7 @@ async function main(): Promise<void> {
         clock: systemClock,
         rulesPath: rules.path,
         watchRules: true,
+        processMetrics: true,
       })
     } catch (err) {
       if (err instanceof RulesError)

@@ -104,7 +104,12 @@ export async function startWorker(
     commands,
     processors: {
       [SESSION_ACTION]: sessionActionProcessor({ redis: s.redis, keys: s.keys }),
-      [SEEN_RECEIPT]: seenReceiptProcessor({ store: s.receipts, clock: s.clock, metrics: s.metrics }),
+      [SEEN_RECEIPT]: seenReceiptProcessor({
+        store: s.receipts,
+        clock: s.clock,
+        metrics: s.metrics,
+        log: s.log,
+      }),
       [UNREAD_REMINDER]: unreadReminderProcessor({
         reminders: s.reminderStore,
         inbox: s.inbox,
