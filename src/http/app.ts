@@ -10,7 +10,6 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import {
-  jsonSchemaTransform,
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
@@ -18,6 +17,7 @@ import {
 import { authenticate, type Capability, requireCapability } from './auth.js'
 import type { HttpDeps } from './context.js'
 import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
+import { openApiTransform } from './openapi.js'
 import { RedisRateLimiter } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
@@ -137,7 +137,7 @@ export async function buildApp(deps: HttpDeps) {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: openApiTransform,
   })
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } })
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())

@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { promisify } from 'node:util'
@@ -162,6 +162,20 @@ describe('the production image (Dockerfile steps, performed without Docker)', ()
       { id: 'ops', org: 'acme', sha256: sha256Hex(key), capabilities: ['read', 'admin'] },
     ])
     await writeFile(join(app, 'config', 'rules.yaml'), rules.toString())
+
+    // The installed bin: npm links node_modules/.bin/tickbridge to package.json's bin entry for whoever
+    // installs the package; the link runs the file itself, so it needs its #! line and execute bit.
+    const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as {
+      bin: Record<string, string>
+    }
+    await mkdir(join(app, 'node_modules', '.bin'), { recursive: true })
+    await symlink(join('..', '..', pkg.bin.tickbridge!), join(app, 'node_modules', '.bin', 'tickbridge'))
+    const bin = join(app, 'node_modules', '.bin', 'tickbridge')
+    expect((await run(bin, ['--version'], { cwd: app })).stdout.trim()).toBe(
+      (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version,
+    )
+    const checked = await run(bin, ['rules', 'check'], { cwd: app, env: { ...process.env, ...env } })
+    expect(checked.stdout).toMatch(/^OK: config\/rules\.yaml \(/)
 
     const port = String(20_000 + Math.floor(Math.random() * 10_000))
     service = spawnCommand(
