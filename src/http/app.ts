@@ -9,11 +9,7 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify'
-import {
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { authenticate, type Capability, requireCapability } from './auth.js'
 import type { HttpDeps } from './context.js'
 import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
