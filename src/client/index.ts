@@ -254,7 +254,7 @@ export class TickbridgeClient {
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
       })
     } catch (err) {
-      throw new NetworkError('network_error', `${method} ${path}: ${(err as Error).message}`, 0)
+      throw NetworkError.from(`${method} ${path}`, err)
     }
     if (res.status === 204) return undefined as T
     const text = await res.text()

@@ -60,6 +60,16 @@ export async function buildApp(deps: HttpDeps) {
   app.setSerializerCompiler(serializerCompiler)
   installErrorHandling(app)
 
+  // CRM tools send bodiless POSTs (`…/read`, `…/no-reply-needed`) with `Content-Type: application/json`
+  // and an empty body. That is no JSON document, but it is no body either: treat it as absent, and leave
+  // every non-empty body to Fastify's own parser (prototype-poisoning checks included).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if ((body as string).trim() === '') return done(null, undefined)
+    parseJson(req, body as string, done)
+  })
+
   const limiter = new RedisRateLimiter(s.redis, s.keys.global('ratelimit'))
 
   app.addHook('onRequest', async (req, reply) => {
