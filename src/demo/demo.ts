@@ -26,9 +26,12 @@ import { BOT_LINE, DEMO_API_KEY, namesByJid, SALES_LINE } from './cast.js'
 import { runScript, SCRIPT_END } from './script.js'
 import {
   countKeys,
+  DEMO_PREFIX,
   deleteKeys,
+  keepDemoAlive,
   portOrFree,
   prepareRules,
+  removeLeftoverDemoKeys,
   startDemoHubSpot,
   startWebhookReceiver,
   webhookUrls,
@@ -81,7 +84,7 @@ function demoPrefix(): string {
   const given = process.env.TICKBRIDGE_DEMO_PREFIX
   if (given === undefined || given === '') return `tbdemo-${randomBytes(4).toString('hex')}`
   // The demo deletes every key under its prefix at exit: never let it point at a real install's keys.
-  if (!/^tbdemo[A-Za-z0-9_-]{0,26}$/.test(given)) {
+  if (!DEMO_PREFIX.test(given)) {
     usage(
       'TICKBRIDGE_DEMO_PREFIX must start with "tbdemo" (letters, digits, "-", "_"; at most 32 characters)',
     )
@@ -111,6 +114,11 @@ async function main(): Promise<void> {
   const undo: Array<() => Promise<unknown>> = []
   const janitor = createRedis(redisUrl, { name: 'tickbridge-demo-janitor' })
   janitor.on('error', () => {})
+  const stopMarking = keepDemoAlive(janitor, prefix)
+  undo.push(async () => stopMarking())
+  // An earlier run that was killed before its clean-up left its keys behind: remove them now.
+  for (const left of await removeLeftoverDemoKeys(janitor, prefix).catch(() => []))
+    out(`Removed ${left.keys} Redis keys left by an interrupted demo run (prefix "${left.prefix}:").\n`)
   let phase: 'starting' | 'running' | 'waiting' | 'stopping' = 'starting'
 
   let shuttingDown = false
