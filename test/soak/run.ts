@@ -161,12 +161,30 @@ async function soak(
   )
   cleanups.push(() => pool.stop())
   say(`starting ${o.workers} worker processes for ${o.sessions} sessions`)
+  const idle = o.cluster ? null : await clientsAndMemory(client)
+  const startedAt = Date.now()
   await pool.start()
   await waitUntil(
     async () =>
       (await Promise.all(sessions.map((x) => s.statuses.get(x.id)))).every((r) => r.status === 'WORKING'),
-    60_000,
+    Math.max(60_000, o.sessions * 200),
     'every session WORKING',
+  )
+  const allWorkingMs = Date.now() - startedAt
+  // What holding the sessions costs Redis before any traffic: connections (blocking ones apart) and memory.
+  const holding = idle ? await clientsAndMemory(client) : null
+  const sessionCost =
+    idle && holding
+      ? {
+          allWorkingMs,
+          connectionsPerWorker: Math.round((holding.connected - idle.connected) / o.workers),
+          blockingConnections: holding.blocked - idle.blocked,
+          connectionsPerSession: Math.round(((holding.connected - idle.connected) / o.sessions) * 100) / 100,
+          redisBytesPerSession: Math.round((holding.usedMemory - idle.usedMemory) / o.sessions),
+        }
+      : null
+  say(
+    `every session WORKING after ${allWorkingMs} ms${sessionCost ? `: ${JSON.stringify(sessionCost)}` : ''}`,
   )
   const watch = new SessionWatch(
     s.statuses,
@@ -383,6 +401,7 @@ async function soak(
       windows: truth.faults.length,
     },
     invariants: checked.invariants,
+    sessionCost,
     measured: {
       ...checked.measured,
       ingestLagMs: {
@@ -555,6 +574,16 @@ async function leftAfterDrain(
       dirtySample: await sample(dirty),
       inflightSample: await sample(inflight),
     },
+  }
+}
+
+async function clientsAndMemory(redis: ReturnType<typeof createRedis>) {
+  const info = `${await redis.info('clients')}\n${await redis.info('memory')}`
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+  return {
+    connected: field('connected_clients'),
+    blocked: field('blocked_clients'),
+    usedMemory: field('used_memory'),
   }
 }
 
