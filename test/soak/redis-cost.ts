@@ -20,6 +20,19 @@ export async function snapshotRedisCost(redis: Redis): Promise<RedisCostSnapshot
   return { cpuUs: Math.round((field('used_cpu_user') + field('used_cpu_sys')) * 1e6), commands }
 }
 
+/** What Redis spends per second with the sessions held and no traffic. */
+export interface IdleCost {
+  cpuUsPerSec: number
+  commandsPerSec: number
+}
+
+export function idleCost(from: RedisCostSnapshot, to: RedisCostSnapshot, ms: number): IdleCost {
+  let calls = 0
+  for (const [cmd, t] of to.commands) calls += t.calls - (from.commands.get(cmd)?.calls ?? 0)
+  const perSec = (v: number) => Math.round((v / ms) * 1000)
+  return { cpuUsPerSec: perSec(to.cpuUs - from.cpuUs), commandsPerSec: perSec(calls) }
+}
+
 export interface RedisCostPerMessage {
   /** Redis server CPU (user + sys) per customer message, µs. */
   cpuUsPerCustomerMessage: number
@@ -29,6 +42,11 @@ export interface RedisCostPerMessage {
   commandUsPerCustomerMessage: number
   /** The commands that cost most, per customer message: calls and µs. */
   topCommands: Record<string, { calls: number; us: number }>
+  /** The idle cost (sessions held, no traffic), and the totals less what idling costs over the same span. */
+  idle?: IdleCost & {
+    marginalCpuUsPerCustomerMessage: number
+    marginalCommandsPerCustomerMessage: number
+  }
 }
 
 /**
@@ -40,6 +58,7 @@ export function costPerMessage(
   before: RedisCostSnapshot,
   after: RedisCostSnapshot,
   customerMessages: number,
+  baseline?: { idle: IdleCost; spanMs: number },
   top = 12,
 ): RedisCostPerMessage {
   const n = Math.max(1, customerMessages)
@@ -51,12 +70,26 @@ export function costPerMessage(
   }
   deltas.sort((x, y) => y[1].usec - x[1].usec)
   const round = (v: number) => Math.round(v * 100) / 100
+  const cpuUs = after.cpuUs - before.cpuUs
+  const calls = deltas.reduce((s, [, d]) => s + d.calls, 0)
+  const idleSeconds = (baseline?.spanMs ?? 0) / 1000
   return {
-    cpuUsPerCustomerMessage: round((after.cpuUs - before.cpuUs) / n),
-    commandsPerCustomerMessage: round(deltas.reduce((s, [, d]) => s + d.calls, 0) / n),
+    cpuUsPerCustomerMessage: round(cpuUs / n),
+    commandsPerCustomerMessage: round(calls / n),
     commandUsPerCustomerMessage: round(deltas.reduce((s, [, d]) => s + d.usec, 0) / n),
     topCommands: Object.fromEntries(
       deltas.slice(0, top).map(([cmd, d]) => [cmd, { calls: round(d.calls / n), us: round(d.usec / n) }]),
     ),
+    ...(baseline
+      ? {
+          idle: {
+            ...baseline.idle,
+            marginalCpuUsPerCustomerMessage: round((cpuUs - baseline.idle.cpuUsPerSec * idleSeconds) / n),
+            marginalCommandsPerCustomerMessage: round(
+              (calls - baseline.idle.commandsPerSec * idleSeconds) / n,
+            ),
+          },
+        }
+      : {}),
   }
 }

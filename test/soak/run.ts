@@ -23,7 +23,7 @@ import { type HubSpotStandIn, STANDIN_TOKEN, startHubSpotStandIn } from '../hubs
 import { checkInvariants, type WebhookDelivery } from './check.js'
 import { buildChats, type LoadStats, runLoad } from './load.js'
 import { loadSeconds, type SoakInput, type SoakOptions, soakOptionsSchema } from './options.js'
-import { costPerMessage, snapshotRedisCost } from './redis-cost.js'
+import { costPerMessage, idleCost, snapshotRedisCost } from './redis-cost.js'
 import { SessionWatch } from './session-watch.js'
 import { Truth } from './truth.js'
 import { WorkerPool } from './workers.js'
@@ -156,8 +156,12 @@ async function soak(
 
   const baseline = o.cluster ? 0 : await usedMemory(client)
   const baselineByKind = o.cluster ? new Map<string, number>() : await memoryByKind(client, prefix)
-  const pool = new WorkerPool(o.workers, env, async (pid) =>
-    (await client.zrange(s.keys.global('workers'), 0, -1)).some((w) => w.split('/')[1] === String(pid)),
+  const pool = new WorkerPool(
+    o.workers,
+    env,
+    async (pid) =>
+      (await client.zrange(s.keys.global('workers'), 0, -1)).some((w) => w.split('/')[1] === String(pid)),
+    o.workerRoot,
   )
   cleanups.push(() => pool.stop())
   say(`starting ${o.workers} worker processes for ${o.sessions} sessions`)
@@ -286,8 +290,12 @@ async function soak(
     15_000,
   )
   let load: LoadStats
-  // Counters of a single server only; a Redis restart resets them (the report then says so).
+  // Counters of a single server only; a Redis restart resets them (the report then says so). First a few
+  // seconds with the sessions held and no traffic: what the workers cost Redis while idle (polls, locks).
+  const idleFrom = o.cluster ? null : await snapshotRedisCost(client)
+  if (idleFrom) await new Promise((r) => setTimeout(r, 5000))
   const costBefore = o.cluster ? null : await snapshotRedisCost(client)
+  const costFromMs = Date.now()
   try {
     load = await runLoad({
       plan,
@@ -366,6 +374,7 @@ async function soak(
   await watch.stop()
   const drainMs = Date.now() - drainStarted
   const costAfter = costBefore ? await snapshotRedisCost(client) : null
+  const costSpanMs = Date.now() - costFromMs
   say(`${drained ? 'drained' : 'stopped draining'} after ${drainMs} ms; checking invariants`)
 
   const checked = await checkInvariants({
@@ -420,7 +429,10 @@ async function soak(
       redisCost:
         costBefore && costAfter && faults.redisRestarts.length === 0
           ? {
-              ...costPerMessage(costBefore, costAfter, load.sent.customer),
+              ...costPerMessage(costBefore, costAfter, load.sent.customer, {
+                idle: idleCost(idleFrom!, costBefore, 5000),
+                spanMs: costSpanMs,
+              }),
               includes:
                 'load and drain, every automation on; plus the harness: one XADD per message into the sim inbound stream and the session watch polls',
             }
