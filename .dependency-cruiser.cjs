@@ -54,7 +54,8 @@ module.exports = {
     },
     {
       name: 'catalog-is-a-leaf',
-      comment: 'Producers and processors meet in the catalog; it knows neither (no feature, processor or worker).',
+      comment:
+        'Producers and processors meet in the catalog; it knows neither (no feature, processor or worker).',
       severity: 'error',
       from: { path: CATALOG },
       to: { path: [FEATURES, '^src/(worker|http)/', '^src/inbox/'], pathNot: CATALOG },
