@@ -70,7 +70,7 @@ module.exports = {
       name: 'features-import-no-processor',
       comment: 'Planners and services enqueue through jobs/catalog.ts; only the worker wires processors.',
       severity: 'error',
-      from: { path: FEATURES },
+      from: { path: [FEATURES, '^src/services\\.ts$'] },
       to: PROCESSOR,
     },
     {
