@@ -1,11 +1,10 @@
 import type { Logger } from 'pino'
-import { SLA_LEVEL, slaLevelJobId } from '../../jobs/sla-level.js'
+import { catalog, type JobProducer } from '../../jobs/catalog.js'
 import type { Clock } from '../clock.js'
 import type { InboxEvent } from '../domain/events.js'
 import { chatTypeOf } from '../domain/jid.js'
 import type { ChatTransition } from '../inbox/chat.js'
 import type { InboxStore } from '../inbox/store.js'
-import type { GlobalQueues } from '../queues.js'
 import type { Rules } from '../rules/compile.js'
 import { matchPolicy, type PeriodKind, planClock } from './policy.js'
 import type { SlaClock, SlaStore } from './sla-store.js'
@@ -28,7 +27,7 @@ export class SlaPlanner {
     private readonly deps: {
       store: SlaStore
       inbox: InboxStore
-      queues: GlobalQueues
+      jobs: JobProducer
       rules: () => Rules
       clock: Clock
       log: Logger
@@ -99,20 +98,15 @@ export class SlaPlanner {
   private async addTimers(clock: SlaClock, fired: Set<number>): Promise<void> {
     const { sessionId, chatJid, waitSeq, policyId, waitingSince } = clock
     const now = this.deps.clock.now()
-    await this.deps.queues.slaFor(sessionId).addBulk(
+    await this.deps.jobs.addBulk(
+      catalog.slaLevel,
+      { sessionId },
       clock.levels
         .filter((l) => !fired.has(l.level))
         .map((l) => ({
-          name: SLA_LEVEL,
-          data: { sessionId, chatJid, waitSeq, level: l.level, policyId, dueAt: l.dueAt, waitingSince },
-          opts: {
-            jobId: slaLevelJobId(sessionId, chatJid, waitSeq, l.level),
-            delay: Math.max(0, l.dueAt - now),
-            removeOnComplete: true,
-            removeOnFail: 5000,
-            attempts: 8,
-            backoff: { type: 'exponential', delay: 1000 },
-          },
+          payload: { sessionId, chatJid, waitSeq, level: l.level, policyId, dueAt: l.dueAt, waitingSince },
+          key: { sessionId, chatJid, waitSeq, level: l.level },
+          delay: Math.max(0, l.dueAt - now),
         })),
     )
   }
@@ -121,11 +115,14 @@ export class SlaPlanner {
     // One round-trip: the timers and the record go together (a level firing meanwhile is stale anyway,
     // since the chat is no longer waiting in this period).
     await Promise.all([
-      ...clock.levels.map((l) =>
-        this.deps.queues
-          .slaFor(clock.sessionId)
-          .remove(slaLevelJobId(clock.sessionId, clock.chatJid, clock.waitSeq, l.level)),
-      ),
+      ...clock.levels.map((l) => {
+        const { sessionId, chatJid, waitSeq } = clock
+        return this.deps.jobs.remove(
+          catalog.slaLevel,
+          { sessionId, chatJid, waitSeq, level: l.level },
+          { sessionId },
+        )
+      }),
       this.deps.store.close(clock.sessionId, clock.chatJid),
     ])
   }
@@ -148,7 +145,11 @@ export class SlaPlanner {
         const fired = await this.deps.store.firedLevels(sid, chatJid, clock.waitSeq)
         await Promise.all(
           clock.levels.map((l) =>
-            this.deps.queues.slaFor(sid).remove(slaLevelJobId(sid, chatJid, clock.waitSeq, l.level)),
+            this.deps.jobs.remove(
+              catalog.slaLevel,
+              { sessionId: sid, chatJid, waitSeq: clock.waitSeq, level: l.level },
+              { sessionId: sid },
+            ),
           ),
         )
         const policy = chat

@@ -1,5 +1,5 @@
 import { pino } from 'pino'
-import { slaLevelJobId } from '../../jobs/sla-level.js'
+import { catalog, JobProducer } from '../../jobs/catalog.js'
 import { systemClock } from '../../src/clock.js'
 import { messageEventSchema } from '../../src/domain/events.js'
 import type { ChatTransition } from '../../src/inbox/chat.js'
@@ -63,7 +63,14 @@ export const slaBenchmark: Benchmark<SlaRun> = {
     const planner = new SlaPlanner({
       store,
       inbox,
-      queues,
+      jobs: JobProducer.over(
+        {
+          get: () => {
+            throw new Error('the SLA bench has no session queues')
+          },
+        },
+        queues,
+      ),
       rules: () => rules,
       clock: systemClock,
       log: pino({ level: 'silent' }),
@@ -118,13 +125,20 @@ export const slaBenchmark: Benchmark<SlaRun> = {
           Array.from({ length: LEVELS }, (_, l) => ({
             name: 'raw',
             data: { i, l },
-            opts: { jobId: slaLevelJobId('s1', chatJid(i), 1, l), delay: 3_600_000 * (l + 1) },
+            opts: {
+              jobId: catalog.slaLevel.jobId({ sessionId: 's1', chatJid: chatJid(i), waitSeq: 1, level: l }),
+              delay: 3_600_000 * (l + 1),
+            },
           })),
         )
       })
       const rawRemoveMs = await drive(CHATS, CONCURRENCY, async (i) => {
         await Promise.all(
-          Array.from({ length: LEVELS }, (_, l) => raw.remove(slaLevelJobId('s1', chatJid(i), 1, l))),
+          Array.from({ length: LEVELS }, (_, l) =>
+            raw.remove(
+              catalog.slaLevel.jobId({ sessionId: 's1', chatJid: chatJid(i), waitSeq: 1, level: l }),
+            ),
+          ),
         )
       })
       return {

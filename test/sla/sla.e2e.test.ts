@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Job } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { slaLevelJobId, slaLevelProcessor } from '../../jobs/sla-level.js'
+import { catalog, task } from '../../jobs/catalog.js'
+import { slaLevelProcessor } from '../../jobs/sla-level.js'
 import { signWebhook } from '../../jobs/sla-webhook.js'
 import { TickbridgeClient } from '../../src/client/index.js'
 import { systemClock } from '../../src/clock.js'
@@ -162,7 +163,9 @@ describe('SLA escalation ladder', () => {
     await f.services.ingestor.ingest(message)
     const clock = (await f.services.sla.get('sales', chat))!
     const queue = f.services.queues.slaFor('sales')
-    const ids = [0, 1, 2].map((l) => slaLevelJobId('sales', chat, clock.waitSeq, l))
+    const ids = [0, 1, 2].map((l) =>
+      catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level: l }),
+    )
     // As if the worker died after recording the clock but before adding its timers.
     for (const id of ids) await queue.remove(id)
     expect(await Promise.all(ids.map((id) => queue.getJobState(id)))).toEqual([
@@ -189,8 +192,16 @@ describe('SLA escalation ladder', () => {
     const clock = await f.services.sla.get('sales', chat)
     await reply(chat)
     const queue = f.services.queues.slaFor('sales')
-    expect(await queue.getJobState(slaLevelJobId('sales', chat, clock!.waitSeq, 1))).toBe('unknown')
-    expect(await queue.getJobState(slaLevelJobId('sales', chat, clock!.waitSeq, 2))).toBe('unknown')
+    expect(
+      await queue.getJobState(
+        catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock!.waitSeq, level: 1 }),
+      ),
+    ).toBe('unknown')
+    expect(
+      await queue.getJobState(
+        catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock!.waitSeq, level: 2 }),
+      ),
+    ).toBe('unknown')
     expect(await f.services.sla.get('sales', chat)).toBeNull()
     expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0])
   })
@@ -206,8 +217,7 @@ describe('SLA escalation ladder', () => {
       inbox: f.services.inbox,
       ingestor: f.services.ingestor,
       crm: f.services.crm,
-      queues: f.services.queues,
-      sessionQueues: f.services.sessionQueues,
+      jobs: f.services.jobs,
       rules: () => f.services.rules.current(),
       clock: systemClock,
       metrics: f.services.metrics,
@@ -221,7 +231,10 @@ describe('SLA escalation ladder', () => {
       policyId: 'fast',
       dueAt: Date.now(),
     }
-    expect(await process({ name: 'sla-level', data } as Job)).toEqual({ fired: false, reason: 'stale' })
+    expect(await task(catalog.slaLevel, process).run({ name: 'sla-level', data } as Job, undefined)).toEqual({
+      fired: false,
+      reason: 'stale',
+    })
     const mods = (await f.services.sim!.actions('sales')).filter(
       (a) => a.kind === 'chatModify' && a.jid === chat,
     )
@@ -244,7 +257,9 @@ describe('SLA escalation ladder', () => {
     const after = (await f.services.sla.get('sales', chat))!
     expect(after.waitSeq).toBe(before.waitSeq)
     expect(after.levels.map((l) => l.dueAt - after.waitingSince)).toEqual([1_800_000, 3_600_000, 5_400_000])
-    const job = await f.services.queues.slaFor('sales').getJob(slaLevelJobId('sales', chat, after.waitSeq, 0))
+    const job = await f.services.queues
+      .slaFor('sales')
+      .getJob(catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: after.waitSeq, level: 0 }))
     expect(job?.opts.delay).toBeGreaterThan(1_700_000)
     expect(job?.opts.delay).toBeLessThanOrEqual(1_800_000)
     await reply(chat)
