@@ -18,6 +18,7 @@ import { ReceiptStore } from './receipts/receipt-store.js'
 import { createRedis } from './redis.js'
 import { ReminderStore } from './reminders/reminder-store.js'
 import { ReminderService } from './reminders/reminders.js'
+import type { Rules } from './rules/compile.js'
 import { RulesStore } from './rules/store.js'
 import { SlaPlanner } from './sla/sla-planner.js'
 import { SlaStore } from './sla/sla-store.js'
@@ -68,11 +69,16 @@ export async function createServices(opts: {
   clock: Clock
   rulesPath: string
   watchRules: boolean
+  /** Extra checks on the rules for how this process runs (see RulesStoreOptions.accept). */
+  acceptRules?: (rules: Rules) => string[]
   redis?: Redis
   crm?: CrmPort
 }): Promise<Services> {
   const { env, log, clock } = opts
-  const rules = await RulesStore.open(opts.rulesPath, log, { watch: opts.watchRules })
+  const rules = await RulesStore.open(opts.rulesPath, log, {
+    watch: opts.watchRules,
+    accept: opts.acceptRules,
+  })
   const redis = opts.redis ?? createRedis(env.REDIS_URL, { name: 'tickbridge', cluster: env.REDIS_CLUSTER })
   redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
   const keys = new Keys(env.TICKBRIDGE_PREFIX)

@@ -12,10 +12,18 @@ export interface Spawned {
   exited: Promise<number | null>
 }
 
-/** Runs a TypeScript entry point of this project as a real process (node --import tsx). */
-export function spawnTs(entry: string, args: string[], env: Record<string, string>): Spawned {
+/**
+ * Runs a TypeScript entry point of this project as a real process (node --import tsx). `cwd` runs it
+ * from another checkout instead (the e2e benchmark runs an older revision's workers).
+ */
+export function spawnTs(
+  entry: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string = ROOT,
+): Spawned {
   const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-    cwd: ROOT,
+    cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
