@@ -39,6 +39,18 @@ const chatRefSchema = z.object({
   lastMessage: z.object({ key: messageKeySchema, timestamp: epochMsSchema }),
 })
 
+const HOUR = 3600
+const DAY = 24 * HOUR
+
+/**
+ * Retention, by age and count (BullMQ `removeOnComplete/removeOnFail: { age, count }`, age in seconds).
+ * A kept job costs about 1 KB of Redis. Completed jobs are kept where their deterministic id guards
+ * against doing the work twice when a resumed SLA level hands it on again (minutes after a crash at
+ * most), and long enough for the dashboard's recent history; failed ones for a week, to be inspected.
+ */
+const KEEP_FAILED = { age: 7 * DAY, count: 1000 }
+const KEEP_RECENT = { age: HOUR, count: 200 }
+
 /** Who asked for a session action; the id follows from it. */
 export type SessionActionKey = { snoozeOf: string } | { slaAction: SlaActionKey }
 
@@ -63,8 +75,8 @@ export const catalog = {
     defaults: {
       attempts: 8,
       backoff: { type: 'exponential', delay: 1000 },
-      removeOnComplete: 1000,
-      removeOnFail: 5000,
+      removeOnComplete: KEEP_RECENT,
+      removeOnFail: KEEP_FAILED,
     },
   }),
 
@@ -79,7 +91,7 @@ export const catalog = {
       attempts: 10,
       backoff: { type: 'exponential', delay: 1000 },
       removeOnComplete: true,
-      removeOnFail: 1000,
+      removeOnFail: KEEP_FAILED,
     },
   }),
 
@@ -93,7 +105,7 @@ export const catalog = {
       attempts: 8,
       backoff: { type: 'exponential', delay: 2000 },
       removeOnComplete: true,
-      removeOnFail: 1000,
+      removeOnFail: KEEP_FAILED,
     },
   }),
 
@@ -116,7 +128,7 @@ export const catalog = {
       attempts: 8,
       backoff: { type: 'exponential', delay: 1000 },
       removeOnComplete: true,
-      removeOnFail: 5000,
+      removeOnFail: KEEP_FAILED,
     },
   }),
 
@@ -133,8 +145,8 @@ export const catalog = {
     defaults: {
       attempts: 10,
       backoff: { type: 'exponential', delay: 2000 },
-      removeOnComplete: 1000,
-      removeOnFail: 5000,
+      removeOnComplete: { age: HOUR, count: 1000 },
+      removeOnFail: KEEP_FAILED,
     },
   }),
 
@@ -155,8 +167,8 @@ export const catalog = {
     defaults: {
       attempts: 12,
       backoff: { type: 'exponential', delay: 5000 },
-      removeOnComplete: 1000,
-      removeOnFail: 5000,
+      removeOnComplete: { age: DAY, count: 1000 },
+      removeOnFail: KEEP_FAILED,
     },
   }),
 
@@ -170,8 +182,8 @@ export const catalog = {
     defaults: {
       attempts: 5,
       backoff: { type: 'exponential', delay: 5_000 },
-      removeOnComplete: 100,
-      removeOnFail: 500,
+      removeOnComplete: { age: 30 * DAY, count: 100 },
+      removeOnFail: KEEP_FAILED,
     },
   }),
 
@@ -181,7 +193,7 @@ export const catalog = {
     queue: 'crm',
     payload: z.object({}).optional(),
     jobId: null,
-    defaults: { removeOnComplete: true, removeOnFail: 100 },
+    defaults: { removeOnComplete: true, removeOnFail: { age: DAY, count: 100 } },
   }),
 } as const
 

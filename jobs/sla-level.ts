@@ -8,8 +8,9 @@ import type { InboxStore } from '../src/inbox/store.js'
 import type { Metrics } from '../src/metrics.js'
 import type { Rules } from '../src/rules/compile.js'
 import type { SlaAction } from '../src/rules/schema.js'
-import { renderSubject } from '../src/sla/policy.js'
-import type { SlaStore } from '../src/sla/sla-store.js'
+import { nextLevel, renderSubject } from '../src/sla/policy.js'
+import type { SlaClock, SlaStore } from '../src/sla/sla-store.js'
+import { armLevel } from '../src/sla/sla-timer.js'
 import {
   type CrmTaskJob,
   catalog,
@@ -48,7 +49,12 @@ export function slaLevelProcessor(
   return async (d) => {
     const now = deps.clock.now()
     const claim = await deps.sla.claim(d.sessionId, d.chatJid, d.waitSeq, d.level, now)
-    if (claim === 'stale' || claim === 'done') return { fired: false, reason: claim }
+    if (claim === 'stale') return { fired: false, reason: claim }
+    // Fired before (a retry after a crash between firing and arming the next level): arm it now.
+    if (claim === 'done') {
+      await armNext(deps, d, await deps.sla.get(d.sessionId, d.chatJid))
+      return { fired: false, reason: claim }
+    }
     const rules = deps.rules()
     const session = rules.sessions.get(d.sessionId)
     const policy = rules.config.sla.policies.find((p) => p.id === d.policyId)
@@ -80,6 +86,7 @@ export function slaLevelProcessor(
       actions: outcomes,
     })
     await deps.sla.markDone(d.sessionId, d.chatJid, d.waitSeq, d.level)
+    await armNext(deps, d, clock)
     deps.metrics.slaBreaches.inc({ policy: policy.id, level: String(d.level) })
     deps.metrics.slaLateness.observe(Math.max(0, firedAt - d.dueAt) / 1000)
     deps.log.warn(
@@ -88,6 +95,17 @@ export function slaLevelProcessor(
     )
     return { fired: true }
   }
+}
+
+/**
+ * The ladder's next level gets its timer once this one is done: one timer per open clock. Only while
+ * the clock is still the same waiting period (a reply meanwhile closed it, and the planner armed any new
+ * period itself); the next level's own claim re-checks when it fires.
+ */
+async function armNext(deps: SlaLevelDeps, d: SlaLevelJob, clock: SlaClock | null): Promise<void> {
+  if (!clock || clock.waitSeq !== d.waitSeq) return
+  const next = nextLevel(clock.levels, new Set(), d.level)
+  if (next) await armLevel(deps.jobs, clock, next, deps.clock.now())
 }
 
 async function perform(

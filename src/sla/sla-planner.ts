@@ -6,8 +6,9 @@ import { chatTypeOf } from '../domain/jid.js'
 import type { ChatTransition } from '../inbox/chat.js'
 import type { InboxStore } from '../inbox/store.js'
 import type { Rules } from '../rules/compile.js'
-import { matchPolicy, type PeriodKind, planClock } from './policy.js'
+import { matchPolicy, nextLevel, type PeriodKind, planClock } from './policy.js'
 import type { SlaClock, SlaStore } from './sla-store.js'
+import { armLevel } from './sla-timer.js'
 
 /** Events that can start or end a waiting period. */
 const RELEVANT = new Set<InboxEvent['type']>([
@@ -19,8 +20,9 @@ const RELEVANT = new Set<InboxEvent['type']>([
 
 /**
  * Arms and disarms SLA clocks. When a chat starts waiting, every level of the matching policy is
- * computed ahead in business time and scheduled as a delayed job with a deterministic id; a reply or
- * "no reply needed" removes the remaining ones. No polling: each timer fires at its due instant.
+ * computed ahead in business time and recorded with the clock; the first is scheduled as a delayed job
+ * with a deterministic id, and each level schedules the next when it fires. A reply or "no reply
+ * needed" removes the pending one. No polling: each timer fires at its due instant.
  */
 export class SlaPlanner {
   constructor(
@@ -94,21 +96,13 @@ export class SlaPlanner {
     await this.addTimers(clock, alreadyFired)
   }
 
-  /** One delayed job per level not yet fired, with deterministic ids (adding twice adds once). */
+  /**
+   * Arms the clock's next level not yet fired (its id is deterministic: adding twice adds once); that
+   * level arms the one after it when it fires (jobs/sla-level.ts), so an open clock holds one timer.
+   */
   private async addTimers(clock: SlaClock, fired: Set<number>): Promise<void> {
-    const { sessionId, chatJid, waitSeq, policyId, waitingSince } = clock
-    const now = this.deps.clock.now()
-    await this.deps.jobs.addBulk(
-      catalog.slaLevel,
-      { sessionId },
-      clock.levels
-        .filter((l) => !fired.has(l.level))
-        .map((l) => ({
-          payload: { sessionId, chatJid, waitSeq, level: l.level, policyId, dueAt: l.dueAt, waitingSince },
-          key: { sessionId, chatJid, waitSeq, level: l.level },
-          delay: Math.max(0, l.dueAt - now),
-        })),
-    )
+    const next = nextLevel(clock.levels, fired)
+    if (next) await armLevel(this.deps.jobs, clock, next, this.deps.clock.now())
   }
 
   private async disarm(clock: SlaClock): Promise<void> {

@@ -139,6 +139,64 @@ describe('SLA escalation ladder', () => {
     expect((await f.services.sla.get('sales', chat))?.state).toBe('breached')
   })
 
+  it('an open clock holds one timer: each level arms the next when it fires', async () => {
+    const chat = pn(9506)
+    const queue = f.services.queues.slaFor('sales')
+    await customerWrites(chat)
+    const clock = (await f.services.sla.get('sales', chat))!
+    const state = (level: number) =>
+      queue.getJobState(
+        catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level }),
+      )
+    expect([await state(0), await state(1), await state(2)]).toEqual(['delayed', 'unknown', 'unknown'])
+    await vi.waitFor(async () => expect(await events(chat)).toHaveLength(1), { timeout: 5000, interval: 20 })
+    await vi.waitFor(async () => expect(await state(1)).toBe('delayed'), { timeout: 2000, interval: 20 })
+    expect(await state(2)).toBe('unknown')
+    await vi.waitFor(async () => expect(await events(chat)).toHaveLength(3), { timeout: 5000, interval: 50 })
+  })
+
+  it('a level retried after it fired (crash before arming the next) arms the next one', async () => {
+    const chat = pn(9507)
+    const queue = f.services.queues.slaFor('sales')
+    await customerWrites(chat)
+    const clock = (await f.services.sla.get('sales', chat))!
+    const id = (level: number) =>
+      catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level })
+    await vi.waitFor(async () => expect(await events(chat)).toHaveLength(1), { timeout: 5000, interval: 20 })
+    await vi.waitFor(async () => expect(await queue.getJobState(id(1))).toBe('delayed'))
+    // As if the worker died after level 0 fired and before it armed level 1.
+    await queue.remove(id(1))
+    const process = slaLevelProcessor({
+      sla: f.services.sla,
+      inbox: f.services.inbox,
+      ingestor: f.services.ingestor,
+      crm: f.services.crm,
+      jobs: f.services.jobs,
+      rules: () => f.services.rules.current(),
+      clock: systemClock,
+      metrics: f.services.metrics,
+      log: f.services.log,
+    })
+    const level0 = { ...(await f.services.sla.get('sales', chat))!.levels[0]! }
+    const data = {
+      sessionId: 'sales',
+      chatJid: chat,
+      waitSeq: clock.waitSeq,
+      level: 0,
+      policyId: 'fast',
+      dueAt: level0.dueAt,
+    }
+    expect(await task(catalog.slaLevel, process).run({ name: 'sla-level', data } as Job, undefined)).toEqual({
+      fired: false,
+      reason: 'done',
+    })
+    expect(await queue.getJobState(id(1))).toBe('delayed')
+    await vi.waitFor(
+      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0, 1, 2]),
+      { timeout: 5000, interval: 50 },
+    )
+  })
+
   it('the typed client reads the same breach log', async () => {
     const url = await f.app.listen({ port: 0, host: '127.0.0.1' })
     const client = new TickbridgeClient({ baseUrl: url, apiKey: KEYS.acmeAdmin })
