@@ -1,10 +1,8 @@
-import type { Job } from 'bullmq'
 import type { Logger } from 'pino'
-import { z } from 'zod'
 import type { Clock } from '../src/clock.js'
 import { type ResetDeps, type ResetResult, resetUnanswered } from '../src/counters/reset.js'
 import type { Rules } from '../src/rules/compile.js'
-import { payloadOf } from '../src/worker/session-jobs.js'
+import type { catalog, Processor } from './catalog.js'
 
 /**
  * `counter-reset`: one firing of a `counters.resets` rule, produced by the rule's job scheduler in the
@@ -13,18 +11,14 @@ import { payloadOf } from '../src/worker/session-jobs.js'
  * nothing. Every session in scope is reset through the Ingestor. The reset instant is the scheduled
  * one, so a retried or late job clears exactly what the on-time one would have, nothing newer.
  */
-export const COUNTER_RESET = 'counter-reset'
-
-export const counterResetSchema = z.object({ ruleId: z.string().min(1) })
-export type CounterResetJob = z.infer<typeof counterResetSchema>
-
 export type CounterResetOutcome =
   | ({ reset: true; ruleId: string; sessions: string[] } & ResetResult)
   | { reset: false; ruleId: string; reason: string }
 
-export function counterResetProcessor(deps: ResetDeps & { rules: () => Rules; clock: Clock; log: Logger }) {
-  return async (job: Job): Promise<CounterResetOutcome> => {
-    const { ruleId } = payloadOf(job, counterResetSchema)
+export function counterResetProcessor(
+  deps: ResetDeps & { rules: () => Rules; clock: Clock; log: Logger },
+): Processor<typeof catalog.counterReset, CounterResetOutcome> {
+  return async ({ ruleId }, job) => {
     const rules = deps.rules()
     const rule = rules.config.counters.resets.find((r) => r.id === ruleId)
     if (!rule) {

@@ -18,7 +18,6 @@ import type { SlaStore } from '../src/sla/sla-store.js'
  * contacts per `batch/update` call, within the shared request budget. Runs every second (a job
  * scheduler); several workers may run it at once, each claiming different chats.
  */
-export const CRM_FLUSH = 'crm-flush'
 const BATCH = 100
 /** Batches per run, so one run does not hold the queue for long. */
 const MAX_BATCHES = 20

@@ -1,10 +1,8 @@
-import { type Job, UnrecoverableError } from 'bullmq'
+import { UnrecoverableError } from 'bullmq'
 import type { Logger } from 'pino'
-import { z } from 'zod'
 import { classifyHubSpotError } from '../src/crm/hubspot/errors.js'
 import type { CrmOutcome, CrmPort } from '../src/crm/port.js'
-import { chatJidSchema } from '../src/domain/events.js'
-import { payloadOf } from '../src/worker/session-jobs.js'
+import type { catalog, Processor } from './catalog.js'
 
 /**
  * `crm-task`: creates the HubSpot task an SLA level asked for, in the `{crm-tasks}` queue. Its own job,
@@ -14,22 +12,11 @@ import { payloadOf } from '../src/worker/session-jobs.js'
  * HubSpot has no idempotency key for creates: a worker killed after HubSpot answered but before the job
  * completed creates the task again when the job is retried (rare; at-least-once).
  */
-export const CRM_TASK = 'crm-task'
-
-export const crmTaskSchema = z.object({
-  sessionId: z.string().min(1),
-  chatJid: chatJidSchema,
-  phone: z.string().nullable(),
-  assigneeUserId: z.string().nullable(),
-  subject: z.string().min(1),
-  priority: z.enum(['LOW', 'MEDIUM', 'HIGH']),
-  dueAt: z.number(),
-})
-export type CrmTaskJob = z.infer<typeof crmTaskSchema>
-
-export function crmTaskProcessor(deps: { crm: CrmPort; log: Logger }) {
-  return async (job: Job): Promise<CrmOutcome> => {
-    const input = payloadOf(job, crmTaskSchema)
+export function crmTaskProcessor(deps: {
+  crm: CrmPort
+  log: Logger
+}): Processor<typeof catalog.crmTask, CrmOutcome> {
+  return async (input, job) => {
     try {
       const outcome = await deps.crm.createTask(input)
       if (!outcome.ok)

@@ -1,36 +1,23 @@
 import { createHash } from 'node:crypto'
 import { DelayedError } from 'bullmq'
 import type { Logger } from 'pino'
-import { z } from 'zod'
 import type { Clock } from '../src/clock.js'
-import { chatJidSchema } from '../src/domain/events.js'
 import type { Metrics } from '../src/metrics.js'
 import type { ReceiptStore } from '../src/receipts/receipt-store.js'
-import { payloadOf, type SessionJobProcessor } from '../src/worker/session-jobs.js'
+import type { catalog, Processor } from './catalog.js'
 
 /**
  * `seen-receipt`: the blue ticks for one chat's batch. A delayed job per chat and batch (id
- * `seen-<chat>-<gen>`) in the session's queue; at fire time it takes every key that piled up and sends
- * them in ONE readMessages call (group keys carry their participant, as received).
+ * `seen-<chat>-<gen>`, see jobs/catalog.ts) in the session's queue; at fire time it takes every key that
+ * piled up and sends them in ONE readMessages call (group keys carry their participant, as received).
  */
-export const SEEN_RECEIPT = 'seen-receipt'
-
-export const seenReceiptSchema = z.object({ chatJid: chatJidSchema, gen: z.number().int().positive() })
-export type SeenReceiptJob = z.infer<typeof seenReceiptSchema>
-
-/** BullMQ job ids may not contain ":" (a jid with a device part has one). */
-export function seenReceiptJobId(chatJid: string, gen: number): string {
-  return `seen-${chatJid.replaceAll(':', '_')}-${gen}`
-}
-
 export function seenReceiptProcessor(deps: {
   store: ReceiptStore
   clock: Clock
   metrics: Metrics
   log?: Logger
-}): SessionJobProcessor {
-  return async (job, { sessionId, session, token }) => {
-    const { chatJid, gen } = payloadOf(job, seenReceiptSchema)
+}): Processor<typeof catalog.seenReceipt> {
+  return async ({ chatJid, gen }, job, { sessionId, session, token }) => {
     const claim = await deps.store.claim(sessionId, chatJid, gen, deps.clock.now())
     if ('laterAt' in claim) {
       // More messages joined after the job was already due: wait for their reading time too.

@@ -1,32 +1,13 @@
 import type { Redis } from 'ioredis'
-import { z } from 'zod'
-import { chatJidSchema, epochMsSchema, messageKeySchema } from '../src/domain/events.js'
 import type { Keys } from '../src/keys.js'
 import type { ActionOptions, WhatsAppSession } from '../src/whatsapp/port.js'
-import { payloadOf, type SessionJobProcessor } from '../src/worker/session-jobs.js'
+import type { catalog, Processor, SessionAction } from './catalog.js'
 
 /**
  * `session-action`: one thing done to WhatsApp on a session's socket (read receipts, chat
  * modifications, presence). It runs in the session's own queue, which only the process holding the
  * session consumes, one job at a time: so actions reach the right socket, in order.
  */
-const chatRefSchema = z.object({
-  jid: chatJidSchema,
-  lastMessage: z.object({ key: messageKeySchema, timestamp: epochMsSchema }),
-})
-
-export const sessionActionSchema = z.discriminatedUnion('action', [
-  z.object({ action: z.literal('read'), keys: z.array(messageKeySchema).min(1).max(1000) }),
-  z.object({ action: z.enum(['markRead', 'markUnread', 'archive', 'unarchive']), chat: chatRefSchema }),
-  z.object({
-    action: z.literal('presence'),
-    jid: chatJidSchema,
-    state: z.enum(['composing', 'recording', 'paused']),
-  }),
-])
-export type SessionAction = z.infer<typeof sessionActionSchema>
-
-export const SESSION_ACTION = 'session-action'
 
 /**
  * How long a performed job is remembered, so a redelivered copy is skipped. A crash between performing
@@ -34,9 +15,11 @@ export const SESSION_ACTION = 'session-action'
  */
 const DONE_TTL_S = 7 * 24 * 3600
 
-export function sessionActionProcessor(deps: { redis: Redis; keys: Keys }): SessionJobProcessor {
-  return async (job, { sessionId, session }) => {
-    const action = payloadOf(job, sessionActionSchema)
+export function sessionActionProcessor(deps: {
+  redis: Redis
+  keys: Keys
+}): Processor<typeof catalog.sessionAction> {
+  return async (action, job, { sessionId, session }) => {
     const doneKey = `${deps.keys.session(sessionId)}done:${job.id}`
     if (await deps.redis.exists(doneKey)) return { performed: false }
     await perform(session, action, { idempotencyKey: `${sessionId}/${job.id}` })

@@ -1,55 +1,38 @@
-import type { Job } from 'bullmq'
 import type { Logger } from 'pino'
-import { z } from 'zod'
 import type { Clock } from '../src/clock.js'
 import type { CrmPort } from '../src/crm/port.js'
-import { chatJidSchema } from '../src/domain/events.js'
 import { phoneOf } from '../src/domain/jid.js'
 import type { Chat } from '../src/inbox/chat.js'
 import type { Ingestor } from '../src/inbox/ingest.js'
 import type { InboxStore } from '../src/inbox/store.js'
 import type { Metrics } from '../src/metrics.js'
-import type { GlobalQueues } from '../src/queues.js'
 import type { Rules } from '../src/rules/compile.js'
 import type { SlaAction } from '../src/rules/schema.js'
-import { renderSubject } from '../src/sla/policy.js'
-import type { SlaStore } from '../src/sla/sla-store.js'
-import { payloadOf } from '../src/worker/session-jobs.js'
-import type { SessionQueues } from '../src/worker/session-queues.js'
-import { CRM_TASK, type CrmTaskJob } from './crm-task.js'
-import { SESSION_ACTION } from './session-action.js'
-import { SLA_WEBHOOK, type SlaWebhookJob } from './sla-webhook.js'
+import { nextLevel, renderSubject } from '../src/sla/policy.js'
+import type { SlaClock, SlaStore } from '../src/sla/sla-store.js'
+import { armLevel } from '../src/sla/sla-timer.js'
+import {
+  type CrmTaskJob,
+  catalog,
+  type JobProducer,
+  type Processor,
+  type SlaLevelJob,
+  type SlaWebhookJob,
+  slaActionRef,
+} from './catalog.js'
 
 /**
  * `sla-level`: one level of an escalation ladder, fired at its due instant. It re-reads the chat and
  * acts only if the same waiting period is still open (claimed atomically, so a reply applied first
  * wins), at most once per period and level; then logs the firing with each action's outcome.
  */
-export const SLA_LEVEL = 'sla-level'
-
-export const slaLevelSchema = z.object({
-  sessionId: z.string(),
-  chatJid: chatJidSchema,
-  waitSeq: z.number().int().positive(),
-  level: z.number().int().min(0),
-  policyId: z.string(),
-  dueAt: z.number(),
-  /** Start of the waiting period the level belongs to (absent in timers armed before it was added). */
-  waitingSince: z.number().optional(),
-})
-export type SlaLevelJob = z.infer<typeof slaLevelSchema>
-
-/** Unique per session: a customer writing to two of the team's numbers has one clock in each. */
-export const slaLevelJobId = (sessionId: string, chatJid: string, waitSeq: number, level: number) =>
-  `sla-${sessionId}-${chatJid.replaceAll(':', '_')}-${waitSeq}-${level}`
-
 export interface SlaLevelDeps {
   sla: SlaStore
   inbox: InboxStore
   ingestor: Ingestor
   crm: CrmPort
-  queues: GlobalQueues
-  sessionQueues: SessionQueues
+  /** Where the actions' work is handed on (session actions, webhooks, CRM tasks). */
+  jobs: JobProducer
   rules: () => Rules
   clock: Clock
   metrics: Metrics
@@ -60,12 +43,18 @@ export interface SlaLevelDeps {
 
 type Outcome = { action: string; outcome: string; ok: boolean }
 
-export function slaLevelProcessor(deps: SlaLevelDeps) {
-  return async (job: Job): Promise<{ fired: boolean; reason?: string }> => {
-    const d = payloadOf(job, slaLevelSchema)
+export function slaLevelProcessor(
+  deps: SlaLevelDeps,
+): Processor<typeof catalog.slaLevel, { fired: boolean; reason?: string }> {
+  return async (d) => {
     const now = deps.clock.now()
     const claim = await deps.sla.claim(d.sessionId, d.chatJid, d.waitSeq, d.level, now)
-    if (claim === 'stale' || claim === 'done') return { fired: false, reason: claim }
+    if (claim === 'stale') return { fired: false, reason: claim }
+    // Fired before (a retry after a crash between firing and arming the next level): arm it now.
+    if (claim === 'done') {
+      await armNext(deps, d, await deps.sla.get(d.sessionId, d.chatJid))
+      return { fired: false, reason: claim }
+    }
     const rules = deps.rules()
     const session = rules.sessions.get(d.sessionId)
     const policy = rules.config.sla.policies.find((p) => p.id === d.policyId)
@@ -97,6 +86,7 @@ export function slaLevelProcessor(deps: SlaLevelDeps) {
       actions: outcomes,
     })
     await deps.sla.markDone(d.sessionId, d.chatJid, d.waitSeq, d.level)
+    await armNext(deps, d, clock)
     // People count levels from 1 (the rules, the API, the dry-run); the job keeps the 0-based index.
     deps.metrics.slaBreaches.inc({ policy: policy.id, level: String(d.level + 1) })
     deps.metrics.slaLateness.observe(Math.max(0, firedAt - d.dueAt) / 1000)
@@ -115,6 +105,17 @@ export function slaLevelProcessor(deps: SlaLevelDeps) {
   }
 }
 
+/**
+ * The ladder's next level gets its timer once this one is done: one timer per open clock. Only while
+ * the clock is still the same waiting period (a reply meanwhile closed it, and the planner armed any new
+ * period itself); the next level's own claim re-checks when it fires.
+ */
+async function armNext(deps: SlaLevelDeps, d: SlaLevelJob, clock: SlaClock | null): Promise<void> {
+  if (!clock || clock.waitSeq !== d.waitSeq) return
+  const next = nextLevel(clock.levels, new Set(), d.level)
+  if (next) await armLevel(deps.jobs, clock, next, deps.clock.now())
+}
+
 async function perform(
   deps: SlaLevelDeps,
   d: SlaLevelJob,
@@ -124,7 +125,14 @@ async function perform(
   policyId: string,
 ): Promise<Outcome> {
   // Ids of the work an action hands on, deterministic so a resumed firing does not do it twice.
-  const ref = `${slaLevelJobId(d.sessionId, d.chatJid, d.waitSeq, d.level)}-${index}`
+  const key = {
+    sessionId: d.sessionId,
+    chatJid: d.chatJid,
+    waitSeq: d.waitSeq,
+    level: d.level,
+    action: index,
+  }
+  const ref = slaActionRef(key)
   try {
     if ('markUnread' in action) {
       if (!chat.lastMessage)
@@ -133,9 +141,11 @@ async function perform(
         jid: chat.lastMessage.key.remoteJid,
         lastMessage: { key: chat.lastMessage.key, timestamp: chat.lastMessage.timestamp },
       }
-      await deps.sessionQueues
-        .get(d.sessionId)
-        .add(SESSION_ACTION, { action: 'markUnread', chat: target }, { jobId: ref, removeOnComplete: 1000 })
+      await deps.jobs.add(
+        catalog.sessionAction,
+        { action: 'markUnread', chat: target },
+        { sessionId: d.sessionId, key: { slaAction: key } },
+      )
       await deps.ingestor.ingest({
         type: 'chat.markedUnread',
         sessionId: d.sessionId,
@@ -180,13 +190,7 @@ async function perform(
           owner: chat.owner,
         },
       }
-      await deps.queues.webhooks.add(SLA_WEBHOOK, payload, {
-        jobId: ref,
-        attempts: 10,
-        backoff: { type: 'exponential', delay: 2000 },
-        removeOnComplete: 1000,
-        removeOnFail: 5000,
-      })
+      await deps.jobs.add(catalog.slaWebhook, payload, { key })
       return { action: 'webhook', outcome: `queued to ${new URL(action.webhook.url).host}`, ok: true }
     }
     if ('crmTask' in action) {
@@ -209,13 +213,7 @@ async function perform(
           waiting: `${chat.unanswered} message${chat.unanswered === 1 ? '' : 's'}`,
         }),
       }
-      await deps.queues.crmTasks.add(CRM_TASK, task, {
-        jobId: ref,
-        attempts: 12,
-        backoff: { type: 'exponential', delay: 5000 },
-        removeOnComplete: 1000,
-        removeOnFail: 5000,
-      })
+      await deps.jobs.add(catalog.crmTask, task, { key })
       return { action: 'crmTask', outcome: 'queued for HubSpot', ok: true }
     }
     return { action: 'unknown', outcome: 'skipped', ok: false }

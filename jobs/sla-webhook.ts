@@ -1,29 +1,20 @@
 import { createHmac } from 'node:crypto'
-import type { Job } from 'bullmq'
-import { z } from 'zod'
-import { payloadOf } from '../src/worker/session-jobs.js'
+import type { catalog, Processor } from './catalog.js'
 
 /**
  * `sla-webhook`: POSTs an SLA event as signed JSON; retried with exponential backoff (BullMQ attempts)
  * until the receiver answers 2xx. Receivers verify `X-Tickbridge-Signature: t=<unix s>,v1=<hex>` where
  * v1 = HMAC-SHA256(secret, `${t}.${body}`), and de-duplicate on `X-Tickbridge-Event-Id`.
  */
-export const SLA_WEBHOOK = 'sla-webhook'
-
-export const slaWebhookSchema = z.object({
-  url: z.url(),
-  secretEnv: z.string().optional(),
-  event: z.record(z.string(), z.unknown()).and(z.object({ id: z.string(), type: z.string() })),
-})
-export type SlaWebhookJob = z.infer<typeof slaWebhookSchema>
-
 export function signWebhook(secret: string, timestampS: number, body: string): string {
   return createHmac('sha256', secret).update(`${timestampS}.${body}`).digest('hex')
 }
 
-export function slaWebhookProcessor(deps: { env: Record<string, string | undefined>; timeoutMs?: number }) {
-  return async (job: Job): Promise<{ status: number }> => {
-    const { url, secretEnv, event } = payloadOf(job, slaWebhookSchema)
+export function slaWebhookProcessor(deps: {
+  env: Record<string, string | undefined>
+  timeoutMs?: number
+}): Processor<typeof catalog.slaWebhook, { status: number }> {
+  return async ({ url, secretEnv, event }) => {
     const body = JSON.stringify(event)
     const t = Math.floor(Date.now() / 1000)
     const headers: Record<string, string> = {

@@ -1,30 +1,19 @@
 import { DelayedError } from 'bullmq'
 import type { Logger } from 'pino'
-import { z } from 'zod'
 import type { Clock } from '../src/clock.js'
-import { chatJidSchema } from '../src/domain/events.js'
 import type { Ingestor } from '../src/inbox/ingest.js'
 import type { InboxStore } from '../src/inbox/store.js'
 import type { Metrics } from '../src/metrics.js'
 import { ReminderStore } from '../src/reminders/reminder-store.js'
 import type { Rules } from '../src/rules/compile.js'
 import { AppStateKeyMissingError, type ChatRef } from '../src/whatsapp/port.js'
-import { payloadOf, type SessionJobProcessor } from '../src/worker/session-jobs.js'
+import type { catalog, Processor } from './catalog.js'
 
 /**
  * `unread-reminder`: at its due time, puts the reminder dot on the chat: unarchive (snooze), mark read
  * (clear the real unread count first), then mark unread; our stored state follows. A delayed job with
  * the reminder's id in the session's queue; it acts only while the reminder is still pending.
  */
-export const UNREAD_REMINDER = 'unread-reminder'
-
-export const unreadReminderSchema = z.object({
-  reminderId: z.string().regex(/^r[0-9a-f]{16}$/),
-  chatJid: chatJidSchema,
-})
-
-export const reminderJobId = (reminderId: string) => `reminder-${reminderId}`
-
 /** Retry delays while the phone has not shared its app-state key: 2 s doubling, at most 10 min. */
 const appStateBackoff = (attempt: number) => Math.min(2000 * 2 ** attempt, 600_000)
 
@@ -36,9 +25,8 @@ export function unreadReminderProcessor(deps: {
   clock: Clock
   metrics: Metrics
   log: Logger
-}): SessionJobProcessor {
-  return async (job, { sessionId: sid, session, token }) => {
-    const { reminderId: rid, chatJid } = payloadOf(job, unreadReminderSchema)
+}): Processor<typeof catalog.unreadReminder> {
+  return async ({ reminderId: rid, chatJid }, job, { sessionId: sid, session, token }) => {
     const r = await deps.reminders.get(sid, rid)
     if (!r || !ReminderStore.isLive(r.status)) return { fired: false, status: r?.status ?? 'unknown' }
     const now = () => deps.clock.now()

@@ -18,7 +18,8 @@ export const envSchema = z
       .default('false')
       .transform((v) => v === 'true' || v === '1'),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
-    HOST: z.string().min(1).default('0.0.0.0'),
+    /** Loopback by default: serving other machines is a decision (and needs keys of your own). */
+    HOST: z.string().min(1).default('127.0.0.1'),
     TICKBRIDGE_RULES: z.string().min(1).optional(),
     /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
     TICKBRIDGE_PREFIX: z

@@ -1,6 +1,7 @@
 import { systemClock } from './clock.js'
 import { EnvError, parseEnv } from './env.js'
 import { buildApp } from './http/app.js'
+import { bindProblems, isLoopbackHost } from './http/bind-guard.js'
 import { createLogger, type Logger, resolveLogFormat } from './log.js'
 import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl } from './redis.js'
 import { resolveRulesPath } from './rules/load.js'
@@ -65,10 +66,12 @@ async function main(argv: string[]): Promise<void> {
       rulesPath: rulesPath.path,
       watchRules: true,
       processMetrics: true,
+      // A public bind with a key whose text ships with Tickbridge would hand the API to anyone.
+      acceptRules: role === 'worker' ? undefined : (rules) => bindProblems(env.HOST, rules),
     })
   } catch (err) {
     if (err instanceof RulesError) {
-      const text = `Rules file ${err.path} is invalid:\n${err.problems.map((p) => `  - ${p}`).join('\n')}`
+      const text = `Rules file ${err.path} cannot be used:\n${err.problems.map((p) => `  - ${p}`).join('\n')}`
       log.fatal({ problems: err.problems, path: err.path }, 'invalid rules file')
       process.stderr.write(`${text}\n`)
       process.exit(2)
@@ -126,8 +129,14 @@ async function main(argv: string[]): Promise<void> {
       const app = await buildApp({ services, gateway, queues: dashboardQueues(services) })
       const address = await app.listen({ port: env.PORT, host: env.HOST })
       const port = new URL(address).port
+      const bound = app.server.address()
       log.info(
-        { url: `http://127.0.0.1:${port}`, docs: `http://127.0.0.1:${port}/docs` },
+        {
+          url: `http://127.0.0.1:${port}`,
+          docs: `http://127.0.0.1:${port}/docs`,
+          bound: typeof bound === 'object' && bound ? bound.address : env.HOST,
+          reachableFrom: isLoopbackHost(env.HOST) ? 'this machine only' : 'other machines',
+        },
         'HTTP API listening',
       )
       // Stop taking requests first; in-flight ones finish before the worker and Redis close.

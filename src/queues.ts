@@ -41,10 +41,11 @@ export type GlobalQueues = Record<GlobalQueueName, Queue> & {
 /**
  * BullMQ keeps an events stream per queue, 10,000 entries by default: about 1 MB per queue, the largest
  * single cost in the soak's memory (10 KB of 30 KB per chat with 20 session queues). Nothing of ours
- * reads it (Bull Board reads job state), so a short one is kept. Every Queue handle of a queue must pass
+ * reads it (no QueueEvents; Bull Board reads job state), so a short one is kept: 100 entries, trimmed
+ * approximately (whole stream nodes), so a few hundred at most. Every Queue handle of a queue must pass
  * the same value: creating one rewrites the queue's stored settings.
  */
-export const QUEUE_STREAMS = { events: { maxLen: 1000 } }
+export const QUEUE_STREAMS = { events: { maxLen: 100 } }
 
 /** Called with a queue's connection errors (Redis restarting); without a listener BullMQ prints them raw. */
 export type QueueErrorListener = (queue: string, err: Error) => void

@@ -1,6 +1,7 @@
 import { Client as HubSpotClient } from '@hubspot/api-client'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
+import { JobProducer } from '../jobs/catalog.js'
 import type { Clock } from './clock.js'
 import { CrmDirtySet } from './crm/crm-sync.js'
 import { HubSpotBudget } from './crm/hubspot/budget.js'
@@ -18,9 +19,12 @@ import { ReceiptStore } from './receipts/receipt-store.js'
 import { createRedis } from './redis.js'
 import { ReminderStore } from './reminders/reminder-store.js'
 import { ReminderService } from './reminders/reminders.js'
+import type { Rules } from './rules/compile.js'
 import { RulesStore } from './rules/store.js'
 import { SlaPlanner } from './sla/sla-planner.js'
 import { SlaStore } from './sla/sla-store.js'
+import { authKeys } from './whatsapp/baileys/auth-state.js'
+import type { SessionAuthStore } from './whatsapp/port.js'
 import { SimNetwork } from './whatsapp/sim/network.js'
 import { SessionStatusStore } from './whatsapp/status-store.js'
 import { SessionQueues } from './worker/session-queues.js'
@@ -37,6 +41,8 @@ export interface Services {
   /** The single door into the inbox state, for transports and for API actions alike. */
   ingestor: Ingestor
   statuses: SessionStatusStore
+  /** The stored WhatsApp credentials (logout of a session no process holds). */
+  sessionAuth: SessionAuthStore
   metrics: Metrics
   /** Producers' handles on each session's action queue. */
   sessionQueues: SessionQueues
@@ -46,6 +52,8 @@ export interface Services {
   reminders: ReminderService
   /** Queues any worker consumes: SLA timers, webhook deliveries. */
   queues: GlobalQueues
+  /** Producers' door to every queue: each job as jobs/catalog.ts defines it, its payload checked first. */
+  jobs: JobProducer
   sla: SlaStore
   slaPlanner: SlaPlanner
   crm: CrmPort
@@ -69,13 +77,18 @@ export async function createServices(opts: {
   clock: Clock
   rulesPath: string
   watchRules: boolean
+  /** Extra checks on the rules for how this process runs (see RulesStoreOptions.accept). */
+  acceptRules?: (rules: Rules) => string[]
   redis?: Redis
   crm?: CrmPort
   /** Node's process metrics (tickbridge_process_*, tickbridge_nodejs_*): once per process, by main. */
   processMetrics?: boolean
 }): Promise<Services> {
   const { env, log, clock } = opts
-  const rules = await RulesStore.open(opts.rulesPath, log, { watch: opts.watchRules })
+  const rules = await RulesStore.open(opts.rulesPath, log, {
+    watch: opts.watchRules,
+    accept: opts.acceptRules,
+  })
   const redis = opts.redis ?? createRedis(env.REDIS_URL, { name: 'tickbridge', cluster: env.REDIS_CLUSTER })
   const redisOutage = new OutageLog({
     name: 'redis',
@@ -106,10 +119,12 @@ export async function createServices(opts: {
   // Connection errors while Redis restarts: BullMQ reconnects; the outage log tells them once.
   const onQueueError = (queue: string, err: Error) => onRedisError(err, `queue ${queue}`)
   const sessionQueues = new SessionQueues(redis, keys.prefix, onQueueError)
+  const queues = createGlobalQueues(redis, keys.prefix, onQueueError)
+  const jobs = JobProducer.over(sessionQueues, queues)
   const receipts = new ReceiptStore(redis, keys)
   const receiptPlanner = new ReceiptPlanner({
     store: receipts,
-    queues: sessionQueues,
+    jobs,
     rules: () => rules.current(),
     clock,
     log,
@@ -119,16 +134,15 @@ export async function createServices(opts: {
   const reminders = new ReminderService({
     store: reminderStore,
     inbox,
-    queues: sessionQueues,
+    jobs,
     rules: () => rules.current(),
     clock,
     log,
     metrics,
   })
   ingestor.onApplied(reminders.onApplied)
-  const queues = createGlobalQueues(redis, keys.prefix, onQueueError)
   const sla = new SlaStore(redis, keys)
-  const slaPlanner = new SlaPlanner({ store: sla, inbox, queues, rules: () => rules.current(), clock, log })
+  const slaPlanner = new SlaPlanner({ store: sla, inbox, jobs, rules: () => rules.current(), clock, log })
   ingestor.onApplied(slaPlanner.onApplied)
   const hubspot = env.HUBSPOT_ACCESS_TOKEN
     ? createHubSpot(env, redis, keys, () => rules.current(), clock, log)
@@ -144,6 +158,11 @@ export async function createServices(opts: {
     inbox,
     ingestor,
     statuses: new SessionStatusStore(redis, keys, clock),
+    sessionAuth: {
+      wipe: async (sid) => {
+        await redis.del(...authKeys(keys, sid).all())
+      },
+    },
     metrics,
     sessionQueues,
     receipts,
@@ -151,6 +170,7 @@ export async function createServices(opts: {
     reminderStore,
     reminders,
     queues,
+    jobs,
     sla,
     slaPlanner,
     crm: opts.crm ?? hubspot?.crm ?? new NoCrm(),

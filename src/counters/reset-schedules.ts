@@ -1,8 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import type { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
-import { COUNTER_RESET, type CounterResetJob } from '../../jobs/counter-reset.js'
+import { type CounterResetJob, catalog, type JobProducer } from '../../jobs/catalog.js'
 import type { Rules } from '../rules/compile.js'
 import type { CounterReset } from '../rules/schema.js'
 
@@ -12,14 +11,6 @@ export interface ScheduleSyncResult {
   /** Schedulers removed because their rule is gone. */
   removed: string[]
   unchanged: string[]
-}
-
-/** What every scheduled reset job looks like; kept small: the processor reads the rule itself. */
-const TEMPLATE_OPTS = {
-  attempts: 5,
-  backoff: { type: 'exponential' as const, delay: 5_000 },
-  removeOnComplete: 100,
-  removeOnFail: 500,
 }
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
@@ -41,7 +32,7 @@ export class ResetSchedules {
 
   constructor(
     private readonly deps: {
-      queue: Queue
+      jobs: JobProducer
       redis: Redis
       /** Redis key of the cross-process lock. */
       lockKey: string
@@ -80,7 +71,8 @@ export class ResetSchedules {
   }
 
   async #syncNow(resets: readonly CounterReset[]): Promise<ScheduleSyncResult> {
-    const { queue, log } = this.deps
+    const { jobs, log } = this.deps
+    const queue = jobs.queueOf(catalog.counterReset)
     const result: ScheduleSyncResult = { upserted: [], removed: [], unchanged: [] }
     const wanted = new Map(resets.map((r) => [r.id, r]))
     const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]))
@@ -94,7 +86,7 @@ export class ResetSchedules {
       const data = current?.template?.data as Partial<CounterResetJob> | undefined
       if (
         current &&
-        current.name === COUNTER_RESET &&
+        current.name === catalog.counterReset.name &&
         current.pattern === rule.cron &&
         current.tz === rule.timeZone &&
         data?.ruleId === rule.id
@@ -102,10 +94,12 @@ export class ResetSchedules {
         result.unchanged.push(rule.id)
         continue
       }
-      await queue.upsertJobScheduler(
+      await jobs.schedule(
+        catalog.counterReset,
         rule.id,
         { pattern: rule.cron, tz: rule.timeZone },
-        { name: COUNTER_RESET, data: { ruleId: rule.id } satisfies CounterResetJob, opts: TEMPLATE_OPTS },
+        { ruleId: rule.id },
+        {},
       )
       result.upserted.push(rule.id)
     }

@@ -9,6 +9,7 @@ import { TickbridgeClient } from '../client/index.js'
 import { systemClock } from '../clock.js'
 import { parseEnv } from '../env.js'
 import { buildApp } from '../http/app.js'
+import { bindProblems } from '../http/bind-guard.js'
 import { createLogger } from '../log.js'
 import {
   assertRedisReachable,
@@ -208,10 +209,12 @@ async function main(): Promise<void> {
         rulesPath: rules.path,
         watchRules: true,
         processMetrics: true,
+        // The demo key is public: the demo serves other machines only with rules of one's own.
+        acceptRules: (r) => bindProblems(env.HOST, r),
       })
     } catch (err) {
       if (err instanceof RulesError)
-        throw new Error(`${err.path} is invalid:\n  ${err.problems.join('\n  ')}`)
+        throw new Error(`${err.path} cannot be used:\n  ${err.problems.join('\n  ')}`)
       throw err
     }
     undo.push(() => services.close())

@@ -1,11 +1,10 @@
 import type { ConnectionOptions } from 'bullmq'
 import type { Logger } from 'pino'
-import { SEEN_RECEIPT, seenReceiptJobId } from '../../jobs/seen-receipt.js'
+import { catalog, type JobProducer } from '../../jobs/catalog.js'
 import type { Clock } from '../clock.js'
 import type { InboxEvent, MessageKey } from '../domain/events.js'
 import type { ChatTransition } from '../inbox/chat.js'
 import type { Rules } from '../rules/compile.js'
-import type { SessionQueues } from '../worker/session-queues.js'
 import { countWords, planDelay, readingTimeMs } from './delay-model.js'
 import type { EnqueueResult, PendingEntry, ReceiptStore } from './receipt-store.js'
 
@@ -24,7 +23,7 @@ export class ReceiptPlanner {
   constructor(
     private readonly deps: {
       store: ReceiptStore
-      queues: SessionQueues
+      jobs: JobProducer
       rules: () => Rules
       clock: Clock
       log: Logger
@@ -140,20 +139,9 @@ export class ReceiptPlanner {
    */
   private async schedule(sid: string, chat: string, r: EnqueueResult): Promise<void> {
     if (r.kind !== 'new' && r.kind !== 'moved' && r.kind !== 'scheduled') return
-    const queue = this.deps.queues.get(sid)
     const delay = Math.max(0, r.dueAt - this.deps.clock.now())
-    const job = await queue.add(
-      SEEN_RECEIPT,
-      { chatJid: chat, gen: r.gen },
-      {
-        jobId: seenReceiptJobId(chat, r.gen),
-        delay,
-        removeOnComplete: true,
-        removeOnFail: 1000,
-        attempts: 10,
-        backoff: { type: 'exponential', delay: 1000 },
-      },
-    )
+    const batch = { chatJid: chat, gen: r.gen }
+    const job = await this.deps.jobs.add(catalog.seenReceipt, batch, { sessionId: sid, key: batch, delay })
     // No longer delayed (BullMQ already promoted it): its claim sees the later due time and waits.
     if (r.kind === 'moved') await job.changeDelay(delay).catch(() => {})
   }
@@ -161,7 +149,7 @@ export class ReceiptPlanner {
   private async cancel(sid: string, chat: string): Promise<void> {
     const gen = await this.deps.store.cancel(sid, chat)
     if (gen === null) return
-    await this.deps.queues.get(sid).remove(seenReceiptJobId(chat, gen))
+    await this.deps.jobs.remove(catalog.seenReceipt, { chatJid: chat, gen }, { sessionId: sid })
     this.deps.log.debug({ sessionId: sid, chat }, 'pending receipt dropped: the chat was read elsewhere')
   }
 }

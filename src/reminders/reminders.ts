@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
-import { SESSION_ACTION } from '../../jobs/session-action.js'
-import { reminderJobId, UNREAD_REMINDER } from '../../jobs/unread-reminder.js'
+import { catalog, type JobProducer } from '../../jobs/catalog.js'
 import type { Clock } from '../clock.js'
 import type { InboxEvent } from '../domain/events.js'
 import type { ChatTransition } from '../inbox/chat.js'
 import type { InboxStore } from '../inbox/store.js'
 import type { Metrics } from '../metrics.js'
 import type { Rules } from '../rules/compile.js'
-import type { SessionQueues } from '../worker/session-queues.js'
 import { type CancelTrigger, type Reminder, ReminderStore } from './reminder-store.js'
 
 export class ChatNotFoundError extends Error {}
@@ -33,7 +31,7 @@ export class ReminderService {
     private readonly deps: {
       store: ReminderStore
       inbox: InboxStore
-      queues: SessionQueues
+      jobs: JobProducer
       rules: () => Rules
       clock: Clock
       log: Logger
@@ -42,7 +40,7 @@ export class ReminderService {
   ) {}
 
   async create(sid: string, chatJid: string, req: ReminderRequest): Promise<Reminder> {
-    const { store, inbox, queues, clock, rules } = this.deps
+    const { store, inbox, jobs, clock, rules } = this.deps
     const chat = await inbox.getChat(sid, chatJid)
     if (!chat) throw new ChatNotFoundError(`chat ${chatJid} not found`)
     if (!chat.lastMessage) {
@@ -68,9 +66,8 @@ export class ReminderService {
       detail: null,
     }
     const replaced = await store.create(reminder)
-    const queue = queues.get(sid)
     if (replaced) {
-      await queue.remove(reminderJobId(replaced))
+      await jobs.remove(catalog.unreadReminder, { reminderId: replaced }, { sessionId: sid })
       this.deps.metrics.reminders.inc({ outcome: 'replaced' })
     }
     if (reminder.snooze) {
@@ -78,23 +75,16 @@ export class ReminderService {
         jid: chat.lastMessage.key.remoteJid,
         lastMessage: { key: chat.lastMessage.key, timestamp: chat.lastMessage.timestamp },
       }
-      await queue.add(
-        SESSION_ACTION,
+      await jobs.add(
+        catalog.sessionAction,
         { action: 'archive', chat: ref },
-        { jobId: `${reminder.id}-snooze`, removeOnComplete: true },
+        { sessionId: sid, key: { snoozeOf: reminder.id }, removeOnComplete: true },
       )
     }
-    await queue.add(
-      UNREAD_REMINDER,
+    await jobs.add(
+      catalog.unreadReminder,
       { reminderId: reminder.id, chatJid: chat.jid },
-      {
-        jobId: reminderJobId(reminder.id),
-        delay: reminder.dueAt - now,
-        removeOnComplete: true,
-        removeOnFail: 1000,
-        attempts: 8,
-        backoff: { type: 'exponential', delay: 2000 },
-      },
+      { sessionId: sid, key: { reminderId: reminder.id }, delay: reminder.dueAt - now },
     )
     this.deps.log.info(
       {
@@ -122,7 +112,7 @@ export class ReminderService {
       why,
     )
     if (prev === null || !ReminderStore.isLive(prev)) return false
-    await this.deps.queues.get(sid).remove(reminderJobId(rid))
+    await this.deps.jobs.remove(catalog.unreadReminder, { reminderId: rid }, { sessionId: sid })
     this.deps.metrics.reminders.inc({ outcome: 'cancelled' })
     this.deps.log.info({ sessionId: sid, chat: r.chatJid, reminderId: rid, why }, 'reminder cancelled')
     return true

@@ -3,7 +3,13 @@ import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import type { Rules } from './compile.js'
 import { diffRules, summarizeRules } from './diff.js'
-import { parseRulesText, readRulesFile } from './load.js'
+import { parseRulesText, type RulesResult, readRulesFile } from './load.js'
+
+function acceptable(parsed: RulesResult, accept: (rules: Rules) => string[]): RulesResult {
+  if (!parsed.ok) return parsed
+  const problems = accept(parsed.rules)
+  return problems.length > 0 ? { ok: false, problems } : parsed
+}
 
 export class RulesError extends Error {
   constructor(
@@ -20,6 +26,11 @@ export type RulesListener = (next: Rules, prev: Rules) => void
 export interface RulesStoreOptions {
   watch: boolean
   debounceMs?: number
+  /**
+   * Checks that depend on how this process runs, not on the file alone (e.g. a published API key while
+   * the HTTP API is bound to a public address). Problems refuse the file at start and on every reload.
+   */
+  accept?: (rules: Rules) => string[]
 }
 
 /** Holds the rules in force and swaps them when the file changes to something valid. */
@@ -34,12 +45,20 @@ export class RulesStore {
   #queue: Promise<unknown> = Promise.resolve()
   #rejected = false
   #closed = false
+  readonly #accept: (rules: Rules) => string[]
 
-  private constructor(path: string, logger: Logger, rules: Rules, text: string) {
+  private constructor(
+    path: string,
+    logger: Logger,
+    rules: Rules,
+    text: string,
+    accept: (rules: Rules) => string[],
+  ) {
     this.#path = path
     this.#logger = logger
     this.#rules = rules
     this.#text = text
+    this.#accept = accept
   }
 
   /** Loads the file (throwing RulesError if it is unusable) and optionally watches it. */
@@ -47,9 +66,10 @@ export class RulesStore {
     const absolute = resolve(path)
     const read = await readRulesFile(absolute)
     if (!read.ok) throw new RulesError(absolute, read.problems)
-    const parsed = parseRulesText(read.text)
+    const accept = options.accept ?? (() => [])
+    const parsed = acceptable(parseRulesText(read.text), accept)
     if (!parsed.ok) throw new RulesError(absolute, parsed.problems)
-    const store = new RulesStore(absolute, logger, parsed.rules, read.text)
+    const store = new RulesStore(absolute, logger, parsed.rules, read.text, accept)
     logger.info({ path: absolute, ...summarizeRules(parsed.rules) }, 'rules loaded')
     if (options.watch) store.#watch(options.debounceMs ?? 150)
     return store
@@ -86,7 +106,7 @@ export class RulesStore {
     if (this.#closed) return { applied: false, problems: [] }
     const read = await readRulesFile(this.#path)
     if (read.ok && read.text === this.#text) return this.#unchanged()
-    const parsed = read.ok ? parseRulesText(read.text) : read
+    const parsed = read.ok ? acceptable(parseRulesText(read.text), this.#accept) : read
     if (!parsed.ok) {
       this.#rejected = true
       this.#logger.error(

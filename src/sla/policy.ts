@@ -59,6 +59,19 @@ export function planClock(
   }
 }
 
+/**
+ * The level to arm next: the first of the ladder after `after` (or from the start) that has not fired.
+ * Only one level of a clock has a timer at a time; each level arms the next when it fires, so an open
+ * clock costs one delayed job, not one per level.
+ */
+export function nextLevel(
+  levels: readonly PlannedLevel[],
+  fired: ReadonlySet<number>,
+  after = -1,
+): PlannedLevel | null {
+  return levels.find((l) => l.level > after && !fired.has(l.level)) ?? null
+}
+
 /** Fills a task subject template: {{contact}}, {{chat}}, {{policy}}, {{level}}, {{waiting}}. */
 export function renderSubject(template: string, vars: Record<string, string>): string {
   return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, name: string) => vars[name] ?? whole)

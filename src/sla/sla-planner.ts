@@ -1,14 +1,14 @@
 import type { Logger } from 'pino'
-import { SLA_LEVEL, slaLevelJobId } from '../../jobs/sla-level.js'
+import { catalog, type JobProducer } from '../../jobs/catalog.js'
 import type { Clock } from '../clock.js'
 import type { InboxEvent } from '../domain/events.js'
 import { chatTypeOf } from '../domain/jid.js'
 import type { ChatTransition } from '../inbox/chat.js'
 import type { InboxStore } from '../inbox/store.js'
-import type { GlobalQueues } from '../queues.js'
 import type { Rules } from '../rules/compile.js'
-import { matchPolicy, type PeriodKind, planClock } from './policy.js'
+import { matchPolicy, nextLevel, type PeriodKind, planClock } from './policy.js'
 import type { SlaClock, SlaStore } from './sla-store.js'
+import { armLevel } from './sla-timer.js'
 
 /** Events that can start or end a waiting period. */
 const RELEVANT = new Set<InboxEvent['type']>([
@@ -20,15 +20,16 @@ const RELEVANT = new Set<InboxEvent['type']>([
 
 /**
  * Arms and disarms SLA clocks. When a chat starts waiting, every level of the matching policy is
- * computed ahead in business time and scheduled as a delayed job with a deterministic id; a reply or
- * "no reply needed" removes the remaining ones. No polling: each timer fires at its due instant.
+ * computed ahead in business time and recorded with the clock; the first is scheduled as a delayed job
+ * with a deterministic id, and each level schedules the next when it fires. A reply or "no reply
+ * needed" removes the pending one. No polling: each timer fires at its due instant.
  */
 export class SlaPlanner {
   constructor(
     private readonly deps: {
       store: SlaStore
       inbox: InboxStore
-      queues: GlobalQueues
+      jobs: JobProducer
       rules: () => Rules
       clock: Clock
       log: Logger
@@ -95,37 +96,27 @@ export class SlaPlanner {
     await this.addTimers(clock, alreadyFired)
   }
 
-  /** One delayed job per level not yet fired, with deterministic ids (adding twice adds once). */
+  /**
+   * Arms the clock's next level not yet fired (its id is deterministic: adding twice adds once); that
+   * level arms the one after it when it fires (jobs/sla-level.ts), so an open clock holds one timer.
+   */
   private async addTimers(clock: SlaClock, fired: Set<number>): Promise<void> {
-    const { sessionId, chatJid, waitSeq, policyId, waitingSince } = clock
-    const now = this.deps.clock.now()
-    await this.deps.queues.slaFor(sessionId).addBulk(
-      clock.levels
-        .filter((l) => !fired.has(l.level))
-        .map((l) => ({
-          name: SLA_LEVEL,
-          data: { sessionId, chatJid, waitSeq, level: l.level, policyId, dueAt: l.dueAt, waitingSince },
-          opts: {
-            jobId: slaLevelJobId(sessionId, chatJid, waitSeq, l.level),
-            delay: Math.max(0, l.dueAt - now),
-            removeOnComplete: true,
-            removeOnFail: 5000,
-            attempts: 8,
-            backoff: { type: 'exponential', delay: 1000 },
-          },
-        })),
-    )
+    const next = nextLevel(clock.levels, fired)
+    if (next) await armLevel(this.deps.jobs, clock, next, this.deps.clock.now())
   }
 
   private async disarm(clock: SlaClock): Promise<void> {
     // One round-trip: the timers and the record go together (a level firing meanwhile is stale anyway,
     // since the chat is no longer waiting in this period).
     await Promise.all([
-      ...clock.levels.map((l) =>
-        this.deps.queues
-          .slaFor(clock.sessionId)
-          .remove(slaLevelJobId(clock.sessionId, clock.chatJid, clock.waitSeq, l.level)),
-      ),
+      ...clock.levels.map((l) => {
+        const { sessionId, chatJid, waitSeq } = clock
+        return this.deps.jobs.remove(
+          catalog.slaLevel,
+          { sessionId, chatJid, waitSeq, level: l.level },
+          { sessionId },
+        )
+      }),
       this.deps.store.close(clock.sessionId, clock.chatJid),
     ])
   }
@@ -148,7 +139,11 @@ export class SlaPlanner {
         const fired = await this.deps.store.firedLevels(sid, chatJid, clock.waitSeq)
         await Promise.all(
           clock.levels.map((l) =>
-            this.deps.queues.slaFor(sid).remove(slaLevelJobId(sid, chatJid, clock.waitSeq, l.level)),
+            this.deps.jobs.remove(
+              catalog.slaLevel,
+              { sessionId: sid, chatJid, waitSeq: clock.waitSeq, level: l.level },
+              { sessionId: sid },
+            ),
           ),
         )
         const policy = chat

@@ -72,3 +72,11 @@ export class SessionNotLiveError extends Error {
     this.name = 'SessionNotLiveError'
   }
 }
+
+/**
+ * The stored WhatsApp credentials of sessions, for what must work while no process holds a session (an
+ * operator's logout then wipes them, so the next start pairs afresh). The Baileys auth state implements it.
+ */
+export interface SessionAuthStore {
+  wipe(sessionId: string): Promise<void>
+}

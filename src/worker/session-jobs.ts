@@ -1,17 +1,9 @@
 import { DelayedError, type Job, UnrecoverableError } from 'bullmq'
-import type { z } from 'zod'
-import { formatIssues } from '../rules/report.js'
+import type { JobRunner, SessionJobContext } from '../../jobs/job-definition.js'
 import type { WhatsAppSession } from '../whatsapp/port.js'
 
-/** What every processor of a session queue receives: the session it runs for, live. */
-export interface SessionJobContext {
-  sessionId: string
-  session: WhatsAppSession
-  /** The job's lock token, for processors that reschedule themselves (moveToDelayed). */
-  token: string | undefined
-}
-
-export type SessionJobProcessor = (job: Job, ctx: SessionJobContext) => Promise<unknown>
+/** Runs one job of a session queue; built with `taskList(task(catalog.x, processor), ...)`. */
+export type SessionJobProcessor = JobRunner<SessionJobContext>
 
 /** While the session is reconnecting or moving, jobs step back this long instead of failing. */
 const WAIT_MS = 1000
@@ -34,15 +26,4 @@ export async function runSessionJob(
     throw new DelayedError()
   }
   return processor(job, { sessionId, session, token })
-}
-
-/** Parses a job's payload; a malformed one fails at once with the reason and is never retried. */
-export function payloadOf<T extends z.ZodType>(job: Job, schema: T): z.infer<T> {
-  const parsed = schema.safeParse(job.data)
-  if (!parsed.success) {
-    throw new UnrecoverableError(
-      `invalid ${job.name} payload: ${formatIssues(parsed.error.issues).join('; ')}`,
-    )
-  }
-  return parsed.data
 }

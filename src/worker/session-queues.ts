@@ -26,13 +26,8 @@ export class SessionQueues {
       q = new Queue(sessionQueueName(sessionId), {
         connection: this.redis as unknown as ConnectionOptions,
         prefix: this.prefix,
+        // Each job's options (retries, retention) come from its definition in jobs/catalog.ts.
         streams: QUEUE_STREAMS,
-        defaultJobOptions: {
-          removeOnComplete: 1000,
-          removeOnFail: 5000,
-          attempts: 8,
-          backoff: { type: 'exponential', delay: 1000 },
-        },
       })
       const name = q.name
       q.on('error', (err) => this.onError(name, err))

@@ -1,14 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import { Worker as BullWorker, type ConnectionOptions } from 'bullmq'
-import { COUNTER_RESET, counterResetProcessor } from '../../jobs/counter-reset.js'
-import { SEEN_RECEIPT, seenReceiptProcessor } from '../../jobs/seen-receipt.js'
-import { SESSION_ACTION, sessionActionProcessor } from '../../jobs/session-action.js'
-import { SLA_LEVEL, slaLevelProcessor } from '../../jobs/sla-level.js'
-import { SLA_WEBHOOK, slaWebhookProcessor } from '../../jobs/sla-webhook.js'
-import { UNREAD_REMINDER, unreadReminderProcessor } from '../../jobs/unread-reminder.js'
+import { catalog, globalRunner, task, taskList } from '../../jobs/catalog.js'
+import { counterResetProcessor } from '../../jobs/counter-reset.js'
+import { seenReceiptProcessor } from '../../jobs/seen-receipt.js'
+import { sessionActionProcessor } from '../../jobs/session-action.js'
+import { slaLevelProcessor } from '../../jobs/sla-level.js'
+import { slaWebhookProcessor } from '../../jobs/sla-webhook.js'
+import { unreadReminderProcessor } from '../../jobs/unread-reminder.js'
 import { ResetSchedules } from '../counters/reset-schedules.js'
-import { startCrmWorker } from '../crm/crm-worker.js'
 import type { Ingestor } from '../inbox/ingest.js'
 import { GLOBAL_QUEUES, SLA_SHARDS, slaQueueName } from '../queues.js'
 import { duplicateRedis } from '../redis.js'
@@ -19,6 +19,7 @@ import { BaileysTransport } from '../whatsapp/baileys/transport.js'
 import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
 import { SimTransport } from '../whatsapp/sim/transport.js'
+import { startCrmWorker } from './crm-worker.js'
 import { LeaseStore } from './lease.js'
 import { type OwnershipTimings, SessionOwnership } from './ownership.js'
 
@@ -102,30 +103,31 @@ export async function startWorker(
     onRedisError: s.onRedisError,
     rules: s.rules.current(),
     commands,
-    processors: {
-      [SESSION_ACTION]: sessionActionProcessor({ redis: s.redis, keys: s.keys }),
-      [SEEN_RECEIPT]: seenReceiptProcessor({
-        store: s.receipts,
-        clock: s.clock,
-        metrics: s.metrics,
-        log: s.log,
-      }),
-      [UNREAD_REMINDER]: unreadReminderProcessor({
-        reminders: s.reminderStore,
-        inbox: s.inbox,
-        ingestor: s.ingestor,
-        rules: () => s.rules.current(),
-        clock: s.clock,
-        metrics: s.metrics,
-        log: s.log,
-      }),
-    },
+    processors: taskList(
+      task(catalog.sessionAction, sessionActionProcessor({ redis: s.redis, keys: s.keys })),
+      task(
+        catalog.seenReceipt,
+        seenReceiptProcessor({ store: s.receipts, clock: s.clock, metrics: s.metrics, log: s.log }),
+      ),
+      task(
+        catalog.unreadReminder,
+        unreadReminderProcessor({
+          reminders: s.reminderStore,
+          inbox: s.inbox,
+          ingestor: s.ingestor,
+          rules: () => s.rules.current(),
+          clock: s.clock,
+          metrics: s.metrics,
+          log: s.log,
+        }),
+      ),
+    ),
     ...(opts.timings ? { timings: opts.timings } : {}),
   })
   await ownership.start()
   const globalWorkers = startGlobalWorkers(s)
   const resetSchedules = new ResetSchedules({
-    queue: s.queues.counters,
+    jobs: s.jobs,
     redis: s.redis,
     lockKey: s.keys.global('counter-reset-schedules-lock'),
     log: s.log,
@@ -165,8 +167,7 @@ function startGlobalWorkers(s: Services): BullWorker[] {
     inbox: s.inbox,
     ingestor: s.ingestor,
     crm: s.crm,
-    queues: s.queues,
-    sessionQueues: s.sessionQueues,
+    jobs: s.jobs,
     rules: () => s.rules.current(),
     clock: s.clock,
     metrics: s.metrics,
@@ -186,33 +187,25 @@ function startGlobalWorkers(s: Services): BullWorker[] {
     ...Array.from(
       { length: SLA_SHARDS },
       (_, shard) =>
-        new BullWorker(
-          slaQueueName(shard),
-          (job) => (job.name === SLA_LEVEL ? sla(job) : Promise.resolve(null)),
-          {
-            connection: connection(),
-            prefix: s.keys.prefix,
-            concurrency: 4,
-            // A crashed worker's in-flight timer returns within seconds rather than the default 30-60 s.
-            lockDuration: 10_000,
-            stalledInterval: 5000,
-          },
-        ),
+        new BullWorker(slaQueueName(shard), globalRunner(taskList(task(catalog.slaLevel, sla))), {
+          connection: connection(),
+          prefix: s.keys.prefix,
+          concurrency: 4,
+          // A crashed worker's in-flight timer returns within seconds rather than the default 30-60 s.
+          lockDuration: 10_000,
+          stalledInterval: 5000,
+        }),
     ),
-    new BullWorker(
-      GLOBAL_QUEUES.webhooks,
-      (job) => (job.name === SLA_WEBHOOK ? webhook(job) : Promise.resolve(null)),
-      {
-        connection: connection(),
-        prefix: s.keys.prefix,
-        concurrency: 10,
-      },
-    ),
-    new BullWorker(
-      GLOBAL_QUEUES.counters,
-      (job) => (job.name === COUNTER_RESET ? counterReset(job) : Promise.resolve(null)),
-      { connection: connection(), prefix: s.keys.prefix, concurrency: 2 },
-    ),
+    new BullWorker(GLOBAL_QUEUES.webhooks, globalRunner(taskList(task(catalog.slaWebhook, webhook))), {
+      connection: connection(),
+      prefix: s.keys.prefix,
+      concurrency: 10,
+    }),
+    new BullWorker(GLOBAL_QUEUES.counters, globalRunner(taskList(task(catalog.counterReset, counterReset))), {
+      connection: connection(),
+      prefix: s.keys.prefix,
+      concurrency: 2,
+    }),
   ]
   for (const w of workers) {
     w.on('failed', (job, err) =>

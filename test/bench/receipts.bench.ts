@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { type Logger, pino } from 'pino'
-import { SEEN_RECEIPT, seenReceiptProcessor } from '../../jobs/seen-receipt.js'
+import { catalog, JobProducer, task, taskList } from '../../jobs/catalog.js'
+import { seenReceiptProcessor } from '../../jobs/seen-receipt.js'
 import { systemClock } from '../../src/clock.js'
 import { Ingestor, ingestRulesFrom } from '../../src/inbox/ingest.js'
 import { InboxStore } from '../../src/inbox/store.js'
@@ -255,7 +256,15 @@ async function startOurs(ctx: BenchContext, sub: string, log: Logger): Promise<S
   const queues = new SessionQueues(redis, sub)
   const planner = new ReceiptPlanner({
     store,
-    queues,
+    jobs: new JobProducer({
+      session: (sid) => queues.get(sid),
+      slaShard: () => {
+        throw new Error('the receipts bench has no SLA queues')
+      },
+      global: () => {
+        throw new Error('the receipts bench has no global queues')
+      },
+    }),
     rules: () => rules,
     clock: systemClock,
     log,
@@ -267,7 +276,9 @@ async function startOurs(ctx: BenchContext, sub: string, log: Logger): Promise<S
   const { network, sessions } = await startSessions(redis, keys, log, async (e) => {
     await ingestor.ingest(e)
   })
-  const processors = { [SEEN_RECEIPT]: seenReceiptProcessor({ store, clock: systemClock, metrics }) }
+  const processors = taskList(
+    task(catalog.seenReceipt, seenReceiptProcessor({ store, clock: systemClock, metrics })),
+  )
   const lateness: number[] = []
   let covered = 0
   let failed = 0

@@ -6,19 +6,20 @@ import { Keys } from '../../src/keys.js'
 import { assertRedisReachable } from '../../src/redis.js'
 import { deleteByPrefix, REDIS_URL } from '../helpers/redis.js'
 import { crmBenchmark } from './crm.bench.js'
+import { e2eBenchmark } from './e2e.bench.js'
 import { ingestBenchmark } from './ingest.bench.js'
 import { receiptsBenchmark } from './receipts.bench.js'
 import { slaBenchmark } from './sla.bench.js'
 import type { Benchmark } from './stats.js'
 
 /**
- * `npm run bench [-- --runs N] [--only NAME] [--seed S] [--seconds T]`: runs each benchmark N times (its
+ * `npm run bench [-- --runs N] [--only NAME] [--seed S] [--seconds T] [--rev GIT-REV]`: runs each benchmark N times (its
  * own default without --runs), each run on a fresh key prefix that is deleted afterwards (Redis is never
  * flushed), and prints ONE JSON document on stdout. Progress goes to stderr. `--seconds` shortens (or
  * lengthens) the benchmarks that simulate traffic in real time. A new benchmark is a `*.bench.ts` module
  * listed here.
  */
-const BENCHMARKS: Benchmark[] = [ingestBenchmark, receiptsBenchmark, slaBenchmark, crmBenchmark]
+const BENCHMARKS: Benchmark[] = [ingestBenchmark, receiptsBenchmark, slaBenchmark, crmBenchmark, e2eBenchmark]
 
 const DEFAULT_RUNS = 5
 const DEFAULT_SEED = 20261120
@@ -29,7 +30,7 @@ function fail(message: string): never {
 }
 
 function parseFlags() {
-  let values: { runs?: string; only?: string; seed?: string; seconds?: string }
+  let values: { runs?: string; only?: string; seed?: string; seconds?: string; rev?: string }
   try {
     ;({ values } = parseArgs({
       options: {
@@ -37,13 +38,14 @@ function parseFlags() {
         only: { type: 'string' },
         seed: { type: 'string' },
         seconds: { type: 'string' },
+        rev: { type: 'string' },
       },
       strict: true,
       allowPositionals: false,
     }))
   } catch (err) {
     fail(
-      `${err instanceof Error ? err.message : String(err)}\nusage: npm run bench -- [--runs N] [--only NAME] [--seed S] [--seconds T]`,
+      `${err instanceof Error ? err.message : String(err)}\nusage: npm run bench -- [--runs N] [--only NAME] [--seed S] [--seconds T] [--rev GIT-REV]`,
     )
   }
   const runs = values.runs === undefined ? undefined : Number(values.runs)
@@ -58,7 +60,7 @@ function parseFlags() {
   if (values.only !== undefined && !names.includes(values.only)) {
     fail(`unknown benchmark "${values.only}"; known: ${names.join(', ')}`)
   }
-  return { runs, seed, seconds, only: values.only }
+  return { runs, seed, seconds, only: values.only, rev: values.rev }
 }
 
 const progress = (message: string) => process.stderr.write(`${message}\n`)
@@ -67,7 +69,7 @@ const progress = (message: string) => process.stderr.write(`${message}\n`)
 let live: { redis: Redis; prefix: string; undo: Set<() => Promise<void>> } | undefined
 
 async function main(): Promise<void> {
-  const { runs: runsFlag, seed, seconds, only } = parseFlags()
+  const { runs: runsFlag, seed, seconds, only, rev } = parseFlags()
   try {
     await assertRedisReachable(REDIS_URL)
   } catch (err) {
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
 
   const report: Record<string, unknown> = {}
   for (const bench of BENCHMARKS) {
-    if (only && bench.name !== only) continue
+    if (only ? bench.name !== only : bench.onlyWhenNamed) continue
     progress(`== ${bench.name}: ${bench.description}`)
     const runs = runsFlag ?? bench.defaultRuns ?? DEFAULT_RUNS
     const results: unknown[] = []
@@ -109,6 +111,7 @@ async function main(): Promise<void> {
             run,
             seed,
             seconds,
+            rev,
             progress: (m) => progress(`[${bench.name} ${run + 1}/${runs}] ${m}`),
             onInterrupt: (fn) => {
               undo.add(fn)

@@ -17,6 +17,8 @@ export interface BenchContext {
   seed: number
   /** `--seconds`: how long a benchmark that simulates traffic in real time runs it; undefined: its default. */
   seconds: number | undefined
+  /** `--rev`: the git revision a comparing benchmark (e2e) measures against; undefined: its default. */
+  rev: string | undefined
   /** Progress for humans, on stderr (stdout carries only the JSON report). */
   progress(message: string): void
   /**
@@ -35,6 +37,8 @@ export interface Benchmark<R = unknown> {
   description: string
   /** Runs when `--runs` is not given (the runner's default otherwise): long benchmarks take fewer. */
   defaultRuns?: number
+  /** Runs only when named with `--only` (it takes minutes, or needs another checkout). */
+  onlyWhenNamed?: boolean
   runOnce(ctx: BenchContext): Promise<R>
   report(runs: R[]): Record<string, unknown>
 }

@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { slaLevelJobId } from '../../jobs/sla-level.js'
+import { catalog } from '../../jobs/catalog.js'
 import { TickbridgeClient } from '../../src/client/index.js'
 import { appFixture, bearer, KEYS } from '../helpers/app.js'
 import { inbound, pn, T0 } from '../helpers/events.js'
@@ -218,7 +218,12 @@ describe('DELETE /v1/chats/unanswered', () => {
     const open = await f.services.sla.openChats('acme-support')
     expect(open.sort()).toEqual([pn(3), pn(4), pn(5), pn(7)].sort())
     const clock = (await f.services.sla.get('acme-support', pn(3)))!
-    const jobId = slaLevelJobId('acme-support', pn(3), clock.waitSeq, 0)
+    const jobId = catalog.slaLevel.jobId({
+      sessionId: 'acme-support',
+      chatJid: pn(3),
+      waitSeq: clock.waitSeq,
+      level: 0,
+    })
     expect(await f.services.queues.slaFor('acme-support').getJobState(jobId)).toBe('delayed')
     await reset(f, '?userId=carla')
     expect(await f.services.sla.get('acme-support', pn(5))).toBeNull()

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Job } from 'bullmq'
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest'
-import { COUNTER_RESET, counterResetProcessor } from '../../jobs/counter-reset.js'
+import { catalog, task } from '../../jobs/catalog.js'
+import { counterResetProcessor } from '../../jobs/counter-reset.js'
 import { systemClock } from '../../src/clock.js'
 import { ResetSchedules } from '../../src/counters/reset-schedules.js'
 import { userCounters } from '../../src/inbox/counters.js'
@@ -60,7 +61,7 @@ let rulesPath = ''
 let f: Awaited<ReturnType<typeof appFixture<typeof systemClock>>>
 const schedulesOf = (lockKey = 'sync-lock') =>
   new ResetSchedules({
-    queue: f.services.queues.counters,
+    jobs: f.services.jobs,
     redis: f.redis,
     lockKey: f.services.keys.global(lockKey),
     log: f.services.log,
@@ -105,14 +106,14 @@ describe('reset schedules follow the rules', () => {
     expect(await listed()).toEqual([
       {
         id: 'acme-nightly',
-        name: COUNTER_RESET,
+        name: catalog.counterReset.name,
         pattern: '0 0 * * *',
         tz: 'Europe/Berlin',
         data: { ruleId: 'acme-nightly' },
       },
       {
         id: 'support-evening',
-        name: COUNTER_RESET,
+        name: catalog.counterReset.name,
         pattern: '30 18 * * 1-5',
         tz: 'America/New_York',
         data: { ruleId: 'support-evening' },
@@ -193,19 +194,23 @@ describe('reset schedules follow the rules', () => {
 })
 
 describe('counter-reset processor', () => {
-  const processor = () =>
-    counterResetProcessor({
-      inbox: f.services.inbox,
-      ingestor: f.services.ingestor,
-      metrics: f.services.metrics,
-      rules: () => f.services.rules.current(),
-      clock: f.services.clock,
-      log: f.services.log,
-    })
+  /** The processor as the worker runs it: bound to its catalog entry, which parses the payload. */
+  const processor = () => (j: Job) =>
+    task(
+      catalog.counterReset,
+      counterResetProcessor({
+        inbox: f.services.inbox,
+        ingestor: f.services.ingestor,
+        metrics: f.services.metrics,
+        rules: () => f.services.rules.current(),
+        clock: f.services.clock,
+        log: f.services.log,
+      }),
+    ).run(j, undefined)
   const job = (ruleId: string, prevMillis?: number) =>
     ({
       id: `repeat:${ruleId}:1`,
-      name: COUNTER_RESET,
+      name: catalog.counterReset.name,
       data: { ruleId },
       opts: prevMillis ? { prevMillis } : {},
     }) as unknown as Job

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type ConnectionOptions, Worker } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CRM_TASK, type CrmTaskJob, crmTaskProcessor } from '../../jobs/crm-task.js'
+import { type CrmTaskJob, catalog, globalRunner, task, taskList } from '../../jobs/catalog.js'
+import { crmTaskProcessor } from '../../jobs/crm-task.js'
 import type { ManualClock } from '../../src/clock.js'
 import { GLOBAL_QUEUES } from '../../src/queues.js'
 import { appFixture } from '../helpers/app.js'
@@ -219,7 +220,9 @@ describe('HubSpot sync', () => {
     const before = hs.tasks.length
     const worker = new Worker(
       GLOBAL_QUEUES.crmTasks,
-      crmTaskProcessor({ crm: f.services.crm, log: f.services.log }),
+      globalRunner(
+        taskList(task(catalog.crmTask, crmTaskProcessor({ crm: f.services.crm, log: f.services.log }))),
+      ),
       {
         connection: f.services.redis.duplicate({
           maxRetriesPerRequest: null,
@@ -227,7 +230,7 @@ describe('HubSpot sync', () => {
         prefix: f.services.keys.prefix,
       },
     )
-    const task: CrmTaskJob = {
+    const crmTask: CrmTaskJob = {
       sessionId: 's1',
       chatJid: jidOf('4917399988866'),
       phone: '4917399988866',
@@ -236,7 +239,8 @@ describe('HubSpot sync', () => {
       priority: 'HIGH',
       dueAt: T0,
     }
-    const job = await f.services.queues.crmTasks.add(CRM_TASK, task, {
+    // Straight into the queue, with quick retries of its own, to watch the processor retry.
+    const job = await f.services.queues.crmTasks.add(catalog.crmTask.name, crmTask, {
       jobId: 'sla-s1-test-1-1-0',
       attempts: 5,
       backoff: { type: 'fixed', delay: 50 },

@@ -12,9 +12,17 @@ export interface Spawned {
   exited: Promise<number | null>
 }
 
-/** Runs a TypeScript entry point of this project as a real process (node --import tsx). */
-export function spawnTs(entry: string, args: string[], env: Record<string, string>): Spawned {
-  return spawnCommand(process.execPath, ['--import', 'tsx', entry, ...args], env)
+/**
+ * Runs a TypeScript entry point of this project as a real process (node --import tsx). `cwd` runs it
+ * from another checkout instead (the e2e benchmark runs an older revision's workers).
+ */
+export function spawnTs(
+  entry: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string = ROOT,
+): Spawned {
+  return spawnCommand(process.execPath, ['--import', 'tsx', entry, ...args], env, cwd)
 }
 
 /** Runs any command as a real process (`npm start`, `node dist/...`) with a small, explicit environment. */

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { seenReceiptJobId } from '../../jobs/seen-receipt.js'
+import { catalog } from '../../jobs/catalog.js'
 import { systemClock } from '../../src/clock.js'
 import { messageEventSchema } from '../../src/domain/events.js'
 import type { RecordedSimAction } from '../../src/whatsapp/sim/network.js'
@@ -145,7 +145,7 @@ describe('human-like seen receipts (auto policy)', () => {
     await customerWrites('bot-line', chat, 'Are you there?')
     const gen = Number(await f.redis.hget(f.services.keys.seenMeta('bot-line', chat), 'gen'))
     const queue = f.services.sessionQueues.get('bot-line')
-    expect(await queue.getJobState(seenReceiptJobId(chat, gen))).toBe('delayed')
+    expect(await queue.getJobState(catalog.seenReceipt.jobId({ chatJid: chat, gen }))).toBe('delayed')
     // The agent opens the chat on the phone before the human delay has passed.
     const applied = new Promise<void>((resolve) => {
       const off = f.services.ingestor.onApplied((e) => {
@@ -162,7 +162,7 @@ describe('human-like seen receipts (auto policy)', () => {
       at: Date.now(),
     })
     await applied
-    expect(await queue.getJobState(seenReceiptJobId(chat, gen))).toBe('unknown')
+    expect(await queue.getJobState(catalog.seenReceipt.jobId({ chatJid: chat, gen }))).toBe('unknown')
     expect(await f.services.receipts.pending('bot-line', chat)).toEqual([])
     expect(await reads('bot-line', chat)).toEqual([])
   })

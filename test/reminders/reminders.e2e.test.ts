@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { reminderJobId } from '../../jobs/unread-reminder.js'
+import { catalog } from '../../jobs/catalog.js'
 import { systemClock } from '../../src/clock.js'
 import type { RecordedSimAction } from '../../src/whatsapp/sim/network.js'
 import { startWorker, type Worker } from '../../src/worker/worker.js'
@@ -164,10 +164,14 @@ describe('reminders later', () => {
     await customerWrites(chat)
     const r = (await unread(chat, { in: '1h', cancelOn: [trigger] })).json()
     const queue = f.services.sessionQueues.get('desk')
-    expect(await queue.getJobState(reminderJobId(r.reminderId))).toBe('delayed')
+    expect(await queue.getJobState(catalog.unreadReminder.jobId({ reminderId: r.reminderId }))).toBe(
+      'delayed',
+    )
     await moveOn(chat)
     expect(await reminderOf(chat, r.reminderId)).toMatchObject({ status: 'cancelled', detail: why })
-    expect(await queue.getJobState(reminderJobId(r.reminderId))).toBe('unknown')
+    expect(await queue.getJobState(catalog.unreadReminder.jobId({ reminderId: r.reminderId }))).toBe(
+      'unknown',
+    )
   })
 
   it('a new reminder replaces the pending one; DELETE cancels; unknown ids are 404', async () => {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
-import { spawnTs } from '../helpers/process.js'
+import { sha256Hex } from '../../src/http/auth.js'
+import { ROOT, spawnTs } from '../helpers/process.js'
 import { deleteByPrefix, REDIS_URL } from '../helpers/redis.js'
 
 const prefix = `tbt-startup-${randomBytes(4).toString('hex')}`
@@ -82,6 +83,8 @@ describe('service start-up', () => {
       const loaded = JSON.parse(await p.waitFor(/"msg":"tickbridge loaded"/))
       expect(loaded).toMatchObject({ role: 'all', sessions: 2, transport: 'sim' })
       const listening = JSON.parse(await p.waitFor(/"msg":"HTTP API listening"/))
+      // No HOST set: the API (with the example rules' published keys) serves this machine only.
+      expect(listening).toMatchObject({ bound: '127.0.0.1', reachableFrom: 'this machine only' })
       const health = await fetch(`${listening.url}/healthz`)
       expect(await health.json()).toEqual({ status: 'ok' })
       const sessions = await fetch(`${listening.url}/v1/sessions`, {
@@ -97,6 +100,56 @@ describe('service start-up', () => {
       expect(await p.exited).toBe(0)
     } finally {
       p.child.kill('SIGKILL')
+    }
+  })
+
+  it('refuses a public bind while a published example key is in force, naming the key id', async () => {
+    const p = spawnTs('src/main.ts', ['all'], { HOST: '0.0.0.0', PORT: '0', TICKBRIDGE_PREFIX: prefix })
+    expect(await p.exited).toBe(2)
+    const err = p.stderr.join('\n')
+    expect(err).toContain('apiKeys id "acme-admin"')
+    expect(err).toContain('apiKeys id "acme-dashboard"')
+    expect(err).toContain('HOST=127.0.0.1')
+    expect(p.stdout.join('\n')).not.toContain('HTTP API listening')
+    noStack(err)
+  })
+
+  it('binds a public address once the rules hold real keys, and a worker is never refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tb-startup-'))
+    const file = join(dir, 'rules.yaml')
+    const example = await readFile(join(ROOT, 'config/rules.example.yaml'), 'utf8')
+    await writeFile(
+      file,
+      example
+        .replace(sha256Hex('tb_example_admin_key'), sha256Hex('real-admin-key-of-our-own'))
+        .replace(sha256Hex('tb_example_read_key'), sha256Hex('real-read-key-of-our-own')),
+    )
+    const p = spawnTs('src/main.ts', ['web'], {
+      HOST: '0.0.0.0',
+      PORT: '0',
+      TICKBRIDGE_PREFIX: prefix,
+      TICKBRIDGE_RULES: file,
+    })
+    try {
+      const listening = JSON.parse(await p.waitFor(/"msg":"HTTP API listening"/))
+      expect(listening).toMatchObject({ bound: '0.0.0.0', reachableFrom: 'other machines' })
+      const sessions = await fetch(`${listening.url}/v1/sessions`, {
+        headers: { authorization: 'Bearer real-admin-key-of-our-own' },
+      })
+      expect(sessions.status).toBe(200)
+    } finally {
+      p.child.kill('SIGKILL')
+    }
+    // The worker serves no HTTP: HOST does not concern it.
+    const w = spawnTs('src/main.ts', ['worker'], {
+      HOST: '0.0.0.0',
+      TICKBRIDGE_PREFIX: prefix,
+      WA_TRANSPORT: 'sim',
+    })
+    try {
+      await w.waitFor(/"msg":"tickbridge loaded"/)
+    } finally {
+      w.child.kill('SIGKILL')
     }
   })
 })

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Job } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { slaLevelJobId, slaLevelProcessor } from '../../jobs/sla-level.js'
+import { catalog, task } from '../../jobs/catalog.js'
+import { slaLevelProcessor } from '../../jobs/sla-level.js'
 import { signWebhook } from '../../jobs/sla-webhook.js'
 import { TickbridgeClient } from '../../src/client/index.js'
 import { systemClock } from '../../src/clock.js'
@@ -138,6 +139,64 @@ describe('SLA escalation ladder', () => {
     expect((await f.services.sla.get('sales', chat))?.state).toBe('breached')
   })
 
+  it('an open clock holds one timer: each level arms the next when it fires', async () => {
+    const chat = pn(9506)
+    const queue = f.services.queues.slaFor('sales')
+    await customerWrites(chat)
+    const clock = (await f.services.sla.get('sales', chat))!
+    const state = (level: number) =>
+      queue.getJobState(
+        catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level }),
+      )
+    expect([await state(0), await state(1), await state(2)]).toEqual(['delayed', 'unknown', 'unknown'])
+    await vi.waitFor(async () => expect(await events(chat)).toHaveLength(1), { timeout: 5000, interval: 20 })
+    await vi.waitFor(async () => expect(await state(1)).toBe('delayed'), { timeout: 2000, interval: 20 })
+    expect(await state(2)).toBe('unknown')
+    await vi.waitFor(async () => expect(await events(chat)).toHaveLength(3), { timeout: 5000, interval: 50 })
+  })
+
+  it('a level retried after it fired (crash before arming the next) arms the next one', async () => {
+    const chat = pn(9507)
+    const queue = f.services.queues.slaFor('sales')
+    await customerWrites(chat)
+    const clock = (await f.services.sla.get('sales', chat))!
+    const id = (level: number) =>
+      catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level })
+    await vi.waitFor(async () => expect(await events(chat)).toHaveLength(1), { timeout: 5000, interval: 20 })
+    await vi.waitFor(async () => expect(await queue.getJobState(id(1))).toBe('delayed'))
+    // As if the worker died after level 0 fired and before it armed level 1.
+    await queue.remove(id(1))
+    const process = slaLevelProcessor({
+      sla: f.services.sla,
+      inbox: f.services.inbox,
+      ingestor: f.services.ingestor,
+      crm: f.services.crm,
+      jobs: f.services.jobs,
+      rules: () => f.services.rules.current(),
+      clock: systemClock,
+      metrics: f.services.metrics,
+      log: f.services.log,
+    })
+    const level0 = { ...(await f.services.sla.get('sales', chat))!.levels[0]! }
+    const data = {
+      sessionId: 'sales',
+      chatJid: chat,
+      waitSeq: clock.waitSeq,
+      level: 0,
+      policyId: 'fast',
+      dueAt: level0.dueAt,
+    }
+    expect(await task(catalog.slaLevel, process).run({ name: 'sla-level', data } as Job, undefined)).toEqual({
+      fired: false,
+      reason: 'done',
+    })
+    expect(await queue.getJobState(id(1))).toBe('delayed')
+    await vi.waitFor(
+      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0, 1, 2]),
+      { timeout: 5000, interval: 50 },
+    )
+  })
+
   it('the typed client reads the same breach log', async () => {
     const url = await f.app.listen({ port: 0, host: '127.0.0.1' })
     const client = new TickbridgeClient({ baseUrl: url, apiKey: KEYS.acmeAdmin })
@@ -162,7 +221,9 @@ describe('SLA escalation ladder', () => {
     await f.services.ingestor.ingest(message)
     const clock = (await f.services.sla.get('sales', chat))!
     const queue = f.services.queues.slaFor('sales')
-    const ids = [0, 1, 2].map((l) => slaLevelJobId('sales', chat, clock.waitSeq, l))
+    const ids = [0, 1, 2].map((l) =>
+      catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level: l }),
+    )
     // As if the worker died after recording the clock but before adding its timers.
     for (const id of ids) await queue.remove(id)
     expect(await Promise.all(ids.map((id) => queue.getJobState(id)))).toEqual([
@@ -189,8 +250,16 @@ describe('SLA escalation ladder', () => {
     const clock = await f.services.sla.get('sales', chat)
     await reply(chat)
     const queue = f.services.queues.slaFor('sales')
-    expect(await queue.getJobState(slaLevelJobId('sales', chat, clock!.waitSeq, 1))).toBe('unknown')
-    expect(await queue.getJobState(slaLevelJobId('sales', chat, clock!.waitSeq, 2))).toBe('unknown')
+    expect(
+      await queue.getJobState(
+        catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock!.waitSeq, level: 1 }),
+      ),
+    ).toBe('unknown')
+    expect(
+      await queue.getJobState(
+        catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock!.waitSeq, level: 2 }),
+      ),
+    ).toBe('unknown')
     expect(await f.services.sla.get('sales', chat)).toBeNull()
     expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([1])
   })
@@ -206,8 +275,7 @@ describe('SLA escalation ladder', () => {
       inbox: f.services.inbox,
       ingestor: f.services.ingestor,
       crm: f.services.crm,
-      queues: f.services.queues,
-      sessionQueues: f.services.sessionQueues,
+      jobs: f.services.jobs,
       rules: () => f.services.rules.current(),
       clock: systemClock,
       metrics: f.services.metrics,
@@ -221,7 +289,10 @@ describe('SLA escalation ladder', () => {
       policyId: 'fast',
       dueAt: Date.now(),
     }
-    expect(await process({ name: 'sla-level', data } as Job)).toEqual({ fired: false, reason: 'stale' })
+    expect(await task(catalog.slaLevel, process).run({ name: 'sla-level', data } as Job, undefined)).toEqual({
+      fired: false,
+      reason: 'stale',
+    })
     const mods = (await f.services.sim!.actions('sales')).filter(
       (a) => a.kind === 'chatModify' && a.jid === chat,
     )
@@ -244,7 +315,9 @@ describe('SLA escalation ladder', () => {
     const after = (await f.services.sla.get('sales', chat))!
     expect(after.waitSeq).toBe(before.waitSeq)
     expect(after.levels.map((l) => l.dueAt - after.waitingSince)).toEqual([1_800_000, 3_600_000, 5_400_000])
-    const job = await f.services.queues.slaFor('sales').getJob(slaLevelJobId('sales', chat, after.waitSeq, 0))
+    const job = await f.services.queues
+      .slaFor('sales')
+      .getJob(catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: after.waitSeq, level: 0 }))
     expect(job?.opts.delay).toBeGreaterThan(1_700_000)
     expect(job?.opts.delay).toBeLessThanOrEqual(1_800_000)
     await reply(chat)

@@ -38,6 +38,8 @@ export const soakOptionsSchema = z
     seed: z.coerce.number().int().default(1),
     /** How long (s) the drain may take after the last timer is due before the run is reported as stuck. */
     drainTimeout: z.coerce.number().positive().default(600),
+    /** Run the worker processes from this checkout (another revision) instead of this one. */
+    workerRoot: z.string().min(1).optional(),
     /** Print progress lines on stderr. */
     verbose: z.boolean().default(true),
   })

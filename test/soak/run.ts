@@ -23,6 +23,7 @@ import { type HubSpotStandIn, STANDIN_TOKEN, startHubSpotStandIn } from '../hubs
 import { checkInvariants, type WebhookDelivery } from './check.js'
 import { buildChats, type LoadStats, runLoad } from './load.js'
 import { loadSeconds, type SoakInput, type SoakOptions, soakOptionsSchema } from './options.js'
+import { costPerMessage, idleCost, snapshotRedisCost } from './redis-cost.js'
 import { SessionWatch } from './session-watch.js'
 import { Truth } from './truth.js'
 import { WorkerPool } from './workers.js'
@@ -154,17 +155,40 @@ async function soak(
   for (let i = 0; i < entries.length; i += 2000) await client.hset(cache, ...entries.slice(i, i + 2000))
 
   const baseline = o.cluster ? 0 : await usedMemory(client)
-  const pool = new WorkerPool(o.workers, env, async (pid) =>
-    (await client.zrange(s.keys.global('workers'), 0, -1)).some((w) => w.split('/')[1] === String(pid)),
+  const baselineByKind = o.cluster ? new Map<string, number>() : await memoryByKind(client, prefix)
+  const pool = new WorkerPool(
+    o.workers,
+    env,
+    async (pid) =>
+      (await client.zrange(s.keys.global('workers'), 0, -1)).some((w) => w.split('/')[1] === String(pid)),
+    o.workerRoot,
   )
   cleanups.push(() => pool.stop())
   say(`starting ${o.workers} worker processes for ${o.sessions} sessions`)
+  const idle = o.cluster ? null : await clientsAndMemory(client)
+  const startedAt = Date.now()
   await pool.start()
   await waitUntil(
     async () =>
       (await Promise.all(sessions.map((x) => s.statuses.get(x.id)))).every((r) => r.status === 'WORKING'),
-    60_000,
+    Math.max(60_000, o.sessions * 200),
     'every session WORKING',
+  )
+  const allWorkingMs = Date.now() - startedAt
+  // What holding the sessions costs Redis before any traffic: connections (blocking ones apart) and memory.
+  const holding = idle ? await clientsAndMemory(client) : null
+  const sessionCost =
+    idle && holding
+      ? {
+          allWorkingMs,
+          connectionsPerWorker: Math.round((holding.connected - idle.connected) / o.workers),
+          blockingConnections: holding.blocked - idle.blocked,
+          connectionsPerSession: Math.round(((holding.connected - idle.connected) / o.sessions) * 100) / 100,
+          redisBytesPerSession: Math.round((holding.usedMemory - idle.usedMemory) / o.sessions),
+        }
+      : null
+  say(
+    `every session WORKING after ${allWorkingMs} ms${sessionCost ? `: ${JSON.stringify(sessionCost)}` : ''}`,
   )
   const watch = new SessionWatch(
     s.statuses,
@@ -266,6 +290,12 @@ async function soak(
     15_000,
   )
   let load: LoadStats
+  // Counters of a single server only; a Redis restart resets them (the report then says so). First a few
+  // seconds with the sessions held and no traffic: what the workers cost Redis while idle (polls, locks).
+  const idleFrom = o.cluster ? null : await snapshotRedisCost(client)
+  if (idleFrom) await new Promise((r) => setTimeout(r, 5000))
+  const costBefore = o.cluster ? null : await snapshotRedisCost(client)
+  const costFromMs = Date.now()
   try {
     load = await runLoad({
       plan,
@@ -289,6 +319,7 @@ async function soak(
       for (const key of [s.keys.simInbound(x.id), s.keys.simActions(x.id)])
         simBytes += Number((await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0)
   const memoryAfterLoad = (o.cluster ? 0 : await usedMemory(client)) - simBytes
+  const afterLoadByKind = o.cluster ? new Map<string, number>() : await memoryByKind(client, prefix)
 
   // Drain: every timer due, every queue idle, every CRM change written.
   // Loops, not Math.max(...spread): a full soak sends far more messages than the call stack holds.
@@ -342,6 +373,8 @@ async function soak(
     )
   await watch.stop()
   const drainMs = Date.now() - drainStarted
+  const costAfter = costBefore ? await snapshotRedisCost(client) : null
+  const costSpanMs = Date.now() - costFromMs
   say(`${drained ? 'drained' : 'stopped draining'} after ${drainMs} ms; checking invariants`)
 
   const checked = await checkInvariants({
@@ -377,6 +410,7 @@ async function soak(
       windows: truth.faults.length,
     },
     invariants: checked.invariants,
+    sessionCost,
     measured: {
       ...checked.measured,
       ingestLagMs: {
@@ -389,7 +423,24 @@ async function soak(
       messagesPerChat: Math.round(
         (load.sent.customer + load.sent.answer + load.sent.bot) / Math.max(1, usedChats),
       ),
-      redisBytesPerChatByKind: o.cluster ? null : await memoryByKind(client, prefix, usedChats),
+      redisBytesPerChatByKind: o.cluster
+        ? null
+        : itemise(baselineByKind, afterLoadByKind, memoryAfterLoad - baseline, usedChats),
+      redisCost:
+        costBefore && costAfter && faults.redisRestarts.length === 0
+          ? {
+              ...costPerMessage(costBefore, costAfter, load.sent.customer, {
+                idle: idleCost(idleFrom!, costBefore, 5000),
+                spanMs: costSpanMs,
+              }),
+              includes:
+                'load and drain, every automation on; plus the harness: one XADD per message into the sim inbound stream and the session watch polls',
+            }
+          : {
+              skipped: o.cluster
+                ? 'cluster: counters are per node'
+                : 'Redis restarted: its counters were reset',
+            },
       hubspotCalls: hubspot.stats(),
     },
     workerExits: pool.exited.filter((e) => e.code !== null && e.code !== 0),
@@ -443,14 +494,13 @@ function rulesYaml(
 }
 
 /**
- * Where the memory goes, per chat: every key of the soak's prefix by kind (`{sid}:chat:<jid>` ->
- * `{}:chat`, a BullMQ job hash -> `{}-wa:<job>`), largest first. The sim's own streams are left out.
+ * Bytes by key kind under the soak's prefix (`{sid}:chat:<jid>` -> `{}:chat`, a BullMQ job hash ->
+ * `{}-wa:<job or id>`), from MEMORY USAGE. The sim's own streams (WhatsApp's side) are left out.
  */
 async function memoryByKind(
   redis: ReturnType<typeof createRedis>,
   prefix: string,
-  chats: number,
-): Promise<Record<string, number>> {
+): Promise<Map<string, number>> {
   const totals = new Map<string, number>()
   let cursor = '0'
   do {
@@ -467,12 +517,30 @@ async function memoryByKind(
       totals.set(kind, (totals.get(kind) ?? 0) + Number(sizes[i] ?? 0))
     })
   } while (cursor !== '0')
-  return Object.fromEntries(
-    [...totals]
-      .sort((a, b) => b[1] - a[1])
-      .slice(0, 15)
-      .map(([k, v]) => [k, Math.round(v / Math.max(1, chats))]),
-  )
+  return totals
+}
+
+/**
+ * Memory per chat that the load added, by key kind, largest first, and what no key accounts for
+ * (`(not in any key)`: Redis' own dictionaries, client buffers, allocator slack), so the parts add up
+ * to `redisBytesPerChat`.
+ */
+function itemise(
+  before: Map<string, number>,
+  after: Map<string, number>,
+  addedBytes: number,
+  chats: number,
+): Record<string, number> {
+  const n = Math.max(1, chats)
+  const added = [...new Set([...before.keys(), ...after.keys()])]
+    .map((kind) => [kind, (after.get(kind) ?? 0) - (before.get(kind) ?? 0)] as const)
+    .filter(([, bytes]) => bytes !== 0)
+    .sort((a, b) => b[1] - a[1])
+  const inKeys = added.reduce((sum, [, bytes]) => sum + bytes, 0)
+  return Object.fromEntries([
+    ...added.map(([kind, bytes]) => [kind, Math.round(bytes / n)]),
+    ['(not in any key)', Math.round((addedBytes - inKeys) / n)],
+  ])
 }
 
 /** Every queue that still holds work, with a few of its jobs, and the CRM chats still waiting to be written. */
@@ -518,6 +586,16 @@ async function leftAfterDrain(
       dirtySample: await sample(dirty),
       inflightSample: await sample(inflight),
     },
+  }
+}
+
+async function clientsAndMemory(redis: ReturnType<typeof createRedis>) {
+  const info = `${await redis.info('clients')}\n${await redis.info('memory')}`
+  const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+  return {
+    connected: field('connected_clients'),
+    blocked: field('blocked_clients'),
+    usedMemory: field('used_memory'),
   }
 }
 

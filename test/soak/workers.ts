@@ -14,6 +14,8 @@ export class WorkerPool {
     private readonly env: Record<string, string>,
     /** Whether the process with this pid has joined (its heartbeat is in Redis). */
     private readonly joined: (pid: number) => Promise<boolean>,
+    /** The checkout whose `src/main.ts` runs (this one unless the e2e benchmark compares revisions). */
+    private readonly root?: string,
   ) {}
 
   async start(): Promise<void> {
@@ -21,7 +23,7 @@ export class WorkerPool {
   }
 
   private async spawnOne(): Promise<Spawned> {
-    const p = spawnTs('src/main.ts', ['worker'], this.env)
+    const p = spawnTs('src/main.ts', ['worker'], this.env, this.root)
     this.procs.push(p)
     void p.exited.then((code) => {
       this.exited.push({ pid: p.child.pid ?? 0, code, tail: [...p.stdout, ...p.stderr].slice(-20) })

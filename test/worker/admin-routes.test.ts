@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { ManualClock } from '../../src/clock.js'
+import { authKeys } from '../../src/whatsapp/baileys/auth-state.js'
 import { startWorker, type Worker } from '../../src/worker/worker.js'
 import { appFixture, bearer, KEYS } from '../helpers/app.js'
 
@@ -74,5 +75,30 @@ describe('session admin routes', () => {
     })
     expect(otherOrg.statusCode).toBe(404)
     expect((await status('acme-sales')).status).toBe('WORKING')
+  })
+
+  it('logout of a session no worker holds wipes its stored auth through the services (FAILED, pair again)', async () => {
+    const sid = 'acme-sales'
+    await f.app.inject({ method: 'POST', url: `/v1/sessions/${sid}/stop`, headers: bearer(KEYS.acmeAdmin) })
+    await expect.poll(async () => (await status(sid)).status).toBe('STOPPED')
+    // What a paired Baileys session leaves in Redis: its creds and a signal key hash.
+    const auth = authKeys(f.services.keys, sid)
+    await f.redis.set(auth.creds, '{"registered":true}')
+    await f.redis.hset(auth.key('session'), '4915550001.0', '{}')
+
+    const res = await f.app.inject({
+      method: 'POST',
+      url: `/v1/sessions/${sid}/logout`,
+      headers: bearer(KEYS.acmeAdmin),
+    })
+    expect(res.statusCode).toBe(200)
+    expect(res.json()).toMatchObject({
+      status: 'FAILED',
+      statusDetail: 'logged out by an operator: pair again',
+    })
+    expect(await f.redis.exists(...auth.all())).toBe(0)
+
+    await f.app.inject({ method: 'POST', url: `/v1/sessions/${sid}/start`, headers: bearer(KEYS.acmeAdmin) })
+    await expect.poll(async () => (await status(sid)).status).toBe('WORKING')
   })
 })

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Queue } from 'bullmq'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { SESSION_ACTION } from '../../jobs/session-action.js'
+import { catalog } from '../../jobs/catalog.js'
 import { systemClock } from '../../src/clock.js'
 import { Keys } from '../../src/keys.js'
 import { SimNetwork } from '../../src/whatsapp/sim/network.js'
@@ -80,7 +80,7 @@ describe('sessions across worker processes', () => {
       Promise.all(
         jobs.map((j) =>
           queues[SESSIONS.indexOf(j.sid)]!.add(
-            SESSION_ACTION,
+            catalog.sessionAction.name,
             { action: 'presence', jid: j.jid, state: 'composing' },
             { jobId: j.id },
           ),

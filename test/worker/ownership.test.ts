@@ -1,7 +1,8 @@
 import { Queue } from 'bullmq'
 import { pino } from 'pino'
 import { afterAll, describe, expect, it, vi } from 'vitest'
-import { SESSION_ACTION, sessionActionProcessor } from '../../jobs/session-action.js'
+import { catalog, task, taskList } from '../../jobs/catalog.js'
+import { sessionActionProcessor } from '../../jobs/session-action.js'
 import { systemClock } from '../../src/clock.js'
 import { compileRules } from '../../src/rules/compile.js'
 import { rulesSchema } from '../../src/rules/schema.js'
@@ -38,7 +39,9 @@ function worker(id: string) {
     log,
     rules,
     timings,
-    processors: { [SESSION_ACTION]: sessionActionProcessor({ redis: r.redis, keys: r.keys }) },
+    processors: taskList(
+      task(catalog.sessionAction, sessionActionProcessor({ redis: r.redis, keys: r.keys })),
+    ),
   })
 }
 
@@ -109,7 +112,7 @@ describe('session ownership across workers', () => {
     await Promise.all(
       jobs.map((j) =>
         queues[SESSIONS.indexOf(j.sid)]!.add(
-          SESSION_ACTION,
+          catalog.sessionAction.name,
           { action: 'presence', jid: j.jid, state: 'composing' },
           { jobId: j.jobId },
         ),

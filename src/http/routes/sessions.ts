@@ -2,7 +2,6 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
 import type { Session } from '../../rules/schema.js'
 import type { Services } from '../../services.js'
-import { useRedisAuthState } from '../../whatsapp/baileys/auth-state.js'
 import { CommandFailedError, CommandTimeoutError } from '../../whatsapp/command-bus.js'
 import { SessionNotLiveError } from '../../whatsapp/port.js'
 import { sessionOf } from '../auth.js'
@@ -72,7 +71,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
         if (err instanceof CommandTimeoutError) throw new ApiError('unavailable', err.message)
         if (!(err instanceof SessionNotLiveError || err instanceof CommandFailedError)) throw err
         // No live socket (or it has no logout): wipe what we hold so the next start pairs afresh.
-        await (await useRedisAuthState(s.redis, s.keys, session.id)).wipe()
+        await s.sessionAuth.wipe(session.id)
         await s.statuses.set(session.id, 'FAILED', { detail: 'logged out by an operator: pair again' })
       }
       return sessionDto(s, session)

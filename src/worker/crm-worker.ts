@@ -1,6 +1,7 @@
 import { Worker as BullWorker, type ConnectionOptions } from 'bullmq'
 import type { Logger } from 'pino'
-import { CRM_FLUSH, crmFlushProcessor } from '../../jobs/crm-flush.js'
+import { CRM_FLUSH_SCHEDULER, catalog, globalRunner, task, taskList } from '../../jobs/catalog.js'
+import { crmFlushProcessor } from '../../jobs/crm-flush.js'
 import { crmTaskProcessor } from '../../jobs/crm-task.js'
 import type { Clock } from '../clock.js'
 import { GLOBAL_QUEUES } from '../queues.js'
@@ -31,30 +32,27 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
   // One flush at a time across all workers: two concurrent flushes could write one contact out of order
   // (the older read landing last), leaving HubSpot stale until its next change. The soak caught that.
   await s.queues.crm.setGlobalConcurrency(1)
-  await s.queues.crm.upsertJobScheduler(
-    'crm-flush',
-    { every: FLUSH_EVERY_MS },
-    { name: CRM_FLUSH, opts: { removeOnComplete: true, removeOnFail: 100 } },
-  )
+  await s.jobs.schedule(catalog.crmFlush, CRM_FLUSH_SCHEDULER, { every: FLUSH_EVERY_MS }, undefined, {})
   const flush = crmFlush(s, log)
-  const worker = new BullWorker(
-    GLOBAL_QUEUES.crm,
-    (job) => (job.name === CRM_FLUSH ? flush() : Promise.resolve(null)),
+  const worker = new BullWorker(GLOBAL_QUEUES.crm, globalRunner(taskList(task(catalog.crmFlush, flush))), {
+    connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
+    prefix: s.keys.prefix,
+    concurrency: 1,
+    // A killed worker's flush frees the one slot within seconds, not the default 30-60 s.
+    lockDuration: 10_000,
+    stalledInterval: 5000,
+  })
+  worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
+  const crmTask = crmTaskProcessor({ crm: s.crm, log })
+  const tasks = new BullWorker(
+    GLOBAL_QUEUES.crmTasks,
+    globalRunner(taskList(task(catalog.crmTask, crmTask))),
     {
       connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
       prefix: s.keys.prefix,
-      concurrency: 1,
-      // A killed worker's flush frees the one slot within seconds, not the default 30-60 s.
-      lockDuration: 10_000,
-      stalledInterval: 5000,
+      concurrency: 2,
     },
   )
-  worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
-  const tasks = new BullWorker(GLOBAL_QUEUES.crmTasks, crmTaskProcessor({ crm: s.crm, log }), {
-    connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
-    prefix: s.keys.prefix,
-    concurrency: 2,
-  })
   tasks.on('failed', (job, err) =>
     log.warn(
       { jobId: job?.id, attempt: job?.attemptsMade, err: err.message },
