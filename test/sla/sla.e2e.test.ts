@@ -192,7 +192,7 @@ describe('SLA escalation ladder', () => {
     })
     expect(await queue.getJobState(id(1))).toBe('delayed')
     await vi.waitFor(
-      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0, 1, 2]),
+      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([1, 2, 3]),
       { timeout: 5000, interval: 50 },
     )
   })
