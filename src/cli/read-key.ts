@@ -12,9 +12,11 @@ export async function readKey(
     for await (const chunk of stdin) chunks.push(chunk as Buffer)
     return Buffer.concat(chunks).toString().trim()
   }
-  prompt('API key (input hidden): ')
+  // Echo off before the prompt shows: a key typed (or pasted) the moment the prompt appears must not
+  // reach the terminal's echo.
   stdin.setRawMode(true)
   stdin.resume()
+  prompt('API key (input hidden): ')
   let key = ''
   try {
     return await new Promise<string | null>((resolve) => {
