@@ -121,6 +121,10 @@ async function flushBatch(
     const ok = [...inputs].filter(([id]) => !failed.has(id))
     await dirty.done(ok.flatMap(([, v]) => v.members))
     metrics.crmContactsWritten.inc(ok.length)
+    log.info(
+      { contacts: inputs.size, written: ok.length, failed: failed.size, chats: claimed.length },
+      'HubSpot batch written',
+    )
     return { written: ok.length, stop: false }
   } catch (err) {
     return handleFailure(

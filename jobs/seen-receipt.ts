@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { DelayedError } from 'bullmq'
+import type { Logger } from 'pino'
 import type { Clock } from '../src/clock.js'
 import type { Metrics } from '../src/metrics.js'
 import type { ReceiptStore } from '../src/receipts/receipt-store.js'
@@ -14,6 +15,7 @@ export function seenReceiptProcessor(deps: {
   store: ReceiptStore
   clock: Clock
   metrics: Metrics
+  log?: Logger
 }): Processor<typeof catalog.seenReceipt> {
   return async ({ chatJid, gen }, job, { sessionId, session, token }) => {
     const claim = await deps.store.claim(sessionId, chatJid, gen, deps.clock.now())
@@ -41,6 +43,10 @@ export function seenReceiptProcessor(deps: {
     if (dueAt !== null) m.receiptLateness.observe(Math.max(0, now - dueAt) / 1000)
     for (const e of entries)
       m.timeToView.observe({ session: sessionId }, Math.max(0, now - e.arrivedAt) / 1000)
+    deps.log?.info(
+      { sessionId, chat: chatJid, messages: entries.length, lateMs: dueAt === null ? null : now - dueAt },
+      'read receipt sent',
+    )
     return { sent: entries.length, lateMs: dueAt === null ? null : now - dueAt }
   }
 }

@@ -87,10 +87,18 @@ export function slaLevelProcessor(
     })
     await deps.sla.markDone(d.sessionId, d.chatJid, d.waitSeq, d.level)
     await armNext(deps, d, clock)
-    deps.metrics.slaBreaches.inc({ policy: policy.id, level: String(d.level) })
+    // People count levels from 1 (the rules, the API, the dry-run); the job keeps the 0-based index.
+    deps.metrics.slaBreaches.inc({ policy: policy.id, level: String(d.level + 1) })
     deps.metrics.slaLateness.observe(Math.max(0, firedAt - d.dueAt) / 1000)
-    deps.log.warn(
-      { sessionId: d.sessionId, chat: d.chatJid, policy: policy.id, level: d.level, actions: outcomes },
+    deps.log.info(
+      // `slaLevel`, not `level`: pino's own `level` would then appear twice in the line.
+      {
+        sessionId: d.sessionId,
+        chat: d.chatJid,
+        policy: policy.id,
+        slaLevel: d.level + 1,
+        actions: outcomes,
+      },
       'SLA level fired',
     )
     return { fired: true }
@@ -174,7 +182,7 @@ async function perform(
           sessionId: d.sessionId,
           chatJid: chat.jid,
           policyId,
-          level: d.level,
+          level: d.level + 1,
           // The period this level belongs to, even when it resumes after a crash and the chat moved on.
           waitingSince: new Date(d.waitingSince ?? chat.waitingSince ?? d.dueAt).toISOString(),
           dueAt: new Date(d.dueAt).toISOString(),

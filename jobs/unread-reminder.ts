@@ -68,6 +68,10 @@ export function unreadReminderProcessor(deps: {
     const prev = await deps.reminders.transition(sid, chatJid, rid, 'done', now())
     if (prev === null || !ReminderStore.isLive(prev)) return { fired: true, status: prev }
     deps.metrics.reminders.inc({ outcome: 'done' })
+    deps.log.info(
+      { sessionId: sid, chat: chatJid, reminderId: rid, lateMs: now() - r.dueAt, snooze: r.snooze },
+      'reminder fired',
+    )
     // Our stored state follows what we just did on WhatsApp (a local read: pending receipts stay).
     const at = now()
     if (r.snooze)

@@ -32,6 +32,8 @@ export const envSchema = z
     /** The HubSpot app's client secret: verifies the signature of HubSpot's webhook calls. */
     HUBSPOT_APP_SECRET: z.string().min(8).optional(),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+    /** `pretty` (readable lines, a terminal's default) or `json` (one object per line, the default otherwise). */
+    LOG_FORMAT: z.enum(['json', 'pretty'], 'must be json or pretty').optional(),
   })
   .superRefine((env, ctx) => {
     if (!env.REDIS_CLUSTER && env.REDIS_URL.includes(','))

@@ -2,8 +2,8 @@ import { systemClock } from './clock.js'
 import { EnvError, parseEnv } from './env.js'
 import { buildApp } from './http/app.js'
 import { bindProblems, isLoopbackHost } from './http/bind-guard.js'
-import { createLogger, type Logger } from './log.js'
-import { assertRedisReachable, RedisUnreachableError, redactUrl } from './redis.js'
+import { createLogger, type Logger, resolveLogFormat } from './log.js'
+import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl } from './redis.js'
 import { resolveRulesPath } from './rules/load.js'
 import { RulesError } from './rules/store.js'
 import { createServices, dashboardQueues, type Services } from './services.js'
@@ -33,7 +33,10 @@ async function main(argv: string[]): Promise<void> {
     }
     throw err
   }
-  const log = createLogger({ level: env.LOG_LEVEL })
+  const log = createLogger({
+    level: env.LOG_LEVEL,
+    format: resolveLogFormat(env.LOG_FORMAT, process.stdout.isTTY),
+  })
 
   const rulesPath = resolveRulesPath(env.TICKBRIDGE_RULES, process.cwd())
   if (rulesPath.fellBackToExample) {
@@ -46,7 +49,7 @@ async function main(argv: string[]): Promise<void> {
   try {
     await assertRedisReachable(env.REDIS_URL)
   } catch (err) {
-    if (err instanceof RedisUnreachableError) {
+    if (err instanceof RedisUnreachableError || err instanceof RedisAuthError) {
       log.fatal(err.message)
       process.stderr.write(`${err.message}\n`)
       process.exit(1)
@@ -62,6 +65,7 @@ async function main(argv: string[]): Promise<void> {
       clock: systemClock,
       rulesPath: rulesPath.path,
       watchRules: true,
+      processMetrics: true,
       // A public bind with a key whose text ships with Tickbridge would hand the API to anyone.
       acceptRules: role === 'worker' ? undefined : (rules) => bindProblems(env.HOST, rules),
     })
@@ -93,23 +97,32 @@ async function main(argv: string[]): Promise<void> {
   if (env.WA_TRANSPORT === 'sim')
     log.warn('WA_TRANSPORT=sim: WhatsApp is simulated; no real messages are read or sent')
 
-  const stops: Array<() => Promise<void>> = []
+  // Each step is named, so a shutdown that cannot finish can say what it is still waiting for.
+  const stops: ShutdownStep[] = []
   // Signals are handled from here on: one arriving while we start waits for the start to finish, then
   // stops everything that started (so leases are released, not left to expire).
   let started: () => void = () => {}
   const startup = new Promise<void>((resolve) => {
     started = resolve
   })
-  installShutdown(log, async () => {
+  installShutdown(log, async (progress) => {
+    progress('the start-up to finish')
     await startup
-    for (const stop of stops) await stop()
+    for (const step of stops) {
+      progress(step.waitingFor)
+      await step.stop()
+    }
+    progress('the Redis connections and queues to close')
     await services.close()
   })
 
   try {
     if (role === 'worker' || role === 'all') {
       const worker: Worker = await startWorker(services)
-      stops.push(() => worker.close())
+      stops.push({
+        waitingFor: 'the worker: in-flight jobs to finish and session leases to be released',
+        stop: () => worker.close(),
+      })
     }
     if (role === 'web' || role === 'all') {
       const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
@@ -127,9 +140,12 @@ async function main(argv: string[]): Promise<void> {
         'HTTP API listening',
       )
       // Stop taking requests first; in-flight ones finish before the worker and Redis close.
-      stops.unshift(async () => {
-        await app.close()
-        await gateway.close()
+      stops.unshift({
+        waitingFor: 'in-flight HTTP requests to finish',
+        stop: async () => {
+          await app.close()
+          await gateway.close()
+        },
       })
     }
   } finally {
@@ -137,27 +153,51 @@ async function main(argv: string[]): Promise<void> {
   }
 }
 
-function installShutdown(log: Logger, stop: () => Promise<void>): void {
-  let stopping = false
+interface ShutdownStep {
+  /** What the shutdown waits for while this step runs, in words for the log. */
+  waitingFor: string
+  stop(): Promise<void>
+}
+
+/** How long a shutdown may take before it gives up and exits 1. */
+const SHUTDOWN_LIMIT_MS = 25_000
+/**
+ * A repeat of a signal within this window is the same request delivered twice, not an operator asking
+ * to exit now: a terminal sends Ctrl-C to the whole process group and `npm` forwards it once more.
+ */
+const DUPLICATE_SIGNAL_MS = 1_000
+
+function installShutdown(log: Logger, stop: (progress: (waitingFor: string) => void) => Promise<void>): void {
+  let firstAt: number | null = null
+  let waitingFor = 'nothing yet'
+  let stepStartedAt = Date.now()
   const onSignal = (signal: string) => {
-    if (stopping) {
-      log.warn({ signal }, 'second signal: exiting now')
+    if (firstAt !== null) {
+      if (Date.now() - firstAt < DUPLICATE_SIGNAL_MS) return
+      log.warn({ signal, waitingFor }, 'second signal: exiting now without finishing the shutdown')
       process.exit(1)
     }
-    stopping = true
+    firstAt = Date.now()
     log.info({ signal }, 'shutting down: finishing in-flight work')
     const force = setTimeout(() => {
-      log.error('shutdown took longer than 25 s: exiting')
+      log.error(
+        { waitingFor, waitedSeconds: Math.round((Date.now() - stepStartedAt) / 1000) },
+        `shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s: exiting while still waiting for ${waitingFor}`,
+      )
       process.exit(1)
-    }, 25_000)
+    }, SHUTDOWN_LIMIT_MS)
     force.unref()
-    stop().then(
+    const progress = (next: string) => {
+      waitingFor = next
+      stepStartedAt = Date.now()
+    }
+    stop(progress).then(
       () => {
         log.info('shutdown complete')
         process.exit(0)
       },
       (err: unknown) => {
-        log.error({ err }, 'shutdown failed')
+        log.error({ err, waitingFor }, 'shutdown failed')
         process.exit(1)
       },
     )

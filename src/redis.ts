@@ -66,7 +66,28 @@ export class RedisUnreachableError extends Error {
   }
 }
 
-/** Pings Redis once with a short timeout; the service refuses to start without it. */
+/** Redis answered but refused our credentials: a wrong or missing password, not a Redis to start. */
+export class RedisAuthError extends Error {
+  constructor(
+    readonly url: string,
+    cause: unknown,
+  ) {
+    const reply = cause instanceof Error ? cause.message : String(cause)
+    const hint = /NOAUTH/.test(reply)
+      ? 'this Redis requires a password: put it in REDIS_URL (redis://:PASSWORD@host:port, or redis://USER:PASSWORD@host:port with ACLs).'
+      : 'check the user name and password in REDIS_URL (redis://USER:PASSWORD@host:port).'
+    super(`Redis at ${redactUrl(url)}: authentication failed (${reply.split('.')[0]}); ${hint}`)
+    this.name = 'RedisAuthError'
+  }
+}
+
+const isAuthFailure = (err: unknown) =>
+  err instanceof Error && /WRONGPASS|NOAUTH|invalid password|invalid username-password/i.test(err.message)
+
+/**
+ * Pings Redis once with a short timeout; the service refuses to start without it. A refused password is
+ * a RedisAuthError, anything else a RedisUnreachableError.
+ */
 export async function assertRedisReachable(url: string, timeoutMs = 3000): Promise<void> {
   // A cluster's seed list: its first node answers for the start-up check.
   const probe = new Redis(url.split(',')[0]!.trim(), {
@@ -76,11 +97,18 @@ export async function assertRedisReachable(url: string, timeoutMs = 3000): Promi
     retryStrategy: () => null,
     enableOfflineQueue: false,
   })
-  probe.on('error', () => {}) // reported through the rejected connect below
+  // Reported through the rejected connect below, except that a refused AUTH or ready check closes the
+  // connection and the rejection only says "Connection is closed": keep the reply that says why.
+  let lastError: unknown
+  probe.on('error', (err) => {
+    lastError = err
+  })
   try {
     await probe.connect()
     await probe.ping()
   } catch (err) {
+    if (isAuthFailure(err)) throw new RedisAuthError(url, err)
+    if (isAuthFailure(lastError)) throw new RedisAuthError(url, lastError)
     throw new RedisUnreachableError(url, err)
   } finally {
     probe.disconnect()

@@ -12,6 +12,7 @@ import { Ingestor, ingestRulesFrom } from './inbox/ingest.js'
 import { InboxStore } from './inbox/store.js'
 import { Keys } from './keys.js'
 import { createMetrics, type Metrics } from './metrics.js'
+import { isConnectionError, OutageLog } from './outage.js'
 import { createGlobalQueues, type GlobalQueues } from './queues.js'
 import { ReceiptPlanner } from './receipts/planner.js'
 import { ReceiptStore } from './receipts/receipt-store.js'
@@ -60,6 +61,13 @@ export interface Services {
   hubspot: { client: HubSpotClient; crm: HubSpotCrm; budget: HubSpotBudget; dirty: CrmDirtySet } | null
   /** Present only with WA_TRANSPORT=sim. */
   sim: SimNetwork | null
+  /** Tells a Redis outage once (down, counted summaries, back) instead of once per failed attempt. */
+  redisOutage: OutageLog
+  /**
+   * Where every connection, queue and worker reports an error: connection failures go to the outage log,
+   * anything else is logged as it is.
+   */
+  onRedisError(err: unknown, source: string): void
   close(): Promise<void>
 }
 
@@ -73,6 +81,8 @@ export async function createServices(opts: {
   acceptRules?: (rules: Rules) => string[]
   redis?: Redis
   crm?: CrmPort
+  /** Node's process metrics (tickbridge_process_*, tickbridge_nodejs_*): once per process, by main. */
+  processMetrics?: boolean
 }): Promise<Services> {
   const { env, log, clock } = opts
   const rules = await RulesStore.open(opts.rulesPath, log, {
@@ -80,10 +90,25 @@ export async function createServices(opts: {
     accept: opts.acceptRules,
   })
   const redis = opts.redis ?? createRedis(env.REDIS_URL, { name: 'tickbridge', cluster: env.REDIS_CLUSTER })
-  redis.on('error', (err) => log.warn({ err: err.message }, 'redis connection error'))
+  const redisOutage = new OutageLog({
+    name: 'redis',
+    log,
+    // While down, one PING a second on the main connection finds out when Redis answers again.
+    probe: () =>
+      Promise.race([
+        redis.ping(),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('ping timed out')), 900).unref()),
+      ]),
+  })
+  const onRedisError = (err: unknown, source: string) => {
+    if (isConnectionError(err)) redisOutage.failed(err, source)
+    else log.warn({ source, err: err instanceof Error ? err.message : String(err) }, 'redis error')
+  }
+  redis.on('error', (err) => onRedisError(err, 'main connection'))
+  redis.on('ready', () => redisOutage.recovered())
   const keys = new Keys(env.TICKBRIDGE_PREFIX)
   const inbox = new InboxStore(redis, keys)
-  const metrics = createMetrics()
+  const metrics = createMetrics(undefined, { processMetrics: opts.processMetrics ?? false })
   const ingestor = new Ingestor({
     store: inbox,
     rules: () => ingestRulesFrom(rules.current()),
@@ -91,9 +116,8 @@ export async function createServices(opts: {
     log,
     metrics,
   })
-  // Connection errors while Redis restarts: BullMQ reconnects; one warning line each, not a raw dump.
-  const onQueueError = (queue: string, err: Error) =>
-    log.warn({ queue, err: err.message }, 'queue connection error')
+  // Connection errors while Redis restarts: BullMQ reconnects; the outage log tells them once.
+  const onQueueError = (queue: string, err: Error) => onRedisError(err, `queue ${queue}`)
   const sessionQueues = new SessionQueues(redis, keys.prefix, onQueueError)
   const queues = createGlobalQueues(redis, keys.prefix, onQueueError)
   const jobs = JobProducer.over(sessionQueues, queues)
@@ -152,8 +176,11 @@ export async function createServices(opts: {
     crm: opts.crm ?? hubspot?.crm ?? new NoCrm(),
     hubspot,
     sim: env.WA_TRANSPORT === 'sim' ? new SimNetwork(redis, keys, clock) : null,
+    redisOutage,
+    onRedisError,
     async close() {
       rules.close()
+      redisOutage.close()
       await sessionQueues.close()
       await queues.close()
       if (!opts.redis) await redis.quit().catch(() => redis.disconnect())

@@ -1,52 +1,117 @@
-import { runRulesCheck } from './rules-check.js'
+#!/usr/bin/env node
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Command, CommanderError, Option } from 'commander'
 
-/** `tickbridge <command>`: operator commands. Exit codes: 0 ok, 1 failed, 2 usage or configuration. */
-const USAGE = `Usage:
-  tickbridge rules check FILE                  validate a rules file and print every problem
-  tickbridge rules dry-run --rules FILE --scenario FILE [--json]
-                                               play a scenario (config/scenarios/) against the rules with a
-                                               virtual clock: receipts, SLA levels, resets, counters
-  tickbridge key hash                          read an API key on stdin, print its SHA-256 for the rules file
-  tickbridge sessions pair SID [--phone N]     link a WhatsApp number: shows the QR (or a pairing code for
-                                               phone N, digits only) until the phone has linked; needs a
-                                               running worker sharing the same Redis (REDIS_URL)
-`
+/**
+ * `tickbridge <command>`: operator commands. Exit codes: 0 ok, 1 failed, 2 usage or configuration.
+ * commander parses the arguments: `--help` on every command (stdout, exit 0), `--version`, and an unknown
+ * command or option is an error naming it (stderr, exit 2).
+ */
 
-async function run(args: string[]): Promise<number> {
-  const [group, command, ...rest] = args
-  if (group === 'rules' && command === 'check' && rest[0]) {
-    return runRulesCheck(rest[0], (line) => process.stdout.write(`${line}\n`))
+const out = (line: string) => process.stdout.write(`${line}\n`)
+const err = (line: string) => process.stderr.write(`${line}\n`)
+
+/** package.json of this install: two folders up from src/cli, three from dist/src/cli. */
+function packageVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  for (let i = 0; i < 5; i++) {
+    const path = join(dir, 'package.json')
+    if (existsSync(path)) {
+      const pkg = JSON.parse(readFileSync(path, 'utf8')) as { name?: string; version?: string }
+      if (pkg.name === 'tickbridge') return pkg.version ?? 'unknown'
+    }
+    dir = dirname(dir)
   }
-  if (group === 'rules' && command === 'dry-run') {
-    const { runRulesDryRun } = await import('./rules-dry-run.js')
-    return runRulesDryRun(rest, {
-      out: (line) => process.stdout.write(`${line}\n`),
-      err: (line) => process.stderr.write(`${line}\n`),
+  return 'unknown'
+}
+
+let exitCode = 0
+const done = (code: number) => {
+  exitCode = code
+}
+
+function buildProgram(): Command {
+  const program = new Command('tickbridge')
+    .description('Tickbridge operator commands: check and try rules, hash API keys, pair WhatsApp numbers.')
+    .version(packageVersion(), '-V, --version', 'print the version')
+    .helpOption('-h, --help', 'show help for a command')
+    .showSuggestionAfterError(true)
+    .exitOverride()
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text),
+      writeOut: (text) => process.stdout.write(text),
     })
-  }
-  if (group === 'key' && command === 'hash') {
-    const { sha256Hex } = await import('../http/auth.js')
-    const chunks: Buffer[] = []
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-    const key = Buffer.concat(chunks).toString().trim()
-    if (key.length < 8) {
-      process.stderr.write('expected the key (at least 8 characters) on stdin\n')
-      return 2
-    }
-    process.stdout.write(`${sha256Hex(key)}\n`)
-    return 0
-  }
-  if (group === 'sessions' && command === 'pair' && rest[0]) {
-    const phoneAt = rest.indexOf('--phone')
-    const phone = phoneAt >= 0 ? rest[phoneAt + 1] : undefined
-    if (phoneAt >= 0 && !phone) {
-      process.stderr.write('--phone needs a number\n')
-      return 2
-    }
-    return pair(rest[0], phone)
-  }
-  process.stderr.write(USAGE)
-  return 2
+
+  const rules = program.command('rules').description('check rules files and play scenarios against them')
+  rules
+    .command('check')
+    .description(
+      'validate a rules file and print every problem with its path; without FILE, the file the service ' +
+        'would load (TICKBRIDGE_RULES, else config/rules.yaml, else the example)',
+    )
+    .argument('[file]', 'the rules file')
+    .action(async (file: string | undefined) => {
+      const { runRulesCheckCommand } = await import('./rules-check.js')
+      done(await runRulesCheckCommand(file, { out, err, env: process.env, cwd: process.cwd() }))
+    })
+  rules
+    .command('dry-run')
+    .description(
+      'play a scenario (config/scenarios/) against the rules on a virtual clock: receipts, SLA levels, ' +
+        'resets, counters',
+    )
+    .option('--rules <file>', 'the rules file')
+    .option('--scenario <file>', 'the scenario file')
+    .option('--json', 'print JSON instead of the timeline')
+    .action(async (o: { rules?: string; scenario?: string; json?: boolean }) => {
+      const { runRulesDryRun } = await import('./rules-dry-run.js')
+      const args = [
+        ...(o.rules ? ['--rules', o.rules] : []),
+        ...(o.scenario ? ['--scenario', o.scenario] : []),
+        ...(o.json ? ['--json'] : []),
+      ]
+      done(await runRulesDryRun(args, { out, err }))
+    })
+
+  program
+    .command('key')
+    .description('API key helpers')
+    .command('hash')
+    .description(
+      'print the SHA-256 of an API key, for apiKeys[].sha256 in the rules; reads the key from stdin, or ' +
+        'prompts for it (not echoed) on a terminal',
+    )
+    .action(async () => {
+      const [{ sha256Hex }, { readKey }] = await Promise.all([
+        import('../http/auth.js'),
+        import('./read-key.js'),
+      ])
+      const key = await readKey()
+      if (key === null) return done(130) // Ctrl-C at the prompt
+      if (key.length < 8) {
+        err('expected the key (at least 8 characters) on stdin or at the prompt')
+        return done(2)
+      }
+      out(sha256Hex(key))
+      done(0)
+    })
+
+  program
+    .command('sessions')
+    .description('WhatsApp sessions')
+    .command('pair')
+    .description(
+      'link a WhatsApp number: shows the QR (or a pairing code with --phone) until the phone has linked; ' +
+        'needs a running worker sharing the same Redis (REDIS_URL)',
+    )
+    .argument('<sid>', 'the session id from the rules')
+    .addOption(new Option('--phone <number>', 'get a pairing code for this phone number (digits only)'))
+    .action(async (sid: string, o: { phone?: string }) => {
+      done(await pair(sid, o.phone))
+    })
+  return program
 }
 
 async function pair(sid: string, phone: string | undefined): Promise<number> {
@@ -64,7 +129,7 @@ async function pair(sid: string, phone: string | undefined): Promise<number> {
   const env = parseEnv(process.env)
   const rules = await loadRulesFile(resolveRulesPath(env.TICKBRIDGE_RULES, process.cwd()).path)
   if (!rules.ok) {
-    process.stderr.write(`invalid rules:\n${rules.problems.join('\n')}\n`)
+    err(`invalid rules:\n${rules.problems.join('\n')}`)
     return 2
   }
   await assertRedisReachable(env.REDIS_URL)
@@ -76,7 +141,7 @@ async function pair(sid: string, phone: string | undefined): Promise<number> {
       rules: rules.rules,
       statuses: new SessionStatusStore(redis, keys, systemClock),
       gateway,
-      out: (text) => process.stdout.write(`${text}\n`),
+      out,
     })
   } finally {
     await gateway.close()
@@ -84,10 +149,23 @@ async function pair(sid: string, phone: string | undefined): Promise<number> {
   }
 }
 
-run(process.argv.slice(2)).then(
+async function main(argv: string[]): Promise<number> {
+  const program = buildProgram()
+  try {
+    await program.parseAsync(argv, { from: 'user' })
+    return exitCode
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e
+    // --help and --version are not errors; a command group without its subcommand shows its help.
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version') return 0
+    return 2
+  }
+}
+
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
-  (err: unknown) => {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`)
+  (e: unknown) => {
+    err(e instanceof Error ? e.message : String(e))
     process.exit(1)
   },
 )

@@ -7,8 +7,9 @@ export class TickbridgeError extends Error {
     message: string,
     readonly status: number,
     readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
   ) {
-    super(message)
+    super(message, options)
     this.name = new.target.name
   }
 }
@@ -31,8 +32,18 @@ export class RateLimitedError extends TickbridgeError {
 export class NotImplementedError extends TickbridgeError {}
 export class UnavailableError extends TickbridgeError {}
 export class InternalError extends TickbridgeError {}
-/** The server could not be reached or did not answer in time. */
-export class NetworkError extends TickbridgeError {}
+/**
+ * The server could not be reached or did not answer in time. `cause` is what fetch threw (its own
+ * `cause` holds the socket error, e.g. ECONNREFUSED); the message names it too.
+ */
+export class NetworkError extends TickbridgeError {
+  static from(what: string, err: unknown): NetworkError {
+    const inner = (err as { cause?: { code?: string; message?: string } } | undefined)?.cause
+    const reason = err instanceof Error ? err.message : String(err)
+    const detail = inner?.code ? ` (${inner.code}${inner.message ? `: ${inner.message}` : ''})` : ''
+    return new NetworkError('network_error', `${what}: ${reason}${detail}`, 0, {}, { cause: err })
+  }
+}
 
 const BY_CODE: Record<ErrorCode, typeof TickbridgeError> = {
   validation_error: ValidationError,

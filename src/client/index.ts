@@ -180,6 +180,7 @@ export class TickbridgeClient {
       sessionId: string
       chatJid: string
       policyId: string
+      /** As the rules number it: 1 is the policy's first level. */
       level: number
       kind: 'first' | 'next'
       waitingSince: string
@@ -253,7 +254,7 @@ export class TickbridgeClient {
         signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
       })
     } catch (err) {
-      throw new NetworkError('network_error', `${method} ${path}: ${(err as Error).message}`, 0)
+      throw NetworkError.from(`${method} ${path}`, err)
     }
     if (res.status === 204) return undefined as T
     const text = await res.text()

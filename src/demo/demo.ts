@@ -11,7 +11,13 @@ import { parseEnv } from '../env.js'
 import { buildApp } from '../http/app.js'
 import { bindProblems } from '../http/bind-guard.js'
 import { createLogger } from '../log.js'
-import { assertRedisReachable, createRedis, RedisUnreachableError, redactUrl } from '../redis.js'
+import {
+  assertRedisReachable,
+  createRedis,
+  RedisAuthError,
+  RedisUnreachableError,
+  redactUrl,
+} from '../redis.js'
 import { formatDuration } from '../rules/duration.js'
 import { RulesError } from '../rules/store.js'
 import { createServices, dashboardQueues, type Services } from '../services.js'
@@ -21,9 +27,12 @@ import { BOT_LINE, DEMO_API_KEY, namesByJid, SALES_LINE } from './cast.js'
 import { runScript, SCRIPT_END } from './script.js'
 import {
   countKeys,
+  DEMO_PREFIX,
   deleteKeys,
+  keepDemoAlive,
   portOrFree,
   prepareRules,
+  removeLeftoverDemoKeys,
   startDemoHubSpot,
   startWebhookReceiver,
   webhookUrls,
@@ -76,7 +85,7 @@ function demoPrefix(): string {
   const given = process.env.TICKBRIDGE_DEMO_PREFIX
   if (given === undefined || given === '') return `tbdemo-${randomBytes(4).toString('hex')}`
   // The demo deletes every key under its prefix at exit: never let it point at a real install's keys.
-  if (!/^tbdemo[A-Za-z0-9_-]{0,26}$/.test(given)) {
+  if (!DEMO_PREFIX.test(given)) {
     usage(
       'TICKBRIDGE_DEMO_PREFIX must start with "tbdemo" (letters, digits, "-", "_"; at most 32 characters)',
     )
@@ -95,7 +104,7 @@ async function main(): Promise<void> {
   try {
     await assertRedisReachable(redisUrl)
   } catch (err) {
-    if (err instanceof RedisUnreachableError) {
+    if (err instanceof RedisUnreachableError || err instanceof RedisAuthError) {
       process.stderr.write(`${err.message}\n`)
       process.exit(1)
     }
@@ -106,6 +115,11 @@ async function main(): Promise<void> {
   const undo: Array<() => Promise<unknown>> = []
   const janitor = createRedis(redisUrl, { name: 'tickbridge-demo-janitor' })
   janitor.on('error', () => {})
+  const stopMarking = keepDemoAlive(janitor, prefix)
+  undo.push(async () => stopMarking())
+  // An earlier run that was killed before its clean-up left its keys behind: remove them now.
+  for (const left of await removeLeftoverDemoKeys(janitor, prefix).catch(() => []))
+    out(`Removed ${left.keys} Redis keys left by an interrupted demo run (prefix "${left.prefix}:").\n`)
   let phase: 'starting' | 'running' | 'waiting' | 'stopping' = 'starting'
 
   let shuttingDown = false
@@ -194,6 +208,7 @@ async function main(): Promise<void> {
         clock: systemClock,
         rulesPath: rules.path,
         watchRules: true,
+        processMetrics: true,
         // The demo key is public: the demo serves other machines only with rules of one's own.
         acceptRules: (r) => bindProblems(env.HOST, r),
       })

@@ -183,3 +183,50 @@ export async function countKeys(redis: Redis, prefix: string): Promise<number> {
   } while (cursor !== '0')
   return n
 }
+
+/** A demo's own prefix: what TICKBRIDGE_DEMO_PREFIX may be, and what a leftover's prefix looks like. */
+export const DEMO_PREFIX = /^tbdemo[A-Za-z0-9_-]{0,26}$/
+const ALIVE_MS = 15_000
+
+/**
+ * Marks this demo run as alive (a key under its prefix that expires unless renewed), so another demo
+ * starting meanwhile does not take its keys for leftovers. Returns the function that stops renewing.
+ */
+export function keepDemoAlive(redis: Redis, prefix: string): () => void {
+  const mark = () => redis.set(`${prefix}:demo-alive`, String(process.pid), 'PX', ALIVE_MS).catch(() => {})
+  void mark()
+  const timer = setInterval(mark, ALIVE_MS / 3)
+  timer.unref()
+  return () => clearInterval(timer)
+}
+
+/**
+ * Deletes the keys of demo runs that were killed before they could clean up (SIGKILL, a closed terminal,
+ * a crash): every `tbdemo…` prefix other than ours with neither a live mark nor a worker heartbeat in the
+ * last 30 s. Returns what it removed, per prefix.
+ */
+export async function removeLeftoverDemoKeys(
+  redis: Redis,
+  ownPrefix: string,
+): Promise<Array<{ prefix: string; keys: number }>> {
+  const prefixes = new Set<string>()
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', 'tbdemo*', 'COUNT', 1000)
+    cursor = next
+    for (const key of keys) {
+      const prefix = key.slice(0, key.indexOf(':'))
+      if (prefix !== ownPrefix && DEMO_PREFIX.test(prefix)) prefixes.add(prefix)
+    }
+  } while (cursor !== '0')
+  const [seconds] = await redis.time()
+  const now = Number(seconds) * 1000
+  const removed: Array<{ prefix: string; keys: number }> = []
+  for (const prefix of prefixes) {
+    const marked = await redis.exists(`${prefix}:demo-alive`)
+    const workers = await redis.zcount(`${prefix}:{global}:workers`, now - 30_000, '+inf')
+    if (marked || workers > 0) continue
+    removed.push({ prefix, keys: await deleteKeys(redis, prefix) })
+  }
+  return removed
+}

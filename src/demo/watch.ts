@@ -310,7 +310,7 @@ export class DemoWatch {
   onWebhook(hook: { at: number; event: Record<string, unknown>; signed: boolean }): void {
     this.stats.webhooks++
     const e = hook.event
-    const level = typeof e.level === 'number' ? e.level + 1 : '?'
+    const level = typeof e.level === 'number' ? e.level : '?'
     this.add({
       at: hook.at,
       kind: 'webhook',

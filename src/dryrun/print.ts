@@ -205,10 +205,14 @@ export function toJson(result: DryRunResult): string {
   }
   return JSON.stringify(
     out,
-    (key, value) =>
-      INSTANT_KEYS.has(key) && typeof value === 'number'
-        ? DateTime.fromMillis(value, { zone }).toISO()
-        : value,
+    (key, value) => {
+      if (INSTANT_KEYS.has(key) && typeof value === 'number')
+        return DateTime.fromMillis(value, { zone }).toISO()
+      // SLA levels as people and the API number them (1 = the first), not the timeline's 0-based index.
+      if (key === 'level' && typeof value === 'number') return value + 1
+      if (key === 'cancelled' && Array.isArray(value)) return value.map((l: number) => l + 1)
+      return value
+    },
     2,
   )
 }

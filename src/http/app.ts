@@ -9,15 +9,11 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from 'fastify'
-import {
-  jsonSchemaTransform,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod'
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
 import { authenticate, type Capability, requireCapability } from './auth.js'
 import type { HttpDeps } from './context.js'
 import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
+import { openApiTransform } from './openapi.js'
 import { RedisRateLimiter } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
@@ -63,6 +59,16 @@ export async function buildApp(deps: HttpDeps) {
   app.setValidatorCompiler(validatorCompiler)
   app.setSerializerCompiler(serializerCompiler)
   installErrorHandling(app)
+
+  // CRM tools send bodiless POSTs (`…/read`, `…/no-reply-needed`) with `Content-Type: application/json`
+  // and an empty body. That is no JSON document, but it is no body either: treat it as absent, and leave
+  // every non-empty body to Fastify's own parser (prototype-poisoning checks included).
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if ((body as string).trim() === '') return done(null, undefined)
+    parseJson(req, body as string, done)
+  })
 
   const limiter = new RedisRateLimiter(s.redis, s.keys.global('ratelimit'))
 
@@ -137,7 +143,7 @@ export async function buildApp(deps: HttpDeps) {
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: openApiTransform,
   })
   await app.register(fastifySwaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } })
   app.get('/openapi.json', { config: { public: true }, schema: { hide: true } }, async () => app.swagger())

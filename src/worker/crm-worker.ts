@@ -43,6 +43,8 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
     stalledInterval: 5000,
   })
   worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
+  // Without a listener BullMQ prints every connection error raw to stderr; the outage log tells them once.
+  worker.on('error', (err) => s.onRedisError(err, `worker ${GLOBAL_QUEUES.crm}`))
   const crmTask = crmTaskProcessor({ crm: s.crm, log })
   const tasks = new BullWorker(
     GLOBAL_QUEUES.crmTasks,
@@ -53,6 +55,7 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
       concurrency: 2,
     },
   )
+  tasks.on('error', (err) => s.onRedisError(err, `worker ${GLOBAL_QUEUES.crmTasks}`))
   tasks.on('failed', (job, err) =>
     log.warn(
       { jobId: job?.id, attempt: job?.attemptsMade, err: err.message },

@@ -63,6 +63,8 @@ export class SessionOwnership {
       statuses: SessionStatusStore
       sink: EventSink
       log: Logger
+      /** Connection errors of the session queues' workers and the heartbeat (see Services.onRedisError). */
+      onRedisError?: (err: unknown, source: string) => void
       rules: Rules
       commands?: SessionCommandServer
       /** Processors of the session queues' jobs, by job name. */
@@ -115,7 +117,8 @@ export class SessionOwnership {
     try {
       live = await leases.heartbeat(workerId, t.workerTtlMs)
     } catch (err) {
-      log.warn({ err }, 'heartbeat failed (Redis unreachable?)')
+      if (this.deps.onRedisError) this.deps.onRedisError(err, 'worker heartbeat')
+      else log.warn({ err }, 'heartbeat failed (Redis unreachable?)')
       this.fenceExpired()
       return
     }
@@ -167,7 +170,8 @@ export class SessionOwnership {
   private fenceExpired(): void {
     const now = Date.now()
     for (const [sid, h] of this.held) {
-      if (now > h.fenceAt) {
+      // Once: the drop it starts may itself wait for Redis, and later passes find the session still held.
+      if (now > h.fenceAt && !h.closing) {
         this.deps.log.error(
           { sessionId: sid },
           'lease could not be renewed in time: stopping the socket (fencing)',
@@ -215,6 +219,12 @@ export class SessionOwnership {
         lockDuration: Math.max(1000, Math.floor((this.t.leaseMs - this.t.tickMs) * 0.75)),
         stalledInterval: 5000,
       },
+    )
+    // Without a listener BullMQ prints every connection error raw (with its stack) to stderr.
+    actions.on('error', (err) =>
+      this.deps.onRedisError
+        ? this.deps.onRedisError(err, `worker ${sessionQueueName(sid)}`)
+        : log.warn({ sessionId: sid, err: err.message }, 'session queue worker error'),
     )
     actions.on('failed', (job, err) =>
       log.warn({ sessionId: sid, jobId: job?.id, err: err.message }, 'session action failed'),

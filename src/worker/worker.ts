@@ -34,11 +34,20 @@ export interface Worker {
 
 function createTransport(s: Services, onStatus: StatusListener): WhatsAppTransport {
   if (s.env.WA_TRANSPORT === 'sim') {
-    return new SimTransport({ redis: s.redis, keys: s.keys, network: s.sim!, log: s.log, onStatus })
+    return new SimTransport({
+      redis: s.redis,
+      keys: s.keys,
+      network: s.sim!,
+      log: s.log,
+      onStatus,
+      onConnectionError: s.onRedisError,
+    })
   }
   return new BaileysTransport({
     authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),
-    log: s.log.child({ component: 'baileys' }),
+    // The transport names its own component per session (`baileys-session`, and `baileys` for Baileys'
+    // own lines): a component bound here as well would appear twice in every line.
+    log: s.log,
     onStatus,
     sendRate: (sid) => s.rules.current().sessions.get(sid)?.sendRate,
     clock: s.clock,
@@ -91,13 +100,14 @@ export async function startWorker(
       await ingestor.ingest(event)
     },
     log: s.log.child({ worker: workerId }),
+    onRedisError: s.onRedisError,
     rules: s.rules.current(),
     commands,
     processors: taskList(
       task(catalog.sessionAction, sessionActionProcessor({ redis: s.redis, keys: s.keys })),
       task(
         catalog.seenReceipt,
-        seenReceiptProcessor({ store: s.receipts, clock: s.clock, metrics: s.metrics }),
+        seenReceiptProcessor({ store: s.receipts, clock: s.clock, metrics: s.metrics, log: s.log }),
       ),
       task(
         catalog.unreadReminder,
@@ -201,7 +211,7 @@ function startGlobalWorkers(s: Services): BullWorker[] {
     w.on('failed', (job, err) =>
       s.log.warn({ queue: w.name, jobId: job?.id, err: err.message }, 'job failed'),
     )
-    w.on('error', (err) => s.log.warn({ queue: w.name, err: err.message }, 'queue worker error'))
+    w.on('error', (err) => s.onRedisError(err, `worker ${w.name}`))
   }
   return workers
 }

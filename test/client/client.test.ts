@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   ForbiddenError,
@@ -64,8 +65,22 @@ describe('typed client over a real socket', () => {
   })
 
   it('reports an unreachable server as a NetworkError', async () => {
-    const c = new TickbridgeClient({ baseUrl: 'http://127.0.0.1:1', apiKey: KEYS.acmeAdmin, timeoutMs: 2000 })
-    await expect(c.listSessions()).rejects.toBeInstanceOf(NetworkError)
+    // A port that was free a moment ago: nothing listens there (fetch refuses port 1 itself as unsafe).
+    const probe = createServer()
+    await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r))
+    const port = (probe.address() as AddressInfo).port
+    await new Promise((r) => probe.close(r))
+    const c = new TickbridgeClient({
+      baseUrl: `http://127.0.0.1:${port}`,
+      apiKey: KEYS.acmeAdmin,
+      timeoutMs: 2000,
+    })
+    const err = (await c.listSessions().catch((e: unknown) => e)) as NetworkError
+    expect(err).toBeInstanceOf(NetworkError)
+    // The cause is kept: what fetch threw, and below it the socket's refusal.
+    expect(err.cause).toBeInstanceOf(TypeError)
+    expect((err.cause as { cause?: { code?: string } }).cause?.code).toBe('ECONNREFUSED')
+    expect(err.message).toContain('ECONNREFUSED')
   })
 
   it('drives the simulated WhatsApp', async () => {

@@ -367,7 +367,7 @@ describe('tickbridge rules dry-run (CLI)', () => {
       dueAt: '2026-11-23T09:15:00.000+01:00',
       chat: '4915112345678@s.whatsapp.net',
       policy: 'sales-office-hours',
-      level: 0,
+      level: 1,
       actions: [
         { action: 'setState', detail: 'warning', ok: true },
         { action: 'markUnread', ok: true },

@@ -22,7 +22,17 @@ export function spawnTs(
   env: Record<string, string>,
   cwd: string = ROOT,
 ): Spawned {
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
+  return spawnCommand(process.execPath, ['--import', 'tsx', entry, ...args], env, cwd)
+}
+
+/** Runs any command as a real process (`npm start`, `node dist/...`) with a small, explicit environment. */
+export function spawnCommand(
+  command: string,
+  args: string[],
+  env: Record<string, string>,
+  cwd: string = ROOT,
+): Spawned {
+  const child = spawn(command, args, {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -20,7 +20,7 @@ const run = promisify(execFile)
  * is down, a client reconnecting to it can be given that very port as its own source port and connect
  * to itself (TCP simultaneous open), and the restarted server then cannot bind. Seen in a CI soak.
  */
-async function freePort(withBus = false): Promise<number> {
+export async function freePort(withBus = false): Promise<number> {
   const low = await ephemeralLow()
   const from = 10_000
   const to = low - (withBus ? 10_000 : 0)

@@ -105,7 +105,7 @@ describe('SLA escalation ladder', () => {
     await customerWrites(chat)
     await vi.waitFor(async () => expect(await events(chat)).toHaveLength(3), { timeout: 8000, interval: 100 })
     const log = await events(chat)
-    expect(log.map((e: { level: number }) => e.level)).toEqual([0, 1, 2])
+    expect(log.map((e: { level: number }) => e.level)).toEqual([1, 2, 3])
     for (const e of log) expect(Date.parse(e.firedAt)).toBeGreaterThanOrEqual(Date.parse(e.dueAt))
     const waiting = Date.parse(log[0].waitingSince)
     expect(log.map((e: { dueAt: string }) => Date.parse(e.dueAt) - waiting)).toEqual([600, 1200, 1800])
@@ -192,7 +192,7 @@ describe('SLA escalation ladder', () => {
     })
     expect(await queue.getJobState(id(1))).toBe('delayed')
     await vi.waitFor(
-      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0, 1, 2]),
+      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([1, 2, 3]),
       { timeout: 5000, interval: 50 },
     )
   })
@@ -235,7 +235,7 @@ describe('SLA escalation ladder', () => {
     const again = await f.services.ingestor.ingest(message)
     expect(again.ok && again.transition?.duplicate).toBe(true)
     await vi.waitFor(
-      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0, 1, 2]),
+      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([1, 2, 3]),
       {
         timeout: 5000,
         interval: 50,
@@ -261,7 +261,7 @@ describe('SLA escalation ladder', () => {
       ),
     ).toBe('unknown')
     expect(await f.services.sla.get('sales', chat)).toBeNull()
-    expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([0])
+    expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([1])
   })
 
   it('a reply applied before the timer claims its level never produces an action', async () => {

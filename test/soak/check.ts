@@ -115,7 +115,8 @@ export async function checkInvariants(deps: {
       continue
     }
     seenIds.add(h.id)
-    const k = `${chatKey(h.event.sessionId, h.event.chatJid)}|${Date.parse(h.event.waitingSince)}|${h.event.level}`
+    // Webhooks number levels from 1; the truth counts the policy's levels from 0.
+    const k = `${chatKey(h.event.sessionId, h.event.chatJid)}|${Date.parse(h.event.waitingSince)}|${h.event.level - 1}`
     byPeriod.set(k, (byPeriod.get(k) ?? new Set()).add(h.id))
     slaLateness.push(h.at - Date.parse(h.event.dueAt))
   }

@@ -46,6 +46,7 @@ export function verifyHubSpotSignature(opts: {
 
 export const hubspotWebhookRoutes: FastifyPluginAsync<HttpDeps> = async (app, { services: s }) => {
   // The signature covers the exact bytes HubSpot sent: keep the raw body (this plugin only).
+  app.removeContentTypeParser('application/json') // the app's own parser, inherited: replaced here
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => done(null, body))
 
   app.post(

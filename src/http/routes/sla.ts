@@ -22,7 +22,12 @@ const slaEventSchema = z.object({
   sessionId: z.string(),
   chatJid: z.string(),
   policyId: z.string(),
-  level: z.number().int(),
+  level: z
+    .number()
+    .int()
+    .min(1)
+    .describe('The level as the rules number it: 1 is the first')
+    .meta({ example: 2 }),
   kind: z.enum(['first', 'next']),
   waitingSince: z.iso.datetime(),
   dueAt: z.iso.datetime(),
@@ -64,6 +69,7 @@ export const slaRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { services
       return {
         items: page.items.map((e) => ({
           ...e,
+          level: e.level + 1, // stored as the index in the policy's levels
           waitingSince: iso(e.waitingSince),
           dueAt: iso(e.dueAt),
           deadline: iso(e.deadline),

@@ -13,6 +13,7 @@ import {
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../../clock.js'
 import type { MessageKey } from '../../domain/events.js'
+import { describeCause, OutageLog } from '../../outage.js'
 import {
   AppStateKeyMissingError,
   type ChatRef,
@@ -272,6 +273,8 @@ export class BaileysSession implements WhatsAppSession {
   private readonly socketAuth: AuthenticationState
   private readonly log: Logger
   private readonly baileysLog: Logger
+  /** WhatsApp unreachable: the cause once, then counted repeats, then one line when connected again. */
+  private readonly outage: OutageLog
   private readonly clock: Clock
   private readonly timeoutMs: number
 
@@ -288,6 +291,7 @@ export class BaileysSession implements WhatsAppSession {
       { sessionId, component: 'baileys' },
       { level: quieter ? deps.log.level : 'warn' },
     )
+    this.outage = new OutageLog({ name: 'whatsapp', log: this.log, summaryEveryMs: 60_000, settleMs: 0 })
     this.clock = deps.clock ?? systemClock
     this.timeoutMs = deps.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
     this.bucket = new TokenBucket(() => deps.sendRate?.(sessionId), this.clock)
@@ -366,13 +370,15 @@ export class BaileysSession implements WhatsAppSession {
     if (sock !== this.sock || this.closing || this.stopped) return
     if (u.qr) this.setStatus('SCAN_QR_CODE', { qr: u.qr, detail: 'scan the QR code with the phone' })
     if (u.connection === 'open') {
+      this.outage.recovered()
       this.attempt = 0
       this.setStatus('WORKING', { detail: 'connected' })
     }
-    if (u.connection === 'close') this.onClose(disconnectStatusCode(u.lastDisconnect?.error))
+    if (u.connection === 'close')
+      this.onClose(disconnectStatusCode(u.lastDisconnect?.error), u.lastDisconnect?.error)
   }
 
-  private onClose(statusCode: number | undefined): void {
+  private onClose(statusCode: number | undefined, error?: unknown): void {
     const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random)
     this.attempt += 1
     this.sock = undefined
@@ -380,7 +386,10 @@ export class BaileysSession implements WhatsAppSession {
     switch (decision.action) {
       case 'restart':
       case 'reconnect':
-        this.log.info(logFields, 'WhatsApp connection closed; reconnecting')
+        // 515 after pairing is routine; anything else is WhatsApp being unreachable, told once.
+        if (decision.action === 'restart')
+          this.log.info(logFields, 'WhatsApp connection closed; reconnecting')
+        else this.outage.failed(whatsAppCause(statusCode, error), `reconnect in ${decision.delayMs} ms`)
         this.setStatus(decision.status, { detail: decision.detail })
         this.reconnectTimer = setTimeout(() => this.reconnect(), decision.delayMs)
         break
@@ -626,6 +635,7 @@ export class BaileysSession implements WhatsAppSession {
     const notLive = new SessionNotLiveError(this.sessionId)
     this.bucket.cancel(notLive)
     for (const w of this.statusWaiters.splice(0)) w.reject(notLive)
+    this.outage.close()
     this.closed = (async () => {
       if (sock) {
         try {
@@ -640,4 +650,14 @@ export class BaileysSession implements WhatsAppSession {
     })()
     return this.closed
   }
+}
+
+/** The real cause of a disconnect: the status code and, below Baileys' Boom, the socket error (DNS, TLS). */
+function whatsAppCause(statusCode: number | undefined, error: unknown): string {
+  const inner = (error as { data?: unknown } | undefined)?.data
+  const below = inner instanceof Error ? describeCause(inner) : undefined
+  const message = error instanceof Error ? error.message : undefined
+  return [statusCode ?? 'no status', message, below && below !== message ? below : undefined]
+    .filter(Boolean)
+    .join(': ')
 }

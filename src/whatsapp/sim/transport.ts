@@ -40,6 +40,8 @@ interface SimDeps {
   log: Logger
   blockMs?: number
   onStatus?: StatusListener
+  /** Where the reader's connection errors go (the outage log); without it, one warning each. */
+  onConnectionError?: (err: unknown, source: string) => void
 }
 
 const RETRY_MS = 250
@@ -68,7 +70,9 @@ class SimSession implements WhatsAppSession {
     // Blocking reads get their own connection so they never hold up other commands.
     this.reader = duplicateRedis(deps.redis, { forWorkers: true, name: `sim-reader:${sessionId}` })
     this.reader.on('error', (err) => {
-      if (!this.closing) deps.log.warn({ err, sessionId }, 'sim reader connection error')
+      if (this.closing) return
+      if (deps.onConnectionError) deps.onConnectionError(err, `sim reader ${sessionId}`)
+      else deps.log.warn({ err, sessionId }, 'sim reader connection error')
     })
   }
 
