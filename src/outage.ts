@@ -168,7 +168,10 @@ export function describeCause(err: unknown): string {
   return String(err)
 }
 
-/** Whether an error means "could not reach Redis" (as opposed to a failed command). */
+/**
+ * Whether an error means "could not reach Redis" (as opposed to a failed command). LOADING counts too: a
+ * restarted Redis answers it to every command while it replays its AOF, which is still the outage.
+ */
 export function isConnectionError(err: unknown): boolean {
   if (!(err instanceof Error)) return false
   const code = (err as NodeJS.ErrnoException).code
@@ -179,7 +182,7 @@ export function isConnectionError(err: unknown): boolean {
     )
   )
     return true
-  return /Connection is closed|Reached the max retries per request limit|Stream isn't writeable|connect ETIMEDOUT/i.test(
+  return /Connection is closed|Reached the max retries per request limit|Stream isn't writeable|connect ETIMEDOUT|^LOADING/i.test(
     err.message,
   )
 }
