@@ -18,8 +18,10 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
   const h = s.hubspot
   if (!h) return null
   const log = s.log.child({ component: 'crm' })
+  // Start-up calls wait for budget (they run outside any job); closing aborts the wait.
+  const stopping = new AbortController()
   try {
-    const { created } = await h.crm.ensureProperties()
+    const { created } = await h.crm.ensureProperties(stopping.signal)
     log.info(
       { created },
       created.length ? 'HubSpot: created missing contact properties' : 'HubSpot: contact properties present',
@@ -28,6 +30,14 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
     // Not fatal: writes fail visibly until the token gets the crm.schemas scope; counters keep working.
     log.error({ err: (err as Error).message }, 'HubSpot: could not check or create the contact properties')
   }
+  await checkOwners(s, log, stopping.signal)
+  // A rules change may fix an owner id or a value HubSpot refused: check again, retry what was parked.
+  const offRules = s.rules.onChange(() => {
+    void checkOwners(s, log, stopping.signal).then(async () => {
+      const n = await h.dirty.retryRejected()
+      if (n) log.info({ chats: n }, 'rules changed: retrying contact updates HubSpot refused')
+    })
+  })
   // One flush at a time across all workers: two concurrent flushes could write one contact out of order
   // (the older read landing last), leaving HubSpot stale until its next change. The soak caught that.
   await s.queues.crm.setGlobalConcurrency(1)
@@ -50,18 +60,47 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
     },
   )
   worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
-  const tasks = new BullWorker(GLOBAL_QUEUES.crmTasks, crmTaskProcessor({ crm: s.crm, log }), {
-    connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
-    prefix: s.keys.prefix,
-    concurrency: 2,
-  })
+  const tasks = new BullWorker(
+    GLOBAL_QUEUES.crmTasks,
+    crmTaskProcessor({
+      crm: s.crm,
+      log,
+      budget: h.budget,
+      dailyReset: () => h.crm.dailyReset(s.rules.current().config.orgs[0]?.hubspot.timeZone ?? 'UTC'),
+    }),
+    {
+      connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
+      prefix: s.keys.prefix,
+      concurrency: 2,
+    },
+  )
   tasks.on('failed', (job, err) =>
     log.warn(
       { jobId: job?.id, attempt: job?.attemptsMade, err: err.message },
       'HubSpot task not created yet',
     ),
   )
-  return { close: async () => void (await Promise.all([worker.close(), tasks.close()])) }
+  return {
+    close: async () => {
+      stopping.abort()
+      offRules()
+      await Promise.all([worker.close(), tasks.close()])
+    },
+  }
+}
+
+/** Every `hubspotOwnerId` of the rules must be a HubSpot owner; each one that is not is a clear rules problem. */
+export async function checkOwners(s: Services, log: Logger, signal?: AbortSignal) {
+  try {
+    const problems = (await s.hubspot?.crm.checkOwners(signal)) ?? []
+    for (const p of problems)
+      log.error({ user: p.user, hubspotOwnerId: p.hubspotOwnerId }, `rules: ${p.message}`)
+    if (problems.length === 0) log.info('HubSpot: every hubspotOwnerId of the rules is a HubSpot owner')
+    return problems
+  } catch (err) {
+    log.warn({ err: (err as Error).message }, 'HubSpot: could not check the owners')
+    return []
+  }
 }
 
 /** The flusher over a process's services (what each `{crm}` job runs). */
@@ -79,5 +118,6 @@ export function crmFlush(s: Services, log: Logger = s.log, clock: Clock = s.cloc
     clock,
     metrics: s.metrics,
     log,
+    unmatched: h.unmatched,
   })
 }

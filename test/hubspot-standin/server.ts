@@ -1104,6 +1104,28 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     }
   }
 
+  /** `POST /crm/v3/objects/contacts` (basicApi.create): 201; search finds it after the lag. */
+  function createContactByApi(body: unknown): Reply {
+    const { values, errors } = checkValues('contacts', isRecord(body) ? body.properties : undefined)
+    if (errors.length > 0) return invalidValues(errors)
+    const created = standIn.addContact({ properties: values })
+    const contact = contacts.get(created.id)!
+    searchIndex.set(created.id, [])
+    index(contact, created.id)
+    outbox.push({
+      occurredAt: clock(),
+      subscriptionType: 'contact.creation',
+      objectId: Number(created.id),
+      changeFlag: 'CREATED',
+      ...API_WRITE,
+      changeSource: 'INTEGRATION',
+    })
+    return {
+      status: 201,
+      body: publicObject(contact, pickProperties(contact, undefined, DEFAULT_CONTACT_PROPERTIES)),
+    }
+  }
+
   function ownerPage(url: URL, base: string): Reply {
     const q = url.searchParams
     const limit = q.has('limit') ? Number(q.get('limit')) : 100
@@ -1292,6 +1314,9 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     }
     if (path === '/crm/v3/objects/contacts/search') {
       return method === 'POST' ? searchContacts(body) : notAllowed(method, path)
+    }
+    if (path === '/crm/v3/objects/contacts') {
+      return method === 'POST' ? createContactByApi(body) : notAllowed(method, path)
     }
     const contactPath = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/.exec(path)
     if (contactPath) {
