@@ -18,19 +18,28 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
   const h = s.hubspot
   if (!h) return null
   const log = s.log.child({ component: 'crm' })
-  // Start-up calls wait for budget (they run outside any job); closing aborts the wait.
+  // Property setup and the owners check wait for budget (they run outside any job), in the background:
+  // during a DAILY pause they wait for HubSpot's reset without holding up the worker's start or its
+  // shutdown (closing aborts them). The flusher writes nothing until the properties are there.
   const stopping = new AbortController()
-  try {
-    const { created } = await h.crm.ensureProperties(stopping.signal)
-    log.info(
-      { created },
-      created.length ? 'HubSpot: created missing contact properties' : 'HubSpot: contact properties present',
-    )
-  } catch (err) {
-    // Not fatal: writes fail visibly until the token gets the crm.schemas scope; counters keep working.
-    log.error({ err: (err as Error).message }, 'HubSpot: could not check or create the contact properties')
-  }
-  await checkOwners(s, log, stopping.signal)
+  let ready = false
+  void (async () => {
+    try {
+      const { created } = await h.crm.ensureProperties(stopping.signal)
+      log.info(
+        { created },
+        created.length
+          ? 'HubSpot: created missing contact properties'
+          : 'HubSpot: contact properties present',
+      )
+    } catch (err) {
+      if (stopping.signal.aborted) return
+      // Not fatal: writes fail visibly until the token gets the crm.schemas scope; counters keep working.
+      log.error({ err: (err as Error).message }, 'HubSpot: could not check or create the contact properties')
+    }
+    await checkOwners(s, log, stopping.signal)
+    ready = !stopping.signal.aborted
+  })()
   // A rules change may fix an owner id or a value HubSpot refused: check again, retry what was parked.
   const offRules = s.rules.onChange(() => {
     void checkOwners(s, log, stopping.signal).then(async () => {
@@ -49,7 +58,7 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
   const flush = crmFlush(s, log)
   const worker = new BullWorker(
     GLOBAL_QUEUES.crm,
-    (job) => (job.name === CRM_FLUSH ? flush() : Promise.resolve(null)),
+    (job) => (job.name === CRM_FLUSH && ready ? flush() : Promise.resolve({ written: 0, batches: 0, ready })),
     {
       connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
       prefix: s.keys.prefix,
@@ -98,6 +107,7 @@ export async function checkOwners(s: Services, log: Logger, signal?: AbortSignal
     if (problems.length === 0) log.info('HubSpot: every hubspotOwnerId of the rules is a HubSpot owner')
     return problems
   } catch (err) {
+    if (signal?.aborted) return []
     log.warn({ err: (err as Error).message }, 'HubSpot: could not check the owners')
     return []
   }

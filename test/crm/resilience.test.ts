@@ -2,6 +2,7 @@ import { type ConnectionOptions, Worker } from 'bullmq'
 import { DateTime } from 'luxon'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { CRM_TASK, type CrmTaskJob, crmTaskProcessor } from '../../jobs/crm-task.js'
+import { startCrmWorker } from '../../src/crm/crm-worker.js'
 import { GLOBAL_QUEUES } from '../../src/queues.js'
 import { T0 } from '../helpers/events.js'
 import { crmFixture, RULES } from './fixture.js'
@@ -144,6 +145,22 @@ describe('task jobs and the budget (2.9)', () => {
       await f.redis.del(pausedKey())
     }
   })
+})
+
+describe('worker start and shutdown during the daily pause (2.9)', () => {
+  it('neither waits for the budget', async () => {
+    await f.services.hubspot!.budget.pauseUntil(Date.now() + 3600_000)
+    try {
+      const started = Date.now()
+      const crm = await startCrmWorker(f.services)
+      expect(Date.now() - started).toBeLessThan(2000)
+      const closing = Date.now()
+      await crm!.close()
+      expect(Date.now() - closing).toBeLessThan(2000)
+    } finally {
+      await f.redis.del(pausedKey())
+    }
+  }, 10_000)
 })
 
 describe('batching and 429 storms (2.11)', () => {

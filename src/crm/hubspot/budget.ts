@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { setTimeout as abortableDelay } from 'node:timers/promises'
 import type { Redis } from 'ioredis'
 
 /**
@@ -105,7 +106,8 @@ export class HubSpotBudget {
       signal?.throwIfAborted()
       const [wait] = await this.tryTakeDetailed(kind)
       if (wait === 0) return
-      await this.sleep(Math.min(wait, 5000))
+      const ms = Math.min(wait, 5000)
+      await (signal ? abortableSleep(ms, signal) : this.sleep(ms))
     }
   }
 
@@ -151,4 +153,8 @@ export class HubSpotBudget {
     const v = await this.redis.get(`${this.keyBase}:paused-until`)
     return v ? Number(v) : null
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return abortableDelay(ms, undefined, { signal }).then(() => undefined)
 }
