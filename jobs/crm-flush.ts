@@ -108,6 +108,7 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
   }
 
   const inputs = new Map<string, Entry>()
+  const matched: string[] = []
   for (const l of located) {
     let contactId = contacts.get(`${l.region ?? ''}|${l.phone}`) ?? null
     const org = deps.hubspot.hubspotOf(l.c.sessionId)
@@ -135,7 +136,7 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
       await dirty.retry([l.c.member], delayMs)
       continue
     }
-    await deps.unmatched.matched([l.c.member])
+    matched.push(l.c.member)
     await deps.hubspot.linkChat(contactId, l.c.sessionId, l.chat.jid)
     const entry = inputs.get(contactId)
     // Two chats of one contact in one batch: both computed the same combined values; one write.
@@ -149,6 +150,7 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
       resetNoReply: false,
     })
   }
+  await deps.unmatched.matched(matched)
   if (inputs.size === 0) return { written: 0, calls: 0, stop: false }
   await decideOwnersAndFlags(deps, [...inputs.values()])
   return send(deps, [...inputs.values()])
@@ -259,7 +261,10 @@ async function send(deps: CrmFlushDeps, entries: Entry[]): Promise<Outcome> {
   }
   const ok = entries.filter((e) => !failed.has(e.contactId))
   const at = deps.clock.now()
-  for (const e of ok) await deps.hubspot.recordWrites(e.contactId, e.properties, at)
+  await deps.hubspot.recordWrites(
+    ok.map((e) => [e.contactId, e.properties]),
+    at,
+  )
   await dirty.ownerWritten(ok.flatMap((e) => (e.properties.hubspot_owner_id ? e.ownerMembers : [])))
   await deps.hubspot.noReplyWritten(ok.filter((e) => e.resetNoReply).map((e) => e.contactId))
   await dirty.done(ok.flatMap((e) => e.members))

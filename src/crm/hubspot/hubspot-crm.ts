@@ -327,15 +327,20 @@ export class HubSpotCrm implements CrmPort {
   }
 
   /** What we wrote, so the webhook echo of our own write is recognised. */
-  async recordWrites(contactId: string, properties: Record<string, string>, at: number): Promise<void> {
+  async recordWrites(writes: Array<[contactId: string, properties: Record<string, string>]>, at: number) {
     const multi = this.deps.redis.multi()
-    for (const [name, value] of Object.entries(properties)) {
-      if (name !== 'hubspot_owner_id' && name !== 'wa_no_reply_needed') continue
-      const key = this.deps.keys.global(`crm:wrote:${contactId}:${name}`)
-      multi.hset(key, value, String(at))
-      multi.expire(key, ECHO_TTL_S)
+    let n = 0
+    for (const [contactId, properties] of writes) {
+      for (const [name, value] of Object.entries(properties)) {
+        if (name !== 'hubspot_owner_id' && name !== 'wa_no_reply_needed') continue
+        const key = this.deps.keys.global(`crm:wrote:${contactId}:${name}`)
+        multi.hset(key, value, String(at))
+        multi.expire(key, ECHO_TTL_S)
+        n++
+      }
     }
-    await multi.exec()
+    if (n > 0) await multi.exec()
+    else multi.discard()
   }
 
   /**
