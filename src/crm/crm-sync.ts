@@ -133,12 +133,13 @@ export class CrmDirtySet {
   }
 
   /**
-   * Puts claimed chats back, due after `delayMs` (a 429, a 5xx, a pause, no contact yet). A change
-   * made meanwhile keeps its own (earlier) due time.
+   * Puts claimed chats back, due no sooner than `delayMs` (a 429, a 5xx, a pause, no contact yet). A
+   * change made meanwhile keeps its own (earlier) due time.
    */
   async retry(members: string[], delayMs: number): Promise<void> {
     if (members.length === 0) return
-    const due = this.clock.now() + delayMs
+    // A claim may take entries up to CLAIM_AHEAD_MS early: a retry never comes sooner than asked.
+    const due = this.clock.now() + delayMs + CLAIM_AHEAD_MS
     const multi = this.redis.multi()
     for (const m of members) multi.zadd(this.dirtyKey, 'NX', due, m)
     multi.zrem(this.inflightKey, ...members)

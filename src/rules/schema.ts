@@ -1,4 +1,5 @@
 import { CronExpressionParser } from 'cron-parser'
+import { isSupportedCountry } from 'libphonenumber-js'
 import { z } from 'zod'
 import { durationSchema, formatDuration, positiveDurationSchema } from './duration.js'
 import { checkReferences } from './references.js'
@@ -107,7 +108,9 @@ const orgHubSpotSchema = z.strictObject({
   owner: z.enum(['hubspot', 'tickbridge', 'off']).default('hubspot'),
   defaultRegion: z
     .string()
-    .regex(/^[A-Z]{2}$/, 'expected an ISO 3166 country code like DE or US')
+    .refine((code) => /^[A-Z]{2}$/.test(code) && isSupportedCountry(code), {
+      error: (issue) => `unknown country "${issue.input}" (expected an ISO 3166 code like DE or US)`,
+    })
     .optional(),
   createContacts: z.boolean().default(false),
 })

@@ -66,3 +66,16 @@ describe('what a HubSpot admin sees', () => {
     )
   })
 })
+
+describe('rules settings', () => {
+  it('defaultRegion must be a country libphonenumber knows', () => {
+    const parse = (defaultRegion: string) =>
+      rulesSchema.safeParse({ version: 1, orgs: [{ id: 'o', hubspot: { defaultRegion } }] })
+    expect(parse('DE').success).toBe(true)
+    const bad = parse('XX')
+    expect(bad.success).toBe(false)
+    expect(bad.error?.issues[0]?.message).toBe(
+      'unknown country "XX" (expected an ISO 3166 code like DE or US)',
+    )
+  })
+})

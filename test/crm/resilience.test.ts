@@ -42,6 +42,21 @@ describe('request timeout (2.12)', () => {
   }, 10_000)
 })
 
+describe('423 Locked on a batch (2.9)', () => {
+  it('is retried after at least 2 s, not dropped', async () => {
+    const c = f.hs.addContact({ properties: { phone: '+4915180000006' } })
+    await f.customerWrites('4915180000006')
+    f.clock.advance(5000)
+    f.hs.failNext({ status: 423, path: '/crm/v3/objects/contacts/batch/update' })
+    expect(await f.flush()).toMatchObject({ written: 0 })
+    f.clock.advance(1000)
+    expect(await f.flush()).toMatchObject({ written: 0 }) // not before 2 s
+    f.clock.advance(1000)
+    expect(await f.flush()).toMatchObject({ written: 1 })
+    expect(f.hs.contact(c.id)?.properties.wa_unanswered_count).toBe('1')
+  })
+})
+
 describe('daily limit (2.8)', () => {
   it('the pause ends at HubSpot’s reset (the portal’s midnight), and the log says when sync resumes', async () => {
     f.hs.addContact({ properties: { phone: '+4915180000002' } })
