@@ -63,7 +63,7 @@ interface Entry {
   members: string[]
   /** Chats whose Tickbridge-made owner change this write carries. */
   ownerMembers: string[]
-  /** The owner (HubSpot id) of each chat flushed, by member. */
+  /** The owner (HubSpot id) of each chat flushed, by member: '' = unassigned, undefined = no HubSpot id. */
   chatOwners: Map<string, string | undefined>
   resetNoReply: boolean
 }
@@ -146,7 +146,10 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
       properties,
       members: [...(entry?.members ?? []), l.c.member],
       ownerMembers: entry?.ownerMembers ?? [],
-      chatOwners: new Map([...(entry?.chatOwners ?? []), [l.c.member, ownerIdOf(deps, l.chat)]]),
+      chatOwners: new Map([
+        ...(entry?.chatOwners ?? []),
+        [l.c.member, l.chat.owner === null ? '' : ownerIdOf(deps, l.chat)],
+      ]),
       resetNoReply: false,
     })
   }
@@ -175,7 +178,9 @@ async function decideOwnersAndFlags(deps: CrmFlushDeps, entries: Entry[]): Promi
         ? e.chatOwners.get(flagged.at(-1)!)
         : e.properties.hubspot_owner_id
     const write = direction === 'tickbridge' || (direction === 'hubspot' && flagged.length > 0)
-    if (write && owner && deps.hubspot.ownerKnown(owner)) e.properties.hubspot_owner_id = owner
+    // '' = Tickbridge unassigned the chat: HubSpot's owner is cleared too.
+    if (write && owner !== undefined && (owner === '' || deps.hubspot.ownerKnown(owner)))
+      e.properties.hubspot_owner_id = owner
     else {
       if (owner && write)
         deps.log.warn({ contactId: e.contactId, owner }, 'owner id unknown to HubSpot: not written')
@@ -228,7 +233,14 @@ async function send(deps: CrmFlushDeps, entries: Entry[]): Promise<Outcome> {
     const bad = entries[0]!
     metrics.crmSkipped.inc({ reason: 'rejected' })
     log.error(
-      { contactId: bad.contactId, chats: bad.members, properties: bad.properties, hubspot: f.message },
+      {
+        contactId: bad.contactId,
+        chats: bad.members,
+        // Names only (the preview is customer text), plus the owner id, the usual culprit.
+        properties: Object.keys(bad.properties),
+        ...(bad.properties.hubspot_owner_id ? { hubspotOwnerId: bad.properties.hubspot_owner_id } : {}),
+        hubspot: f.message,
+      },
       'HubSpot refused this contact’s update (400): parked until the rules change',
     )
     for (const m of bad.members) await dirty.reject(m, f.message)
@@ -265,7 +277,7 @@ async function send(deps: CrmFlushDeps, entries: Entry[]): Promise<Outcome> {
     ok.map((e) => [e.contactId, e.properties]),
     at,
   )
-  await dirty.ownerWritten(ok.flatMap((e) => (e.properties.hubspot_owner_id ? e.ownerMembers : [])))
+  await dirty.ownerWritten(ok.flatMap((e) => ('hubspot_owner_id' in e.properties ? e.ownerMembers : [])))
   await deps.hubspot.noReplyWritten(ok.filter((e) => e.resetNoReply).map((e) => e.contactId))
   await dirty.done(ok.flatMap((e) => e.members))
   metrics.crmContactsWritten.inc(ok.length)

@@ -97,6 +97,20 @@ describe('owner direction (default: HubSpot)', () => {
   })
 })
 
+describe('owner direction: unassigning', () => {
+  it('Tickbridge unassigning a chat clears the HubSpot owner', async () => {
+    const c = f.hs.addContact({ properties: { phone: '+4915170000005', hubspot_owner_id: '9001' } })
+    await f.customerWrites('4915170000005')
+    f.clock.advance(5000)
+    await f.settle()
+    const jid = '4915170000005@s.whatsapp.net'
+    await f.services.ingestor.ingest({ type: 'chat.owner', sessionId: 's1', chatJid: jid, owner: null })
+    f.clock.advance(5000)
+    await f.settle()
+    expect(f.hs.contact(c.id)?.properties.hubspot_owner_id).toBe('')
+  })
+})
+
 describe('owner direction: tickbridge', () => {
   it('writes the chat’s owner on every sync and ignores owner changes from HubSpot', async () => {
     const g = await crmFixture('crm-owner-tb', RULES('hubspot: { owner: tickbridge }'))
