@@ -29,7 +29,7 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
       log.info(
         { created },
         created.length
-          ? 'HubSpot: created missing contact properties'
+          ? 'HubSpot: created or updated contact properties'
           : 'HubSpot: contact properties present',
       )
     } catch (err) {

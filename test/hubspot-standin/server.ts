@@ -1353,6 +1353,14 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
           ? { status: 200, body: group }
           : errorReply(404, 'OBJECT_NOT_FOUND', `Unable to find property group ${name}`)
       }
+      // PATCH (groupsApi.update): label and displayOrder change; the name does not.
+      if (name !== undefined && method === 'PATCH') {
+        const group = groupsOf(type).get(name)
+        if (!group) return errorReply(404, 'OBJECT_NOT_FOUND', `Unable to find property group ${name}`)
+        if (isRecord(body) && typeof body.label === 'string') group.label = body.label
+        if (isRecord(body) && typeof body.displayOrder === 'number') group.displayOrder = body.displayOrder
+        return { status: 200, body: group }
+      }
       return notAllowed(method, path)
     }
     const propertyPath = /^\/crm\/v3\/properties\/([^/]+)(?:\/([^/]+))?$/.exec(path)
@@ -1373,6 +1381,32 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
         return property
           ? { status: 200, body: property }
           : errorReply(404, 'OBJECT_NOT_FOUND', `Unable to find property ${name} for object type ${type}`)
+      }
+      // PATCH (coreApi.update): label, description, options of a property we created (HubSpot's own are
+      // read-only definitions).
+      if (name !== undefined && method === 'PATCH') {
+        const property = propsOf(type).get(name)
+        if (!property)
+          return errorReply(
+            404,
+            'OBJECT_NOT_FOUND',
+            `Unable to find property ${name} for object type ${type}`,
+          )
+        if (property.modificationMetadata.readOnlyDefinition)
+          return validationError(`Property ${name} is a HubSpot-defined property and cannot be changed`)
+        if (isRecord(body) && typeof body.label === 'string') property.label = body.label
+        if (isRecord(body) && typeof body.description === 'string') property.description = body.description
+        if (isRecord(body) && Array.isArray(body.options)) {
+          property.options = body.options.filter(isRecord).map((o, i) => ({
+            label: String(o.label ?? o.value),
+            value: String(o.value),
+            displayOrder: typeof o.displayOrder === 'number' ? o.displayOrder : i,
+            hidden: o.hidden === true,
+            ...(typeof o.description === 'string' ? { description: o.description } : {}),
+          }))
+        }
+        property.updatedAt = new Date().toISOString()
+        return { status: 200, body: property }
       }
       return notAllowed(method, path)
     }

@@ -136,13 +136,25 @@ export class HubSpotCrm implements CrmPort {
     return org ? rules.orgs.get(org)?.hubspot : undefined
   }
 
-  /** Creates the property group and properties that are missing (idempotent; 409 = already there). */
+  /**
+   * Creates the property group and properties that are missing (idempotent; 409 = already there), and
+   * brings the labels and descriptions of ones an earlier version created up to date.
+   */
   async ensureProperties(signal?: AbortSignal): Promise<{ created: string[] }> {
     const { client, budget } = this.deps
     const created: string[] = []
     await budget.take('general', signal)
     const groups = await client.crm.properties.groupsApi.getAll('contacts')
-    if (!groups.results.some((g) => g.name === PROPERTY_GROUP)) {
+    const group = groups.results.find((g) => g.name === PROPERTY_GROUP)
+    if (group && group.label !== PROPERTY_GROUP_LABEL) {
+      // Portals set up by earlier versions: the admin-facing label follows.
+      await budget.take('general', signal)
+      await client.crm.properties.groupsApi.update('contacts', PROPERTY_GROUP, {
+        label: PROPERTY_GROUP_LABEL,
+      })
+      created.push(`label of group ${PROPERTY_GROUP}`)
+    }
+    if (!group) {
       await budget.take('general', signal)
       await client.crm.properties.groupsApi
         .create('contacts', { name: PROPERTY_GROUP, label: PROPERTY_GROUP_LABEL, displayOrder: -1 })
@@ -150,11 +162,22 @@ export class HubSpotCrm implements CrmPort {
       created.push(`group ${PROPERTY_GROUP}`)
     }
     await budget.take('general', signal)
-    const existing = new Set(
-      (await client.crm.properties.coreApi.getAll('contacts')).results.map((p) => p.name),
+    const existing = new Map(
+      (await client.crm.properties.coreApi.getAll('contacts')).results.map((p) => [p.name, p]),
     )
     for (const p of CONTACT_PROPERTIES) {
-      if (existing.has(p.name)) continue
+      const have = existing.get(p.name)
+      if (have && (have.label !== p.label || (have.description ?? '') !== p.description)) {
+        // Created by an earlier version: labels, descriptions and option labels follow.
+        await budget.take('general', signal)
+        await client.crm.properties.coreApi.update('contacts', p.name, {
+          label: p.label,
+          description: p.description,
+          ...('options' in p ? { options: [...p.options] } : {}),
+        })
+        created.push(`description of ${p.name}`)
+      }
+      if (have) continue
       await budget.take('general', signal)
       await client.crm.properties.coreApi
         .create('contacts', {
