@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { crmFixture, RULES } from './fixture.js'
+import { signV3 } from '../hubspot-standin/webhooks.js'
+import { APP_SECRET, crmFixture, RULES } from './fixture.js'
 
 /**
  * Issue 15, fault 2.4: HubSpot is the owner's source of truth by default. A change made in HubSpot
@@ -15,6 +16,19 @@ beforeAll(async () => {
 afterAll(async () => {
   await f.cleanup()
 })
+
+function signed(body: string) {
+  const ts = f.clock.now()
+  return {
+    'content-type': 'application/json',
+    'x-hubspot-request-timestamp': String(ts),
+    'x-hubspot-signature-v3': signV3(
+      { url: 'http://localhost:80/v1/webhooks/hubspot', secret: APP_SECRET },
+      body,
+      ts,
+    ),
+  }
+}
 
 const chatOwner = async (phone: string) =>
   (await f.services.inbox.getChat('s1', `${phone}@s.whatsapp.net`))?.owner
@@ -94,6 +108,37 @@ describe('owner direction (default: HubSpot)', () => {
     f.clock.advance(5000)
     await f.settle()
     expect(f.hs.callsTo('/crm/v3/objects/contacts/batch/update').length).toBe(before)
+  })
+})
+
+describe('a late HubSpot change older than our write', () => {
+  it('does not undo the owner Tickbridge wrote after it', async () => {
+    const c = f.hs.addContact({ properties: { phone: '+4915170000006', hubspot_owner_id: '9001' } })
+    await f.customerWrites('4915170000006')
+    f.clock.advance(5000)
+    await f.settle()
+    f.hs.clearWebhooks()
+    // A user sets dora in HubSpot; its webhook is delayed ...
+    f.hs.editContact(c.id, { hubspot_owner_id: '9002' })
+    const late = f.hs.pendingWebhooks()
+    f.hs.clearWebhooks()
+    // ... meanwhile Tickbridge hands the chat to anna and writes it (HubSpot now has anna).
+    f.clock.advance(1000)
+    const jid = '4915170000006@s.whatsapp.net'
+    await f.services.ingestor.ingest({ type: 'chat.owner', sessionId: 's1', chatJid: jid, owner: 'dora' })
+    await f.services.ingestor.ingest({ type: 'chat.owner', sessionId: 's1', chatJid: jid, owner: 'anna' })
+    f.clock.advance(5000)
+    await f.settle()
+    expect(f.hs.contact(c.id)?.properties.hubspot_owner_id).toBe('9001')
+    // The late event arrives: older than our write, dropped; chat and HubSpot agree.
+    const res = await f.app.inject({
+      method: 'POST',
+      url: '/v1/webhooks/hubspot',
+      headers: signed(JSON.stringify(late)),
+      payload: JSON.stringify(late),
+    })
+    expect(res.json()).toEqual({ received: 1, applied: 0 })
+    expect(await chatOwner('4915170000006')).toBe('anna')
   })
 })
 

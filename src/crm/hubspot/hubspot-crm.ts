@@ -96,6 +96,13 @@ const PHONES_PER_SEARCH = 25
 const ECHO_SKEW_MS = 60_000
 const ECHO_TTL_S = 24 * 3600
 
+/** KEYS[1] = last occurredAt of one object+property; ARGV: 1 at, 2 ttl s. Keeps the later of the two. */
+const SEEN_MAX = `
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > last then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return 1
+`
+
 export interface OwnerProblem {
   user: string
   hubspotOwnerId: string
@@ -128,6 +135,8 @@ export class HubSpotCrm implements CrmPort {
     },
   ) {
     this.cache = new ContactCache(deps.redis, deps.keys, deps.clock)
+    if (!('tbHubSpotSeen' in deps.redis))
+      deps.redis.defineCommand('tbHubSpotSeen', { numberOfKeys: 1, lua: SEEN_MAX })
   }
 
   hubspotOf(sessionId: string): OrgHubSpot | undefined {
@@ -359,6 +368,15 @@ export class HubSpotCrm implements CrmPort {
         const key = this.deps.keys.global(`crm:wrote:${contactId}:${name}`)
         multi.hset(key, value, String(at))
         multi.expire(key, ECHO_TTL_S)
+        // Our write is the newest value HubSpot has: a HubSpot change that happened before it and
+        // arrives late is older and must not undo it (see HubSpotEvents' occurredAt check).
+        if (name === 'hubspot_owner_id') {
+          ;(multi as unknown as { tbHubSpotSeen: (...a: Array<string | number>) => void }).tbHubSpotSeen(
+            this.deps.keys.global(`crm:hook-at:${contactId}:${name}`),
+            at,
+            7 * 24 * 3600,
+          )
+        }
         n++
       }
     }
