@@ -120,8 +120,9 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
           'HubSpot: created a contact for a new WhatsApp number',
         )
       } catch (err) {
-        const rest = located.filter((x) => !inputs.has(x.c.member)).map((x) => x.c.member)
-        return handleFailure(deps, rest, err, 'create_contact')
+        // Nothing of this batch is written yet: all of it comes back (those already noted as
+        // unmatched keep their own, later due time).
+        return handleFailure(deps, pending, err, 'create_contact')
       }
     }
     if (!contactId) {

@@ -95,6 +95,18 @@ const PHONES_PER_SEARCH = 25
 /** A write's echo may carry an `occurredAt` slightly before our clock's idea of the write. */
 const ECHO_SKEW_MS = 60_000
 const ECHO_TTL_S = 24 * 3600
+/** Change sources of HubSpot's property history that are people, workflows or imports, never our API writes. */
+const NOT_AN_APP = new Set([
+  'CRM_UI',
+  'CRM_UI_BULK_ACTION',
+  'MOBILE_IOS',
+  'MOBILE_ANDROID',
+  'WORKFLOWS',
+  'AUTOMATION_PLATFORM',
+  'IMPORT',
+  'FORM',
+  'SALES',
+])
 
 /** KEYS[1] = last occurredAt of one object+property; ARGV: 1 at, 2 ttl s. Keeps the later of the two. */
 const SEEN_MAX = `
@@ -385,8 +397,10 @@ export class HubSpotCrm implements CrmPort {
   }
 
   /**
-   * An event is our own write coming back when HubSpot names an app as its source (not a user, a
-   * workflow or an import) and the value is one we wrote shortly before it occurred.
+   * An event is our own write coming back when the value is one we wrote shortly before it occurred,
+   * unless HubSpot names a person, a workflow or an import as its source (then it is a real change,
+   * even back to a value we once wrote). Any other source (INTEGRATION, API, names we do not know)
+   * counts as possibly ours.
    */
   async isEcho(e: {
     objectId: string
@@ -395,7 +409,7 @@ export class HubSpotCrm implements CrmPort {
     occurredAt: number
     changeSource?: string
   }): Promise<boolean> {
-    if (e.changeSource && !['INTEGRATION', 'API'].includes(e.changeSource)) return false
+    if (e.changeSource && NOT_AN_APP.has(e.changeSource)) return false
     const at = await this.deps.redis.hget(
       this.deps.keys.global(`crm:wrote:${e.objectId}:${e.propertyName}`),
       e.propertyValue,
