@@ -46,6 +46,8 @@ export function storedNumberMatches(
   return PHONE_PROPERTIES.some((name) => {
     const raw = props[name]
     if (!raw) return false
+    // All the digits including the country code, without + (a number pasted from an export): unambiguous.
+    if (raw.replace(/\D/g, '') === digits && !/^\s*0/.test(raw)) return true
     const parsed = parsePhoneNumberFromString(raw, region)
     return parsed?.number === wanted
   })
