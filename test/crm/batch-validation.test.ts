@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { checkOwners } from '../../src/crm/crm-worker.js'
+import { checkOwners, startCrmWorker } from '../../src/crm/crm-worker.js'
 import { crmFixture, RULES } from './fixture.js'
 
 /**
@@ -34,6 +34,26 @@ describe('a bad value in a batch (2.3)', () => {
       }),
     ])
     expect(f.logLines.some((l) => l.includes('users[carl].hubspotOwnerId 424242 is not an owner'))).toBe(true)
+  })
+
+  it('the running worker checks the owners again on a rules reload', async () => {
+    const count = (id: string) =>
+      f.logLines.filter((l) => l.includes(`users[carl].hubspotOwnerId ${id}`)).length
+    const atStart = count('424242')
+    const crm = await startCrmWorker(f.services)
+    try {
+      // The start-up check reports the current rules' bad id once ...
+      await expect.poll(() => count('424242'), { timeout: 5000 }).toBe(atStart + 1)
+      const reported = () => count('555555')
+      // ... and a reload with another bad id is checked again.
+      await writeFile(f.rulesPath, rules('555555'))
+      await f.services.rules.reload()
+      await expect.poll(reported, { timeout: 5000 }).toBe(1)
+    } finally {
+      await crm!.close()
+      await writeFile(f.rulesPath, rules('424242'))
+      await f.services.rules.reload()
+    }
   })
 
   it('the others are written, the bad one is isolated with HubSpot’s message and retried after a rules fix', async () => {
