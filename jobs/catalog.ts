@@ -213,6 +213,7 @@ export type CounterResetJob = Payload<typeof catalog.counterReset>
 
 export {
   type AddOptions,
+  type GlobalJobContext,
   globalRunner,
   InvalidJobPayloadError,
   JobProducer,

@@ -1,11 +1,11 @@
 import type { Client } from '@hubspot/api-client'
-import { DateTime } from 'luxon'
 import type { Logger } from 'pino'
 import type { Clock } from '../src/clock.js'
 import type { CrmDirtySet } from '../src/crm/crm-sync.js'
 import type { HubSpotBudget } from '../src/crm/hubspot/budget.js'
 import { classifyHubSpotError } from '../src/crm/hubspot/errors.js'
 import type { HubSpotCrm } from '../src/crm/hubspot/hubspot-crm.js'
+import type { UnmatchedChats } from '../src/crm/unmatched.js'
 import { phoneOf } from '../src/domain/jid.js'
 import type { Chat } from '../src/inbox/chat.js'
 import type { InboxStore } from '../src/inbox/store.js'
@@ -16,7 +16,9 @@ import type { SlaStore } from '../src/sla/sla-store.js'
 /**
  * `crm-flush`: writes the contact properties of every chat whose debounce window has ended, at most 100
  * contacts per `batch/update` call, within the shared request budget. Runs every second (a job
- * scheduler); several workers may run it at once, each claiming different chats.
+ * scheduler, one at a time across workers). It never waits for budget: without a slot, the claimed
+ * chats go back to the dirty set, due when the budget has room. A partial batch ends the run, so
+ * chats coming due in the next moment join the next batch instead of going out one by one.
  */
 const BATCH = 100
 /** Batches per run, so one run does not hold the queue for long. */
@@ -33,6 +35,7 @@ export interface CrmFlushDeps {
   clock: Clock
   metrics: Metrics
   log: Logger
+  unmatched: UnmatchedChats
 }
 
 export function crmFlushProcessor(deps: CrmFlushDeps) {
@@ -45,130 +48,286 @@ export function crmFlushProcessor(deps: CrmFlushDeps) {
       if (claimed.length === 0) break
       const outcome = await flushBatch(deps, claimed)
       written += outcome.written
-      batches++
-      if (outcome.stop) break
+      batches += outcome.calls
+      if (outcome.stop || claimed.length < BATCH) break
     }
+    await deps.unmatched.count().then((n) => deps.metrics.crmUnmatched.set(n))
     return { written, batches }
   }
 }
 
-async function flushBatch(
-  deps: CrmFlushDeps,
-  claimed: Array<{ sessionId: string; chatJid: string; member: string }>,
-): Promise<{ written: number; stop: boolean }> {
-  const { dirty, metrics, log } = deps
-  const inputs = new Map<string, { properties: Record<string, string>; members: string[]; phone: string }>()
+interface Entry {
+  contactId: string
+  properties: Record<string, string>
+  members: string[]
+  /** Chats whose Tickbridge-made owner change this write carries. */
+  ownerMembers: string[]
+  /** The owner (HubSpot id) of each chat flushed, by member: '' = unassigned, undefined = no HubSpot id. */
+  chatOwners: Map<string, string | undefined>
+  resetNoReply: boolean
+}
+
+interface Outcome {
+  written: number
+  calls: number
+  stop: boolean
+}
+
+type Claimed = Array<{ sessionId: string; chatJid: string; member: string }>
+
+async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome> {
+  const { dirty, metrics } = deps
   const settled: string[] = []
-  try {
-    for (const c of claimed) {
-      const chat = await deps.inbox.getChat(c.sessionId, c.chatJid)
-      const phone = chat ? (phoneOf(chat.jid) ?? (chat.altJid ? phoneOf(chat.altJid) : undefined)) : undefined
-      if (!chat || !phone) {
-        // LID-only chats wait for their phone number: a LID mapping marks them again.
-        metrics.crmSkipped.inc({ reason: chat ? 'no_phone' : 'no_chat' })
-        settled.push(c.member)
-        continue
-      }
-      const contactId = await deps.hubspot.contactByPhone(phone)
-      if (!contactId) {
-        metrics.crmSkipped.inc({ reason: 'no_contact' })
-        settled.push(c.member)
-        continue
-      }
-      await deps.hubspot.linkChat(contactId, c.sessionId, chat.jid)
-      const properties = await contactProperties(deps, contactId, c.sessionId, chat)
-      const entry = inputs.get(contactId)
-      // Two chats of one contact in one batch: both computed the same combined values; one write.
-      inputs.set(contactId, { properties, members: [...(entry?.members ?? []), c.member], phone })
+  const located: Array<{ c: Claimed[number]; chat: Chat; phone: string; region?: string }> = []
+  for (const c of claimed) {
+    const chat = await deps.inbox.getChat(c.sessionId, c.chatJid)
+    const phone = chat ? (phoneOf(chat.jid) ?? (chat.altJid ? phoneOf(chat.altJid) : undefined)) : undefined
+    if (!chat || !phone) {
+      // LID-only chats wait for their phone number: a LID mapping marks them again.
+      metrics.crmSkipped.inc({ reason: chat ? 'no_phone' : 'no_chat' })
+      settled.push(c.member)
+      continue
     }
-  } catch (err) {
-    return handleFailure(
-      deps,
-      claimed.map((c) => c.member),
-      err,
-    )
+    located.push({ c, chat, phone, region: deps.hubspot.hubspotOf(c.sessionId)?.defaultRegion })
   }
   await dirty.done(settled)
-  if (inputs.size === 0) return { written: 0, stop: false }
-  await deps.budget.take('general')
+  const pending = located.map((l) => l.c.member)
+  let contacts: Map<string, string | null>
   try {
-    const res = await deps.client.crm.contacts.batchApi.update({
-      inputs: [...inputs].map(([id, v]) => ({ id, properties: v.properties })),
-    })
-    metrics.crmCalls.inc({ call: 'batch_update', outcome: 'ok' })
-    metrics.crmBatchSize.observe(inputs.size)
-    const failed = new Set<string>()
-    for (const e of (
-      res as { errors?: Array<{ category?: string; status?: string; context?: { ids?: string[] } }> }
-    ).errors ?? []) {
-      for (const id of e.context?.ids ?? []) {
-        failed.add(id)
-        const v = inputs.get(id)
-        if (!v) continue
-        if (e.category === 'OBJECT_NOT_FOUND') {
-          // Deleted or merged in HubSpot: look it up again next time.
-          await deps.hubspot.forgetContact(v.phone)
-          await dirty.retry(v.members, 1000)
-        } else if (e.category === 'RATE_LIMITS') {
-          await dirty.retry(v.members, 10_000)
-        } else {
-          metrics.crmSkipped.inc({ reason: 'rejected' })
-          log.error({ contactId: id, category: e.category }, 'HubSpot rejected a contact update')
-          await dirty.done(v.members)
-        }
+    // One lookup per default region, each a few searches for all the new numbers at once.
+    contacts = new Map()
+    const byRegion = new Map<string | undefined, string[]>()
+    for (const l of located) byRegion.set(l.region, [...(byRegion.get(l.region) ?? []), l.phone])
+    for (const [region, phones] of byRegion) {
+      const found = await deps.hubspot.contactsByPhones(phones, region)
+      for (const [p, id] of found) contacts.set(`${region ?? ''}|${p}`, id)
+    }
+  } catch (err) {
+    return handleFailure(deps, pending, err, 'search')
+  }
+
+  const inputs = new Map<string, Entry>()
+  const matched: string[] = []
+  for (const l of located) {
+    let contactId = contacts.get(`${l.region ?? ''}|${l.phone}`) ?? null
+    const org = deps.hubspot.hubspotOf(l.c.sessionId)
+    if (!contactId && org?.createContacts) {
+      try {
+        contactId = await deps.hubspot.createContactFor(l.phone)
+        deps.log.info(
+          { contactId, phone: `+${l.phone}` },
+          'HubSpot: created a contact for a new WhatsApp number',
+        )
+      } catch (err) {
+        // Nothing of this batch is written yet: all of it comes back (those already noted as
+        // unmatched keep their own, later due time).
+        return handleFailure(deps, pending, err, 'create_contact')
       }
     }
-    const ok = [...inputs].filter(([id]) => !failed.has(id))
-    await dirty.done(ok.flatMap(([, v]) => v.members))
-    metrics.crmContactsWritten.inc(ok.length)
-    log.info(
-      { contacts: inputs.size, written: ok.length, failed: failed.size, chats: claimed.length },
-      'HubSpot batch written',
-    )
-    return { written: ok.length, stop: false }
-  } catch (err) {
-    return handleFailure(
-      deps,
-      [...inputs.values()].flatMap((v) => v.members),
-      err,
-    )
+    if (!contactId) {
+      // Kept pending: search lags writes, and the contact may be created later. Visible to admins.
+      metrics.crmSkipped.inc({ reason: 'no_contact' })
+      const { delayMs } = await deps.unmatched.missed(l.c.member, {
+        sessionId: l.c.sessionId,
+        chatJid: l.chat.jid,
+        org: deps.rules().sessions.get(l.c.sessionId)?.org ?? '',
+        phone: l.phone,
+      })
+      await dirty.retry([l.c.member], delayMs)
+      continue
+    }
+    matched.push(l.c.member)
+    await deps.hubspot.linkChat(contactId, l.c.sessionId, l.chat.jid)
+    const entry = inputs.get(contactId)
+    // Two chats of one contact in one batch: both computed the same combined values; one write.
+    const properties = await contactProperties(deps, contactId, l.c.sessionId, l.chat)
+    inputs.set(contactId, {
+      contactId,
+      properties,
+      members: [...(entry?.members ?? []), l.c.member],
+      ownerMembers: entry?.ownerMembers ?? [],
+      chatOwners: new Map([
+        ...(entry?.chatOwners ?? []),
+        [l.c.member, l.chat.owner === null ? '' : ownerIdOf(deps, l.chat)],
+      ]),
+      resetNoReply: false,
+    })
   }
+  await deps.unmatched.matched(matched)
+  if (inputs.size === 0) return { written: 0, calls: 0, stop: false }
+  await decideOwnersAndFlags(deps, [...inputs.values()])
+  return send(deps, [...inputs.values()])
+}
+
+/**
+ * Which entries carry `hubspot_owner_id`. The org's `hubspot.owner` decides: `hubspot` (default) only
+ * when Tickbridge itself changed the chat's owner since the last write; `tickbridge` always; `off`
+ * never. An owner id HubSpot does not know is left out (the owners check reported it).
+ * Also: a contact whose `wa_no_reply_needed` was applied gets it written back to false.
+ */
+async function decideOwnersAndFlags(deps: CrmFlushDeps, entries: Entry[]): Promise<void> {
+  const changed = await deps.dirty.ownerChanged(entries.flatMap((e) => e.members))
+  const resets = await deps.hubspot.noReplyResets(entries.map((e) => e.contactId))
+  for (const e of entries) {
+    const sid = e.members[0]!.split('|')[0]!
+    const direction = deps.hubspot.hubspotOf(sid)?.owner ?? 'hubspot'
+    const flagged = e.members.filter((m) => changed.has(m))
+    // HubSpot as the source of truth: only the owner Tickbridge just set (that chat's own owner).
+    const owner =
+      direction === 'hubspot' && flagged.length > 0
+        ? e.chatOwners.get(flagged.at(-1)!)
+        : e.properties.hubspot_owner_id
+    const write = direction === 'tickbridge' || (direction === 'hubspot' && flagged.length > 0)
+    // '' = Tickbridge unassigned the chat: HubSpot's owner is cleared too.
+    if (write && owner !== undefined && (owner === '' || deps.hubspot.ownerKnown(owner)))
+      e.properties.hubspot_owner_id = owner
+    else {
+      if (owner && write)
+        deps.log.warn({ contactId: e.contactId, owner }, 'owner id unknown to HubSpot: not written')
+      delete e.properties.hubspot_owner_id
+    }
+    e.ownerMembers = flagged
+    if (resets.has(e.contactId)) {
+      e.properties.wa_no_reply_needed = 'false'
+      e.resetNoReply = true
+    }
+  }
+}
+
+/**
+ * One `batch/update`. HubSpot refuses the whole request with 400 when one value is invalid (an unknown
+ * owner id, an option not in an enumeration) without saying which contact: split in halves until the
+ * bad contact is alone, write the others, park the bad one (with HubSpot's message) until the rules
+ * change.
+ */
+async function send(deps: CrmFlushDeps, entries: Entry[]): Promise<Outcome> {
+  const { dirty, metrics, log } = deps
+  const members = entries.flatMap((e) => e.members)
+  try {
+    await deps.budget.acquire('general')
+  } catch (err) {
+    return handleFailure(deps, members, err, 'batch_update')
+  }
+  let res: { errors?: Array<{ category?: string; message?: string; context?: { ids?: string[] } }> }
+  try {
+    res = (await deps.client.crm.contacts.batchApi.update({
+      inputs: entries.map((e) => ({ id: e.contactId, properties: e.properties })),
+    })) as typeof res
+  } catch (err) {
+    const f = classifyHubSpotError(err)
+    if (f.kind !== 'invalid') return handleFailure(deps, members, err, 'batch_update')
+    metrics.crmCalls.inc({ call: 'batch_update', outcome: 'invalid' })
+    if (entries.length > 1) {
+      const half = Math.ceil(entries.length / 2)
+      const a = await send(deps, entries.slice(0, half))
+      if (a.stop) {
+        await dirty.retry(
+          entries.slice(half).flatMap((e) => e.members),
+          1000,
+        )
+        return { ...a, calls: a.calls + 1 }
+      }
+      const b = await send(deps, entries.slice(half))
+      return { written: a.written + b.written, calls: a.calls + b.calls + 1, stop: b.stop }
+    }
+    const bad = entries[0]!
+    metrics.crmSkipped.inc({ reason: 'rejected' })
+    log.error(
+      {
+        contactId: bad.contactId,
+        chats: bad.members,
+        // Names only (the preview is customer text), plus the owner id, the usual culprit.
+        properties: Object.keys(bad.properties),
+        ...(bad.properties.hubspot_owner_id ? { hubspotOwnerId: bad.properties.hubspot_owner_id } : {}),
+        hubspot: f.message,
+      },
+      'HubSpot refused this contact’s update (400): parked until the rules change',
+    )
+    for (const m of bad.members) await dirty.reject(m, f.message)
+    return { written: 0, calls: 1, stop: false }
+  }
+  metrics.crmCalls.inc({ call: 'batch_update', outcome: 'ok' })
+  metrics.crmBatchSize.observe(entries.length)
+  const failed = new Set<string>()
+  const byId = new Map(entries.map((e) => [e.contactId, e]))
+  for (const e of res.errors ?? []) {
+    for (const id of e.context?.ids ?? []) {
+      failed.add(id)
+      const v = byId.get(id)
+      if (!v) continue
+      if (e.category === 'OBJECT_NOT_FOUND') {
+        // Deleted or merged in HubSpot: look it up again next time.
+        await deps.hubspot.forgetContact(id)
+        await dirty.retry(v.members, 1000)
+      } else if (e.category === 'RATE_LIMITS') {
+        await dirty.retry(v.members, 1000)
+      } else {
+        metrics.crmSkipped.inc({ reason: 'rejected' })
+        log.error(
+          { contactId: id, category: e.category, hubspot: e.message },
+          'HubSpot rejected a contact update',
+        )
+        for (const m of v.members) await dirty.reject(m, e.message ?? String(e.category))
+      }
+    }
+  }
+  const ok = entries.filter((e) => !failed.has(e.contactId))
+  const at = deps.clock.now()
+  await deps.hubspot.recordWrites(
+    ok.map((e) => [e.contactId, e.properties]),
+    at,
+  )
+  await dirty.ownerWritten(ok.flatMap((e) => ('hubspot_owner_id' in e.properties ? e.ownerMembers : [])))
+  await deps.hubspot.noReplyWritten(ok.filter((e) => e.resetNoReply).map((e) => e.contactId))
+  await dirty.done(ok.flatMap((e) => e.members))
+  metrics.crmContactsWritten.inc(ok.length)
+  log.info(
+    { contacts: entries.length, written: ok.length, failed: failed.size, chats: members.length },
+    'HubSpot batch written',
+  )
+  return { written: ok.length, calls: 1, stop: false }
 }
 
 async function handleFailure(
   deps: CrmFlushDeps,
   members: string[],
   err: unknown,
-): Promise<{ written: number; stop: boolean }> {
+  call: string,
+): Promise<Outcome> {
   const f = classifyHubSpotError(err)
-  deps.metrics.crmCalls.inc({ call: 'batch_update', outcome: f.kind })
+  deps.metrics.crmCalls.inc({ call, outcome: f.kind })
+  const stop = { written: 0, calls: f.kind === 'no_budget' ? 0 : 1, stop: true }
+  if (f.kind === 'no_budget') {
+    // No slot free now: the chats are due again when the budget (or the pause) allows.
+    await deps.dirty.retry(members, f.retryAfterMs)
+    return stop
+  }
   if (f.kind === 'daily_limit') {
     const tz = deps.rules().config.orgs[0]?.hubspot.timeZone ?? 'UTC'
-    const midnight = DateTime.fromMillis(deps.clock.now(), { zone: tz })
-      .plus({ days: 1 })
-      .startOf('day')
-      .toMillis()
-    await deps.budget.pauseUntil(midnight)
-    await deps.dirty.retry(members, midnight - deps.clock.now())
+    const reset = await deps.hubspot.dailyReset(tz)
+    await deps.budget.pauseUntil(reset.at)
+    await deps.dirty.retry(members, Math.max(1000, reset.at - Date.now()))
     deps.log.error(
-      { until: new Date(midnight).toISOString(), timeZone: tz },
-      'HubSpot daily limit reached: CRM sync paused until midnight, changes kept',
+      { resumesAt: new Date(reset.at).toISOString(), from: reset.source },
+      `HubSpot daily limit reached: CRM sync paused, changes kept; sync resumes at ${new Date(reset.at).toISOString()}`,
     )
-    return { written: 0, stop: true }
+    return stop
   }
-  if (f.kind === 'rate_limited') {
+  if (f.kind === 'rate_limited' || f.kind === 'retryable') {
     await deps.dirty.retry(members, f.retryAfterMs)
-    deps.log.warn({ retryInMs: f.retryAfterMs }, 'HubSpot rate limit (429): backing off')
-    return { written: 0, stop: true }
+    deps.log.warn(
+      { call, retryInMs: f.retryAfterMs, ...(f.kind === 'retryable' ? { status: f.status } : {}) },
+      f.kind === 'rate_limited'
+        ? 'HubSpot rate limit (429): backing off'
+        : 'HubSpot unavailable: retrying shortly',
+    )
+    return stop
   }
-  if (f.kind === 'retryable') {
-    await deps.dirty.retry(members, 5000)
-    deps.log.warn({ status: f.status }, 'HubSpot unavailable: retrying the batch shortly')
-    return { written: 0, stop: true }
-  }
-  await deps.dirty.done(members)
-  deps.log.error({ status: f.status, message: f.message }, 'HubSpot refused a batch: dropped')
-  return { written: 0, stop: false }
+  // 401/403/404 and the like: a configuration problem. The values come from the inbox, so nothing is
+  // lost by trying again later; the log says what HubSpot answered.
+  await deps.dirty.retry(members, 60_000)
+  deps.log.error({ call, status: f.status, message: f.message }, 'HubSpot refused the call: retrying in 60 s')
+  return stop
 }
 
 const SLA_RANK: Record<string, number> = { ok: 0, warning: 1, breached: 2 }
@@ -197,7 +356,11 @@ async function contactProperties(
   const pick = (name: string, better: (a: string, b: string) => boolean) =>
     all.map((p) => p[name] ?? '').reduce((a, b) => (a === '' ? b : b !== '' && better(b, a) ? b : a), '')
   const owner = all[chats.indexOf(latest)]?.hubspot_owner_id
+  const active = chats.reduce((a, b) => (b.chat.lastActivity > a.chat.lastActivity ? b : a))
+  const activeProps = all[chats.indexOf(active)]!
   return {
+    wa_business_number: activeProps.wa_business_number ?? '',
+    wa_last_message_preview: activeProps.wa_last_message_preview ?? '',
     wa_unanswered_count: String(all.reduce((n, p) => n + Number(p.wa_unanswered_count ?? 0), 0)),
     wa_awaiting_reply_since: pick('wa_awaiting_reply_since', (a, b) => a < b),
     wa_last_inbound_at: pick('wa_last_inbound_at', (a, b) => a > b),
@@ -210,8 +373,11 @@ async function contactProperties(
 async function propertiesOf(deps: CrmFlushDeps, sid: string, chat: Chat): Promise<Record<string, string>> {
   const iso = (ms: number | null) => (ms ? new Date(ms).toISOString() : '')
   const clock = await deps.sla.get(sid, chat.jid)
-  const owner = chat.owner ? deps.rules().users.get(chat.owner)?.hubspotOwnerId : undefined
+  const owner = ownerIdOf(deps, chat)
+  const session = deps.rules().sessions.get(sid)
   return {
+    wa_business_number: session?.label ?? sid,
+    wa_last_message_preview: (chat.lastMessage?.preview ?? '').slice(0, PREVIEW_CHARS),
     wa_unanswered_count: String(chat.unanswered),
     wa_awaiting_reply_since: iso(chat.waitingSince),
     wa_last_inbound_at: iso(chat.lastInboundAt),
@@ -219,4 +385,11 @@ async function propertiesOf(deps: CrmFlushDeps, sid: string, chat: Chat): Promis
     wa_sla_state: clock?.state ?? 'ok',
     ...(owner ? { hubspot_owner_id: owner } : {}),
   }
+}
+
+/** HubSpot's textarea holds far more; a preview is a glance, and keeps batches small. */
+const PREVIEW_CHARS = 200
+
+function ownerIdOf(deps: CrmFlushDeps, chat: Chat): string | undefined {
+  return chat.owner ? deps.rules().users.get(chat.owner)?.hubspotOwnerId : undefined
 }

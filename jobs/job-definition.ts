@@ -189,7 +189,13 @@ export interface SessionJobContext {
   token: string | undefined
 }
 
-type ContextOf<D extends AnyJob> = D['queue'] extends 'session' ? SessionJobContext : undefined
+/** What a processor of a global queue gets besides its payload. */
+export interface GlobalJobContext {
+  /** The job's lock token, for processors that reschedule themselves (moveToDelayed). */
+  token: string | undefined
+}
+
+type ContextOf<D extends AnyJob> = D['queue'] extends 'session' ? SessionJobContext : GlobalJobContext
 
 /** A processor: the parsed payload, the BullMQ job (id, opts, moveToDelayed) and, in session queues, the session. */
 export type Processor<D extends AnyJob, R = unknown> = (
@@ -239,9 +245,9 @@ export function taskList<Ctx>(...tasks: Task<Ctx>[]): Readonly<Record<string, Jo
  * A BullMQ processor for a global queue: runs the job with the processor its name has; a job of another
  * name (left by an older version) completes doing nothing.
  */
-export function globalRunner(list: Readonly<Record<string, JobRunner<undefined>>>) {
-  return async (job: Job): Promise<unknown> => {
+export function globalRunner(list: Readonly<Record<string, JobRunner<GlobalJobContext>>>) {
+  return async (job: Job, token?: string): Promise<unknown> => {
     const run = list[job.name]
-    return run ? run(job, undefined) : null
+    return run ? run(job, { token }) : null
   }
 }

@@ -31,6 +31,10 @@ export const envSchema = z
     HUBSPOT_BASE_URL: z.url().default('https://api.hubapi.com'),
     /** The HubSpot app's client secret: verifies the signature of HubSpot's webhook calls. */
     HUBSPOT_APP_SECRET: z.string().min(8).optional(),
+    /** The public URL HubSpot calls for webhooks (behind a proxy it is not what the Host header says). */
+    HUBSPOT_WEBHOOK_URL: z.url({ protocol: /^https?$/ }).optional(),
+    /** Every HubSpot call gives up after this long without an answer. */
+    HUBSPOT_TIMEOUT_MS: z.coerce.number().int().min(100).max(300_000).default(15_000),
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** `pretty` (readable lines, a terminal's default) or `json` (one object per line, the default otherwise). */
     LOG_FORMAT: z.enum(['json', 'pretty'], 'must be json or pretty').optional(),

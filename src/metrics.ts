@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 /** Every metric Tickbridge exposes, registered on one registry that is passed around (no globals). */
 export function createMetrics(registry: Registry = new Registry(), opts: { processMetrics?: boolean } = {}) {
@@ -92,6 +92,23 @@ export function createMetrics(registry: Registry = new Registry(), opts: { proce
       name: 'tickbridge_crm_skipped_total',
       help: 'Chats not written to HubSpot, by reason (no_phone, no_contact, no_chat, rejected)',
       labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    crmUnmatched: new Gauge({
+      name: 'tickbridge_crm_unmatched_chats',
+      help: 'Chats whose number matches no HubSpot contact yet (listed at GET /v1/crm/unmatched)',
+      registers: [registry],
+    }),
+    crmWebhookEvents: new Counter({
+      name: 'tickbridge_crm_webhook_events_total',
+      help: 'HubSpot webhook events by type and outcome (applied, echo, duplicate, stale, ignored)',
+      labelNames: ['type', 'outcome'] as const,
+      registers: [registry],
+    }),
+    hubspotRateLimit: new Gauge({
+      name: 'tickbridge_hubspot_ratelimit',
+      help: 'HubSpot X-HubSpot-RateLimit-* headers of the last answer: limit and remaining, per window (10s, daily)',
+      labelNames: ['window', 'value'] as const,
       registers: [registry],
     }),
     httpSeconds: new Histogram({

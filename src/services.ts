@@ -5,8 +5,10 @@ import { JobProducer } from '../jobs/catalog.js'
 import type { Clock } from './clock.js'
 import { CrmDirtySet } from './crm/crm-sync.js'
 import { HubSpotBudget } from './crm/hubspot/budget.js'
+import { rateLimitMiddleware, timeoutAgent } from './crm/hubspot/http.js'
 import { HubSpotCrm } from './crm/hubspot/hubspot-crm.js'
 import { type CrmPort, NoCrm } from './crm/port.js'
+import { UnmatchedChats } from './crm/unmatched.js'
 import type { Env } from './env.js'
 import { Ingestor, ingestRulesFrom } from './inbox/ingest.js'
 import { InboxStore } from './inbox/store.js'
@@ -58,7 +60,13 @@ export interface Services {
   slaPlanner: SlaPlanner
   crm: CrmPort
   /** Present when HUBSPOT_ACCESS_TOKEN is set: the one HubSpot client of this process and its helpers. */
-  hubspot: { client: HubSpotClient; crm: HubSpotCrm; budget: HubSpotBudget; dirty: CrmDirtySet } | null
+  hubspot: {
+    client: HubSpotClient
+    crm: HubSpotCrm
+    budget: HubSpotBudget
+    dirty: CrmDirtySet
+    unmatched: UnmatchedChats
+  } | null
   /** Present only with WA_TRANSPORT=sim. */
   sim: SimNetwork | null
   /** Tells a Redis outage once (down, counted summaries, back) instead of once per failed attempt. */
@@ -145,7 +153,7 @@ export async function createServices(opts: {
   const slaPlanner = new SlaPlanner({ store: sla, inbox, jobs, rules: () => rules.current(), clock, log })
   ingestor.onApplied(slaPlanner.onApplied)
   const hubspot = env.HUBSPOT_ACCESS_TOKEN
-    ? createHubSpot(env, redis, keys, () => rules.current(), clock, log)
+    ? createHubSpot(env, redis, keys, () => rules.current(), clock, log, metrics)
     : null
   if (hubspot) ingestor.onApplied(hubspot.dirty.onApplied)
   return {
@@ -199,19 +207,51 @@ function createHubSpot(
   rules: () => import('./rules/compile.js').Rules,
   clock: Clock,
   log: Logger,
+  metrics: Metrics,
 ) {
   const client = new HubSpotClient({
     accessToken: env.HUBSPOT_ACCESS_TOKEN!,
     basePath: env.HUBSPOT_BASE_URL,
     numberOfApiCallRetries: 0,
+    // The client has no request timeout of its own: an agent that drops a silent socket gives it one.
+    httpAgent: timeoutAgent(env.HUBSPOT_BASE_URL, env.HUBSPOT_TIMEOUT_MS),
+    middleware: [
+      rateLimitMiddleware((h) => {
+        const set = (window: string, value: string, v: number | undefined) =>
+          v !== undefined && metrics.hubspotRateLimit.set({ window, value }, v)
+        set('10s', 'max', h.max)
+        set('10s', 'remaining', h.remaining)
+        set('daily', 'max', h.daily)
+        set('daily', 'remaining', h.dailyRemaining)
+      }),
+    ],
   })
   const limits = rules().config.counters.crmSync
   const budget = new HubSpotBudget(redis, keys.global('hubspot-budget'), {
     perTenSeconds: limits.requestsPer10s,
     searchesPerSecond: limits.searchesPerSecond,
   })
-  const crm = new HubSpotCrm({ client, budget, redis, keys, rules, log: log.child({ component: 'hubspot' }) })
-  return { client, crm, budget, dirty: new CrmDirtySet(redis, keys, rules, clock) }
+  const crm = new HubSpotCrm({
+    client,
+    budget,
+    redis,
+    keys,
+    rules,
+    clock,
+    log: log.child({ component: 'hubspot' }),
+    http: {
+      baseUrl: env.HUBSPOT_BASE_URL,
+      token: env.HUBSPOT_ACCESS_TOKEN!,
+      timeoutMs: env.HUBSPOT_TIMEOUT_MS,
+    },
+  })
+  return {
+    client,
+    crm,
+    budget,
+    dirty: new CrmDirtySet(redis, keys, rules, clock),
+    unmatched: new UnmatchedChats(redis, keys, clock),
+  }
 }
 
 /** Every queue the dashboard shows: each session's queue of the current rules, then the global ones. */

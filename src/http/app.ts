@@ -18,6 +18,7 @@ import { RedisRateLimiter } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
 import { counterRoutes } from './routes/counters.js'
+import { crmUnmatchedRoutes } from './routes/crm-unmatched.js'
 import { hubspotWebhookRoutes } from './routes/hubspot-webhooks.js'
 import { opsRoutes } from './routes/ops.js'
 import { receiptRoutes } from './routes/receipts.js'
@@ -156,6 +157,7 @@ export async function buildApp(deps: HttpDeps) {
   await app.register(reminderRoutes, deps)
   await app.register(slaRoutes, deps)
   await app.register(hubspotWebhookRoutes, deps)
+  await app.register(crmUnmatchedRoutes, deps)
   await app.register(counterRoutes, deps)
   if (s.sim) await app.register(simRoutes, { ...deps, sim: s.sim })
 

@@ -1,4 +1,5 @@
 import { CronExpressionParser } from 'cron-parser'
+import { isSupportedCountry } from 'libphonenumber-js'
 import { z } from 'zod'
 import { durationSchema, formatDuration, positiveDurationSchema } from './duration.js'
 import { checkReferences } from './references.js'
@@ -94,10 +95,30 @@ const calendarSchema = z.strictObject({
   holidays: z.array(isoDateSchema).default([]),
 })
 
+/**
+ * An org's HubSpot settings. `owner` says which side owns a contact's owner: `hubspot` (default) =
+ * HubSpot is the source of truth, its owner changes move the chat and Tickbridge writes
+ * `hubspot_owner_id` only when Tickbridge itself changed the chat's owner; `tickbridge` = every sync
+ * writes the chat's owner and HubSpot's owner changes are ignored; `off` = neither direction.
+ * `defaultRegion` reads numbers stored without a country code (a contact's own country wins).
+ * `createContacts` creates a contact for a chat no contact matches.
+ */
+const orgHubSpotSchema = z.strictObject({
+  timeZone: timeZoneSchema.default('UTC'),
+  owner: z.enum(['hubspot', 'tickbridge', 'off']).default('hubspot'),
+  defaultRegion: z
+    .string()
+    .refine((code) => /^[A-Z]{2}$/.test(code) && isSupportedCountry(code), {
+      error: (issue) => `unknown country "${issue.input}" (expected an ISO 3166 code like DE or US)`,
+    })
+    .optional(),
+  createContacts: z.boolean().default(false),
+})
+
 const orgSchema = z.strictObject({
   id: idSchema,
   name: z.string().min(1).optional(),
-  hubspot: z.strictObject({ timeZone: timeZoneSchema.default('UTC') }).prefault({}),
+  hubspot: orgHubSpotSchema.prefault({}),
 })
 
 const fractionSchema = z.number().min(0).max(1)
@@ -365,8 +386,11 @@ export const rulesSchema = z
         crmSync: z
           .strictObject({
             debounce: durationSchema.default(5_000),
-            /** Shared by every worker; HubSpot allows 100 (Free/Starter) or 190 (Pro/Enterprise) per 10 s. */
-            requestsPer10s: z.number().int().min(1).max(190).default(90),
+            /**
+             * Shared by every worker; HubSpot allows 100 (Free/Starter), 190 (Pro/Enterprise) or, with
+             * the API limit increase (capacity pack), 250 per 10 s.
+             */
+            requestsPer10s: z.number().int().min(1).max(250).default(90),
             /** HubSpot's search endpoint allows 5 per second. */
             searchesPerSecond: z.number().int().min(1).max(5).default(4),
           })
@@ -384,6 +408,7 @@ export type RulesInput = z.input<typeof rulesSchema>
 export type RulesConfig = z.output<typeof rulesSchema>
 
 export type Org = RulesConfig['orgs'][number]
+export type OrgHubSpot = Org['hubspot']
 export type Session = RulesConfig['sessions'][number]
 export type User = RulesConfig['users'][number]
 export type Role = User['role']

@@ -19,33 +19,63 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
   const h = s.hubspot
   if (!h) return null
   const log = s.log.child({ component: 'crm' })
-  try {
-    const { created } = await h.crm.ensureProperties()
-    log.info(
-      { created },
-      created.length ? 'HubSpot: created missing contact properties' : 'HubSpot: contact properties present',
-    )
-  } catch (err) {
-    // Not fatal: writes fail visibly until the token gets the crm.schemas scope; counters keep working.
-    log.error({ err: (err as Error).message }, 'HubSpot: could not check or create the contact properties')
-  }
+  // Property setup and the owners check wait for budget (they run outside any job), in the background:
+  // during a DAILY pause they wait for HubSpot's reset without holding up the worker's start or its
+  // shutdown (closing aborts them). The flusher writes nothing until the properties are there.
+  const stopping = new AbortController()
+  let ready = false
+  void (async () => {
+    try {
+      const { created } = await h.crm.ensureProperties(stopping.signal)
+      log.info(
+        { created },
+        created.length
+          ? 'HubSpot: created or updated contact properties'
+          : 'HubSpot: contact properties present',
+      )
+    } catch (err) {
+      if (stopping.signal.aborted) return
+      // Not fatal: writes fail visibly until the token gets the crm.schemas scope; counters keep working.
+      log.error({ err: (err as Error).message }, 'HubSpot: could not check or create the contact properties')
+    }
+    await checkOwners(s, log, stopping.signal)
+    ready = !stopping.signal.aborted
+  })()
+  // A rules change may fix an owner id or a value HubSpot refused: check again, retry what was parked.
+  const offRules = s.rules.onChange(() => {
+    void checkOwners(s, log, stopping.signal).then(async () => {
+      const n = await h.dirty.retryRejected()
+      if (n) log.info({ chats: n }, 'rules changed: retrying contact updates HubSpot refused')
+    })
+  })
   // One flush at a time across all workers: two concurrent flushes could write one contact out of order
   // (the older read landing last), leaving HubSpot stale until its next change. The soak caught that.
   await s.queues.crm.setGlobalConcurrency(1)
   await s.jobs.schedule(catalog.crmFlush, CRM_FLUSH_SCHEDULER, { every: FLUSH_EVERY_MS }, undefined, {})
   const flush = crmFlush(s, log)
-  const worker = new BullWorker(GLOBAL_QUEUES.crm, globalRunner(taskList(task(catalog.crmFlush, flush))), {
-    connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
-    prefix: s.keys.prefix,
-    concurrency: 1,
-    // A killed worker's flush frees the one slot within seconds, not the default 30-60 s.
-    lockDuration: 10_000,
-    stalledInterval: 5000,
-  })
+  // Until the properties and owners are checked, a flush writes nothing (the changes stay due).
+  const notReady = { written: 0, batches: 0, ready: false }
+  const worker = new BullWorker(
+    GLOBAL_QUEUES.crm,
+    globalRunner(taskList(task(catalog.crmFlush, async () => (ready ? flush() : notReady)))),
+    {
+      connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
+      prefix: s.keys.prefix,
+      concurrency: 1,
+      // A killed worker's flush frees the one slot within seconds, not the default 30-60 s.
+      lockDuration: 10_000,
+      stalledInterval: 5000,
+    },
+  )
   worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
   // Without a listener BullMQ prints every connection error raw to stderr; the outage log tells them once.
   worker.on('error', (err) => s.onRedisError(err, `worker ${GLOBAL_QUEUES.crm}`))
-  const crmTask = crmTaskProcessor({ crm: s.crm, log })
+  const crmTask = crmTaskProcessor({
+    crm: s.crm,
+    log,
+    budget: h.budget,
+    dailyReset: () => h.crm.dailyReset(s.rules.current().config.orgs[0]?.hubspot.timeZone ?? 'UTC'),
+  })
   const tasks = new BullWorker(
     GLOBAL_QUEUES.crmTasks,
     globalRunner(taskList(task(catalog.crmTask, crmTask))),
@@ -62,7 +92,28 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
       'HubSpot task not created yet',
     ),
   )
-  return { close: async () => void (await Promise.all([worker.close(), tasks.close()])) }
+  return {
+    close: async () => {
+      stopping.abort()
+      offRules()
+      await Promise.all([worker.close(), tasks.close()])
+    },
+  }
+}
+
+/** Every `hubspotOwnerId` of the rules must be a HubSpot owner; each one that is not is a clear rules problem. */
+export async function checkOwners(s: Services, log: Logger, signal?: AbortSignal) {
+  try {
+    const problems = (await s.hubspot?.crm.checkOwners(signal)) ?? []
+    for (const p of problems)
+      log.error({ user: p.user, hubspotOwnerId: p.hubspotOwnerId }, `rules: ${p.message}`)
+    if (problems.length === 0) log.info('HubSpot: every hubspotOwnerId of the rules is a HubSpot owner')
+    return problems
+  } catch (err) {
+    if (signal?.aborted) return []
+    log.warn({ err: (err as Error).message }, 'HubSpot: could not check the owners')
+    return []
+  }
 }
 
 /** The flusher over a process's services (what each `{crm}` job runs). */
@@ -80,5 +131,6 @@ export function crmFlush(s: Services, log: Logger = s.log, clock: Clock = s.cloc
     clock,
     metrics: s.metrics,
     log,
+    unmatched: h.unmatched,
   })
 }

@@ -2,6 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { systemClock } from '../../src/clock.js'
+import { ContactCache } from '../../src/crm/hubspot/contact-cache.js'
 import { parseEnv } from '../../src/env.js'
 import { createLogger } from '../../src/log.js'
 import { createServices } from '../../src/services.js'
@@ -55,7 +56,7 @@ export const crmBenchmark: Benchmark<CrmRun> = {
     const phones = Array.from({ length: CONTACTS }, (_, i) => `4930${String(2_000_000 + i)}`)
     const ids = phones.map((p) => hs.addContact({ properties: { phone: `+${p}` } }).id)
     // Known contacts (lookups are cached in production after the first search).
-    await ctx.redis.hset(s.keys.global('crm:contact-by-phone'), ...phones.flatMap((p, i) => [p, ids[i]!]))
+    await new ContactCache(ctx.redis, s.keys, systemClock).remember(phones.map((p, i) => [p, ids[i]!]))
     const crm = await startCrmWorker(s)
     hs.clearRequests()
     const rand = rng(ctx.seed + ctx.run)

@@ -206,7 +206,7 @@ describe('counter-reset processor', () => {
         clock: f.services.clock,
         log: f.services.log,
       }),
-    ).run(j, undefined)
+    ).run(j, { token: undefined })
   const job = (ruleId: string, prevMillis?: number) =>
     ({
       id: `repeat:${ruleId}:1`,

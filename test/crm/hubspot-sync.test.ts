@@ -17,14 +17,15 @@ let f: Awaited<ReturnType<typeof appFixture<ManualClock>>>
 const APP_SECRET = 'hubspot-app-secret-test'
 
 beforeAll(async () => {
-  hs = await startHubSpotStandIn()
+  // The portal's own time zone: HubSpot's daily limit resets at its midnight.
+  hs = await startHubSpotStandIn({ timeZone: 'Europe/Berlin' })
   hs.addOwner({ id: '9001', email: 'anna@example.com', firstName: 'Anna', lastName: 'A' })
   hs.addOwner({ id: '9002', email: 'dora@example.com', firstName: 'Dora', lastName: 'D' })
   const rules = join(await mkdtemp(join(tmpdir(), 'tb-crm-')), 'rules.yaml')
   await writeFile(
     rules,
     `version: 1
-orgs: [{ id: o, hubspot: { timeZone: Europe/Berlin } }]
+orgs: [{ id: o, hubspot: { timeZone: Europe/Berlin, owner: tickbridge } }]
 sessions: [{ id: s1, org: o, defaultOwner: anna }, { id: s2, org: o, defaultOwner: dora }]
 users:
   - { id: anna, org: o, role: agent, hubspotOwnerId: "9001" }
@@ -123,10 +124,7 @@ describe('HubSpot sync', () => {
     const phones = Array.from({ length: 1000 }, (_, i) => `4930${String(1_000_000 + i)}`)
     const ids = phones.map((p) => hs.addContact({ properties: { phone: `+${p}` } }).id)
     // These contacts are already known (the phone lookup is cached; searches are budgeted separately).
-    await f.redis.hset(
-      f.services.keys.global('crm:contact-by-phone'),
-      ...phones.flatMap((p, i) => [p, ids[i]!]),
-    )
+    await f.services.hubspot!.crm.cache.remember(phones.map((p, i) => [p, ids[i]!]))
     const before = hs.callsTo('/crm/v3/objects/contacts/batch/update').length
     for (let round = 0; round < 10; round++) {
       await Promise.all(phones.map((p) => customerWrites(p, f.clock.now() + round)))
@@ -140,7 +138,7 @@ describe('HubSpot sync', () => {
     expect(hs.contact(ids[999]!)!.properties.wa_unanswered_count).toBe('10')
   })
 
-  it('a DAILY 429 pauses sync until the account’s midnight and loses nothing', async () => {
+  it('a DAILY 429 pauses sync until the portal’s midnight (HubSpot’s resetsAt) and loses nothing', async () => {
     const c = hs.addContact({ properties: { phone: '+4916099887766' } })
     await customerWrites('4916099887766')
     f.clock.advance(5000)

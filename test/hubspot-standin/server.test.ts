@@ -219,7 +219,7 @@ describe('contacts search', () => {
     const byPhone = standIn.addContact({ properties: { phone: '+4915112345678' } })
     const byMobile = standIn.addContact({ properties: { mobilephone: '+4915199999999' } })
     const byWhatsApp = standIn.addContact({ properties: { hs_whatsapp_phone_number: '+4915100000001' } })
-    const byNational = standIn.addContact({ properties: { phone: '0151 2222 333' } })
+    const byNational = standIn.addContact({ properties: { phone: '0151 2222 333', country: 'DE' } })
     standIn.addContact({ properties: { phone: '+4917000000000' } })
 
     const one = await hubspot.crm.contacts.searchApi.doSearch(phoneFilters('+4915112345678'))

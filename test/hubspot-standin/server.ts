@@ -2,6 +2,13 @@ import { randomUUID } from 'node:crypto'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { pathToFileURL } from 'node:url'
+import type { CountryCode } from 'libphonenumber-js'
+import { DateTime } from 'luxon'
+import { contactCountry, searchableDigits } from './phone.js'
+import { type DeliveryReport, type WebhookEvent, WebhookOutbox, type WebhookTarget } from './webhooks.js'
+
+export { searchableDigits } from './phone.js'
+export type { WebhookEvent, WebhookTarget } from './webhooks.js'
 
 /**
  * A local stand-in for HubSpot's CRM v3 API, for the calls Tickbridge makes through `@hubspot/api-client`
@@ -21,6 +28,22 @@ import { pathToFileURL } from 'node:url'
  * Error bodies follow HubSpot's `{status:'error', message, correlationId, category, context?}`; rate-limit
  * bodies `{status:'error', message, errorType:'RATE_LIMIT', correlationId, policyName, groupName?, requestId}`.
  * Messages are close to HubSpot's, not guaranteed verbatim: branch on status, category and policyName.
+ *
+ * A real portal's behaviours, each from the doc named beside its code:
+ * - searchable phone numbers computed from what a user typed (phone.ts; HubSpot search guide);
+ * - search index lag: a created or changed contact is found by search only `searchLagMs` later (search
+ *   guide: "it may take a few moments for newly created or updated objects to appear in search");
+ * - one invalid value (unknown owner id, option not in an enumeration) fails a whole `batch/update` with
+ *   400 ("Using object APIs", batch endpoints validate the whole request); 423 Locked when a record is
+ *   written while an earlier write to it is still in progress (`recordLockMs`; usage guidelines: "423
+ *   Locked ... wait at least 2 seconds before retrying");
+ * - faults: `hang` (no answer, no reset), 429 with the three policies' real bodies, 477 Migration in
+ *   progress (error-handling guide);
+ * - signed v3 webhook batches for property changes (including the echo of our own API writes, with
+ *   `changeSource`), creation, merge (a new id) and deletion, retried with `attemptNumber`, out of order
+ *   (webhooks.ts);
+ * - `GET /account-info/v3/api-usage/daily/private-apps` and `GET /account-info/v3/details` (the daily
+ *   reset at midnight in the portal's time zone).
  *
  * It is test infrastructure: every request is logged (`requests`), faults can be injected (`failNext`,
  * `setLatency`), and the store can be seeded and read back (`addContact`, `contact`, `addOwner`, `tasks`).
@@ -54,6 +77,21 @@ export interface StandInOptions {
    * option or owner id -> 400 for the whole request; tasks need `hs_timestamp`). Default true.
    */
   strictProperties?: boolean
+  /** The stand-in's own clock for search lag, webhook `occurredAt` and the daily reset; default Date.now. */
+  clock?: () => number
+  /** How long a created or changed contact stays invisible to search (HubSpot: a few seconds). Default 0. */
+  searchLagMs?: number
+  /** The portal's default country for numbers typed without `+` (default US, as a US portal). */
+  defaultCountry?: CountryCode
+  /** How long a write keeps its records locked: a write to a locked record is a 423. Default 0. */
+  recordLockMs?: number
+  /** The portal's time zone (account details, daily reset). Default US/Eastern like a new US portal. */
+  timeZone?: string
+  portalId?: number
+  /** The app whose token writes (the `sourceId` of its webhook echoes). */
+  appId?: number
+  /** Contact properties whose changes are sent as webhooks (propertyChange subscriptions). */
+  webhookProperties?: string[]
 }
 
 export interface RequestRecord {
@@ -78,10 +116,11 @@ export interface RequestRecord {
 
 export interface FaultSpec {
   /**
-   * A status to answer (429, 500, 502, 503, anything), `'timeout'` (hold the request `delayMs`, then drop the
-   * connection without an answer) or `'slow'` (hold `delayMs`, then answer normally).
+   * A status to answer (429, 423, 477, 500, 502, 503, anything), `'timeout'` (hold the request `delayMs`, then
+   * drop the connection without an answer), `'hang'` (never answer and never reset the connection: only the
+   * client can give up) or `'slow'` (hold `delayMs`, then answer normally).
    */
-  status: number | 'timeout' | 'slow'
+  status: number | 'timeout' | 'slow' | 'hang'
   /** For 429: which limit the body names. Default TEN_SECONDLY_ROLLING. */
   policy?: RateLimitPolicy
   /** How many matching requests get this fault. Default 1. */
@@ -97,6 +136,12 @@ export interface FaultSpec {
   headers?: Record<string, string>
   /** `'timeout'` only: carry the request out before dropping the connection (the write happened, the answer was lost). */
   applied?: boolean
+}
+
+/** Who made a change inside HubSpot (webhook `changeSource`/`sourceId`). */
+export interface ChangeBy {
+  changeSource?: 'CRM_UI' | 'WORKFLOWS' | 'IMPORT' | 'INTEGRATION' | 'API'
+  sourceId?: string
 }
 
 export interface StandInObject {
@@ -198,8 +243,26 @@ export interface HubSpotStandIn {
   /** A copy of the contact, or undefined. */
   contact(id: string): StandInObject | undefined
   contacts(): StandInObject[]
-  /** Remove a contact (later writes to it get OBJECT_NOT_FOUND). */
+  /** Remove a contact (later writes to it get OBJECT_NOT_FOUND); sends `contact.deletion`. */
   deleteContact(id: string): boolean
+  /** A contact created in HubSpot's UI (or a form): sends `contact.creation`; search finds it after the lag. */
+  createContact(properties: Record<string, string | number | null>, by?: ChangeBy): StandInObject
+  /** A change made in HubSpot (a user in the UI, a workflow): sends property-change webhooks. */
+  editContact(id: string, properties: Record<string, string | null>, by?: ChangeBy): StandInObject
+  /**
+   * HubSpot's merge: the two records become one with a NEW id (primary's values win, empty ones are
+   * filled from the other); both old ids stop existing. Sends `contact.merge`.
+   */
+  mergeContacts(primaryId: string, mergedId: string): StandInObject
+  /** Where webhooks go; null stops delivery (events still queue). */
+  setWebhookTarget(target: WebhookTarget | null): void
+  /** Webhook events queued for the next delivery. */
+  pendingWebhooks(): WebhookEvent[]
+  clearWebhooks(): void
+  /** Deliver what is queued (see WebhookOutbox.deliver). */
+  deliverWebhooks(opts?: Parameters<WebhookOutbox['deliver']>[0]): Promise<DeliveryReport[]>
+  /** Every webhook request sent, with the status answered. */
+  readonly webhookDeliveries: WebhookOutbox['sent']
   addOwner(input: {
     id?: string
     email: string
@@ -324,6 +387,24 @@ function defaultFaultBody(status: number, policy: RateLimitPolicy): unknown {
     // HubSpot's edge answers gateway errors with an HTML page, not JSON.
     return `<html><head><title>${status}</title></head><body><h1>${status} ${status === 502 ? 'Bad Gateway' : 'Service Unavailable'}</h1></body></html>`
   }
+  if (status === 423) {
+    // Usage guidelines: concurrent writes to one record answer 423 Locked; retry after at least 2 s.
+    return {
+      status: 'error',
+      message: 'The record is locked by another request; try again in at least 2 seconds.',
+      correlationId: randomUUID(),
+      category: 'LOCKED',
+    }
+  }
+  if (status === 477) {
+    // Error-handling guide: 477 Migration in Progress while the portal moves between data centres.
+    return {
+      status: 'error',
+      message: 'Migration in progress: retry after the Retry-After interval.',
+      correlationId: randomUUID(),
+      category: 'MIGRATION_IN_PROGRESS',
+    }
+  }
   if (status >= 500) {
     return {
       status: 'error',
@@ -338,26 +419,6 @@ function defaultFaultBody(status: number, policy: RateLimitPolicy): unknown {
     correlationId: randomUUID(),
     category: 'VALIDATION_ERROR',
   }
-}
-
-// Country calling codes are prefix-free: two of one digit, these of two digits, every other one has three.
-const TWO_DIGIT_CALLING_CODES = new Set(
-  (
-    '20 27 30 31 32 33 34 36 39 40 41 43 44 45 46 47 48 49 51 52 53 54 55 56 57 58 60 61 62 63 64 65 66 ' +
-    '81 82 84 86 90 91 92 93 94 95 98'
-  ).split(' '),
-)
-
-/**
- * Approximates HubSpot's `hs_searchable_calculated_*` value: the national digits of a number (the country
- * code dropped from an E.164 number, the trunk 0 from a national one).
- */
-export function searchableDigits(phone: string): string {
-  const digits = phone.replace(/\D/g, '')
-  if (!phone.trim().startsWith('+')) return digits.replace(/^0+/, '')
-  if (digits.startsWith('1') || digits.startsWith('7')) return digits.slice(1)
-  if (TWO_DIGIT_CALLING_CODES.has(digits.slice(0, 2))) return digits.slice(2)
-  return digits.slice(3)
 }
 
 function builtInProperty(
@@ -561,6 +622,31 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
   const limits: StandInLimits = { ...DEFAULT_LIMITS, ...opts.limits }
   const tokens = new Set(opts.tokens ?? [STANDIN_TOKEN])
   const strict = opts.strictProperties ?? true
+  const clock = opts.clock ?? Date.now
+  const searchLagMs = opts.searchLagMs ?? 0
+  const defaultCountry = opts.defaultCountry ?? 'US'
+  const recordLockMs = opts.recordLockMs ?? 0
+  const timeZone = opts.timeZone ?? 'US/Eastern'
+  const portalId = opts.portalId ?? 62515
+  const appId = opts.appId ?? 1160452
+  const webhookProperties = new Set(
+    opts.webhookProperties ?? [
+      'hubspot_owner_id',
+      'wa_no_reply_needed',
+      'phone',
+      'mobilephone',
+      'hs_whatsapp_phone_number',
+    ],
+  )
+  const outbox = new WebhookOutbox({ portalId, appId }, clock)
+  /**
+   * The search index: what search sees of each contact, from when (search guide: results lag writes).
+   * Each write appends a snapshot visible at `at`; a search reads the newest visible one.
+   */
+  let searchIndex = new Map<string, Array<{ at: number; properties: Record<string, string | null> | null }>>()
+  /** Records a write still holds (real time: concurrency is about overlapping requests). */
+  let lockedUntil = new Map<string, number>()
+  const hung = new Set<IncomingMessage>()
 
   const requests: RequestRecord[] = []
   const contacts = new Map<string, StandInObject>()
@@ -730,21 +816,81 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     return validationError(`Property values were not valid: ${JSON.stringify(errors)}`)
   }
 
-  function applyContactValues(contact: StandInObject, values: Record<string, string>, now: string): void {
+  function index(contact: StandInObject | null, id: string): void {
+    const versions = searchIndex.get(id) ?? []
+    versions.push({ at: clock() + searchLagMs, properties: contact ? { ...contact.properties } : null })
+    searchIndex.set(id, versions.slice(-5))
+  }
+
+  /** What search sees of a contact now: the newest snapshot already indexed (none = not found). */
+  function indexed(id: string): Record<string, string | null> | null {
+    const now = clock()
+    const versions = searchIndex.get(id) ?? []
+    for (let i = versions.length - 1; i >= 0; i--) if (versions[i]!.at <= now) return versions[i]!.properties
+    return null
+  }
+
+  /** HubSpot recalculates the searchable numbers whenever a number (or the contact's country) changes. */
+  function recalculate(contact: StandInObject): void {
+    const country = contactCountry(contact.properties, defaultCountry)
+    for (const [from, to] of [
+      ['phone', 'hs_searchable_calculated_phone_number'],
+      ['mobilephone', 'hs_searchable_calculated_mobile_number'],
+    ] as const) {
+      const typed = contact.properties[from]
+      contact.properties[to] = typed ? searchableDigits(typed, country) : null
+    }
+  }
+
+  function applyContactValues(
+    contact: StandInObject,
+    values: Record<string, string>,
+    now: string,
+    by: ChangeBy,
+  ): void {
+    const before = { ...contact.properties }
     Object.assign(contact.properties, values)
-    // HubSpot recalculates the searchable digits whenever the number changes.
-    if ('phone' in values) {
-      contact.properties.hs_searchable_calculated_phone_number = values.phone
-        ? searchableDigits(values.phone)
-        : null
-    }
-    if ('mobilephone' in values) {
-      contact.properties.hs_searchable_calculated_mobile_number = values.mobilephone
-        ? searchableDigits(values.mobilephone)
-        : null
-    }
+    recalculate(contact)
     contact.properties.lastmodifieddate = now
     contact.updatedAt = now
+    index(contact, contact.id)
+    // Webhooks: one propertyChange per subscribed property whose value changed (an unchanged value
+    // writes no property history, so HubSpot sends nothing).
+    for (const [name, value] of Object.entries(values)) {
+      if (!webhookProperties.has(name) || (before[name] ?? '') === value) continue
+      outbox.push({
+        occurredAt: clock(),
+        subscriptionType: 'contact.propertyChange',
+        objectId: Number(contact.id),
+        propertyName: name,
+        propertyValue: value,
+        changeSource: by.changeSource ?? 'CRM_UI',
+        ...(by.sourceId ? { sourceId: by.sourceId } : {}),
+      })
+    }
+  }
+
+  /** A write through the API with our token: HubSpot records the app as the source. */
+  const API_WRITE: ChangeBy = { changeSource: 'INTEGRATION', sourceId: String(appId) }
+
+  /** 423 when any record is still held by an earlier write; else hold them for `recordLockMs`. */
+  function lock(ids: string[]): Reply | undefined {
+    if (recordLockMs <= 0) return undefined
+    const now = Date.now()
+    const busy = ids.filter((id) => (lockedUntil.get(id) ?? 0) > now)
+    if (busy.length > 0) return defaultFaultReply(423, { context: { ids: busy } })
+    for (const id of ids) lockedUntil.set(id, now + recordLockMs)
+    return undefined
+  }
+
+  function defaultFaultReply(status: number, extra: Json = {}): Reply {
+    const body = defaultFaultBody(status, 'TEN_SECONDLY_ROLLING')
+    return { status, body: isRecord(body) ? { ...body, ...extra } : body }
+  }
+
+  /** The next midnight in the portal's time zone: when HubSpot's daily limit resets. */
+  function nextReset(): string {
+    return DateTime.fromMillis(clock(), { zone: timeZone }).plus({ days: 1 }).startOf('day').toUTC().toISO()!
   }
 
   function findContact(id: string, idProperty?: string | null): StandInObject | undefined {
@@ -798,6 +944,8 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     const errors = checked.flatMap((c) => c.errors)
     if (errors.length > 0) return invalidValues(errors)
 
+    const locked = lock(checked.map((c) => findContact(c.id, c.idProperty)?.id ?? c.id))
+    if (locked) return locked
     const startedAt = new Date().toISOString()
     const results: Json[] = []
     const missing: string[] = []
@@ -807,7 +955,7 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
         missing.push(input.id)
         continue
       }
-      applyContactValues(contact, input.values, startedAt)
+      applyContactValues(contact, input.values, startedAt, API_WRITE)
       results.push(publicObject(contact, pickProperties(contact, Object.keys(input.values), ALWAYS_RETURNED)))
     }
     const completedAt = new Date().toISOString()
@@ -834,10 +982,10 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     }
   }
 
-  function matches(contact: StandInObject, filter: Json): boolean | string {
+  function matches(contact: Record<string, string | null>, filter: Json): boolean | string {
     const name = typeof filter.propertyName === 'string' ? filter.propertyName : ''
     const operator = typeof filter.operator === 'string' ? filter.operator : ''
-    const actual = contact.properties[name]
+    const actual = contact[name]
     const has = actual !== undefined && actual !== null && actual !== ''
     const norm = (v: unknown) => String(v).trim().toLowerCase()
     const values = Array.isArray(filter.values) ? filter.values.map(norm) : []
@@ -885,7 +1033,11 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
 
     const hits: StandInObject[] = []
     const all = [...contacts.values()].sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id))
-    for (const contact of all) {
+    for (const live of all) {
+      // Search reads the index, which lags the record (search guide).
+      const seen = indexed(live.id)
+      if (!seen) continue
+      const contact: StandInObject = { ...live, properties: seen }
       if (groupsOfFilters.length === 0) {
         hits.push(contact)
         continue
@@ -894,7 +1046,7 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       for (const filters of groupsOfFilters) {
         let every = true
         for (const filter of filters) {
-          const result = matches(contact, filter)
+          const result = matches(contact.properties, filter)
           if (typeof result === 'string') return validationError(result)
           if (!result) {
             every = false
@@ -943,10 +1095,34 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     if (errors.length > 0) return invalidValues(errors)
     const contact = findContact(id, query.get('idProperty'))
     if (!contact) return notFoundContact(id)
-    applyContactValues(contact, values, new Date().toISOString())
+    const locked = lock([contact.id])
+    if (locked) return locked
+    applyContactValues(contact, values, new Date().toISOString(), API_WRITE)
     return {
       status: 200,
       body: publicObject(contact, pickProperties(contact, Object.keys(values), ALWAYS_RETURNED)),
+    }
+  }
+
+  /** `POST /crm/v3/objects/contacts` (basicApi.create): 201; search finds it after the lag. */
+  function createContactByApi(body: unknown): Reply {
+    const { values, errors } = checkValues('contacts', isRecord(body) ? body.properties : undefined)
+    if (errors.length > 0) return invalidValues(errors)
+    const created = standIn.addContact({ properties: values })
+    const contact = contacts.get(created.id)!
+    searchIndex.set(created.id, [])
+    index(contact, created.id)
+    outbox.push({
+      occurredAt: clock(),
+      subscriptionType: 'contact.creation',
+      objectId: Number(created.id),
+      changeFlag: 'CREATED',
+      ...API_WRITE,
+      changeSource: 'INTEGRATION',
+    })
+    return {
+      status: 201,
+      body: publicObject(contact, pickProperties(contact, undefined, DEFAULT_CONTACT_PROPERTIES)),
     }
   }
 
@@ -1127,6 +1303,9 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     return { status: 200, body: { ...publicObject(task, { ...task.properties }), associations } }
   }
 
+  /** The token of the request being routed (usage is per token). */
+  let currentToken = ''
+
   function route(method: string, url: URL, body: unknown, base: string): Reply {
     const path = url.pathname
     const q = url.searchParams
@@ -1135,6 +1314,9 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     }
     if (path === '/crm/v3/objects/contacts/search') {
       return method === 'POST' ? searchContacts(body) : notAllowed(method, path)
+    }
+    if (path === '/crm/v3/objects/contacts') {
+      return method === 'POST' ? createContactByApi(body) : notAllowed(method, path)
     }
     const contactPath = /^\/crm\/v3\/objects\/contacts\/([^/]+)$/.exec(path)
     if (contactPath) {
@@ -1171,6 +1353,14 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
           ? { status: 200, body: group }
           : errorReply(404, 'OBJECT_NOT_FOUND', `Unable to find property group ${name}`)
       }
+      // PATCH (groupsApi.update): label and displayOrder change; the name does not.
+      if (name !== undefined && method === 'PATCH') {
+        const group = groupsOf(type).get(name)
+        if (!group) return errorReply(404, 'OBJECT_NOT_FOUND', `Unable to find property group ${name}`)
+        if (isRecord(body) && typeof body.label === 'string') group.label = body.label
+        if (isRecord(body) && typeof body.displayOrder === 'number') group.displayOrder = body.displayOrder
+        return { status: 200, body: group }
+      }
       return notAllowed(method, path)
     }
     const propertyPath = /^\/crm\/v3\/properties\/([^/]+)(?:\/([^/]+))?$/.exec(path)
@@ -1192,7 +1382,69 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
           ? { status: 200, body: property }
           : errorReply(404, 'OBJECT_NOT_FOUND', `Unable to find property ${name} for object type ${type}`)
       }
+      // PATCH (coreApi.update): label, description, options of a property we created (HubSpot's own are
+      // read-only definitions).
+      if (name !== undefined && method === 'PATCH') {
+        const property = propsOf(type).get(name)
+        if (!property)
+          return errorReply(
+            404,
+            'OBJECT_NOT_FOUND',
+            `Unable to find property ${name} for object type ${type}`,
+          )
+        if (property.modificationMetadata.readOnlyDefinition)
+          return validationError(`Property ${name} is a HubSpot-defined property and cannot be changed`)
+        if (isRecord(body) && typeof body.label === 'string') property.label = body.label
+        if (isRecord(body) && typeof body.description === 'string') property.description = body.description
+        if (isRecord(body) && Array.isArray(body.options)) {
+          property.options = body.options.filter(isRecord).map((o, i) => ({
+            label: String(o.label ?? o.value),
+            value: String(o.value),
+            displayOrder: typeof o.displayOrder === 'number' ? o.displayOrder : i,
+            hidden: o.hidden === true,
+            ...(typeof o.description === 'string' ? { description: o.description } : {}),
+          }))
+        }
+        property.updatedAt = new Date().toISOString()
+        return { status: 200, body: property }
+      }
       return notAllowed(method, path)
+    }
+    // Account information API (https://developers.hubspot.com/docs/api-reference/legacy/account/account-information/get-usage-details):
+    // the private app's daily usage, reset at midnight in the portal's time zone.
+    if (path === '/account-info/v3/api-usage/daily/private-apps' && method === 'GET') {
+      const today = daily.get(currentToken) ?? 0
+      return {
+        status: 200,
+        body: {
+          results: [
+            {
+              name: 'private-apps-api-calls-daily',
+              usageLimit: limits.daily,
+              currentUsage: today,
+              collectedAt: new Date(clock()).toISOString(),
+              fetchStatus: 'SUCCESS',
+              resetsAt: nextReset(),
+            },
+          ],
+        },
+      }
+    }
+    if (path === '/account-info/v3/details' && method === 'GET') {
+      return {
+        status: 200,
+        body: {
+          portalId,
+          accountType: 'STANDARD',
+          timeZone,
+          companyCurrency: 'USD',
+          additionalCurrencies: [],
+          utcOffset: DateTime.fromMillis(clock(), { zone: timeZone }).toFormat('ZZ'),
+          utcOffsetMilliseconds: DateTime.fromMillis(clock(), { zone: timeZone }).offset * 60_000,
+          uiDomain: 'app.hubspot.com',
+          dataHostingLocation: 'na1',
+        },
+      }
     }
     return errorReply(404, 'OBJECT_NOT_FOUND', `The stand-in has no route for ${method} ${path}`)
   }
@@ -1253,7 +1505,15 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       return answer(errorReply(401, 'INVALID_AUTHENTICATION', UNAUTHORIZED_MESSAGE))
     }
 
+    currentToken = token
     const fault = takeFault(method, url.pathname)
+    if (fault && fault.status === 'hang') {
+      // No answer, no reset: the request stays open until the client gives up or the stand-in closes.
+      record.injected = true
+      hung.add(req)
+      req.socket.once('close', () => hung.delete(req))
+      return
+    }
     if (fault && fault.status === 'timeout') {
       record.injected = true
       if (fault.applied && !badJson) route(method, url, body, base)
@@ -1327,23 +1587,97 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       for (const [k, v] of Object.entries(input.properties ?? {})) given[k] = v === null ? null : String(v)
       const contact: StandInObject = {
         id,
-        properties: {
-          ...(given.phone ? { hs_searchable_calculated_phone_number: searchableDigits(given.phone) } : {}),
-          ...(given.mobilephone
-            ? { hs_searchable_calculated_mobile_number: searchableDigits(given.mobilephone) }
-            : {}),
-          ...given,
-          hs_object_id: id,
-          createdate: now,
-          lastmodifieddate: now,
-        },
+        properties: { ...given, hs_object_id: id, createdate: now, lastmodifieddate: now },
         createdAt: now,
         updatedAt: now,
         archived: false,
       }
+      recalculate(contact)
       contacts.set(id, contact)
+      // Seeded contacts are already indexed (they existed before the test), unless `searchLagMs` says
+      // otherwise for one created "now" (`createContact`).
+      searchIndex.set(id, [{ at: Number.NEGATIVE_INFINITY, properties: { ...contact.properties } }])
       return copyObject(contact)
     },
+    createContact(properties, by = {}) {
+      const created = standIn.addContact({ properties })
+      searchIndex.set(created.id, [])
+      index(contacts.get(created.id)!, created.id)
+      outbox.push({
+        occurredAt: clock(),
+        subscriptionType: 'contact.creation',
+        objectId: Number(created.id),
+        changeFlag: 'CREATED',
+        changeSource: by.changeSource ?? 'CRM_UI',
+        ...(by.sourceId ? { sourceId: by.sourceId } : {}),
+      })
+      return created
+    },
+    editContact(id, properties, by = {}) {
+      const contact = contacts.get(id)
+      if (!contact) throw new Error(`no contact ${id}`)
+      const values = Object.fromEntries(Object.entries(properties).map(([k, v]) => [k, v ?? '']))
+      applyContactValues(contact, values, new Date(clock()).toISOString(), {
+        changeSource: by.changeSource ?? 'CRM_UI',
+        sourceId: by.sourceId ?? 'userId:1234567',
+      })
+      return copyObject(contact)
+    },
+    mergeContacts(primaryId, mergedId) {
+      const primary = contacts.get(primaryId)
+      const merged = contacts.get(mergedId)
+      if (!primary || !merged) throw new Error(`cannot merge ${primaryId} and ${mergedId}: unknown id`)
+      const properties: Record<string, string | null> = {}
+      let moved = 0
+      for (const [k, v] of Object.entries(primary.properties)) if (v) properties[k] = v
+      for (const [k, v] of Object.entries(merged.properties)) {
+        if (!v || properties[k]) continue
+        properties[k] = v
+        moved++
+      }
+      for (const k of ['hs_object_id', 'createdate', 'lastmodifieddate']) delete properties[k]
+      contacts.delete(primaryId)
+      contacts.delete(mergedId)
+      index(null, primaryId)
+      index(null, mergedId)
+      const id = String(nextContactId++)
+      const now = new Date(clock()).toISOString()
+      const contact: StandInObject = {
+        id,
+        properties: { ...properties, hs_object_id: id, createdate: now, lastmodifieddate: now },
+        createdAt: now,
+        updatedAt: now,
+        archived: false,
+      }
+      recalculate(contact)
+      contacts.set(id, contact)
+      index(contact, id)
+      outbox.push({
+        occurredAt: clock(),
+        subscriptionType: 'contact.merge',
+        objectId: Number(id),
+        primaryObjectId: Number(primaryId),
+        mergedObjectIds: [Number(mergedId)],
+        newObjectId: Number(id),
+        numberOfPropertiesMoved: moved,
+        changeSource: 'CRM_UI',
+        sourceId: 'userId:1234567',
+      })
+      return copyObject(contact)
+    },
+    setWebhookTarget(target) {
+      outbox.target = target
+    },
+    pendingWebhooks() {
+      return outbox.pending()
+    },
+    clearWebhooks() {
+      outbox.clear()
+    },
+    deliverWebhooks(o) {
+      return outbox.deliver(o)
+    },
+    webhookDeliveries: outbox.sent,
     contact(id) {
       const contact = contacts.get(id)
       return contact ? copyObject(contact) : undefined
@@ -1352,7 +1686,19 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       return [...contacts.values()].map(copyObject)
     },
     deleteContact(id) {
-      return contacts.delete(id)
+      const existed = contacts.delete(id)
+      if (existed) {
+        index(null, id)
+        outbox.push({
+          occurredAt: clock(),
+          subscriptionType: 'contact.deletion',
+          objectId: Number(id),
+          changeFlag: 'DELETED',
+          changeSource: 'CRM_UI',
+          sourceId: 'userId:1234567',
+        })
+      }
+      return existed
     },
     addOwner(input) {
       const now = new Date().toISOString()
@@ -1481,12 +1827,16 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       windows = new Map()
       searchWindows = new Map()
       daily = new Map()
+      searchIndex = new Map()
+      lockedUntil = new Map()
+      outbox.clear()
       nextContactId = 1001
       nextTaskId = 70001
       nextOwnerId = 5001
       nextUserId = 9001
     },
     async close() {
+      for (const req of hung) req.socket.destroy()
       for (const timer of timers) clearTimeout(timer)
       timers.clear()
       server.closeAllConnections()

@@ -3,6 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import {
   ALL_JOBS,
   catalog,
+  type GlobalJobContext,
   globalRunner,
   InvalidJobPayloadError,
   JobProducer,
@@ -151,7 +152,7 @@ const SAMPLES: Sample<AnyJob>[] = [
 interface Received {
   payload: unknown
   job: Job
-  ctx: SessionJobContext | undefined
+  ctx: SessionJobContext | GlobalJobContext
 }
 
 /** A worker on the job's queue whose processor (bound to the catalog entry) reports what it got. */
@@ -161,7 +162,7 @@ function consume(def: AnyJob, sessionId: string | undefined) {
   const arrived = new Promise<void>((resolve) => {
     notify = resolve
   })
-  const spy = async (payload: unknown, job: Job, ctx: SessionJobContext | undefined) => {
+  const spy = async (payload: unknown, job: Job, ctx: SessionJobContext | GlobalJobContext) => {
     received.push({ payload, job, ctx })
     notify()
     return { ok: true }
@@ -226,7 +227,7 @@ describe('job catalog', () => {
         ...('delay' in s.opts ? { delay: s.opts.delay } : {}),
       })
       if (s.def.queue === 'session') expect(got.ctx).toMatchObject({ sessionId: SID, session })
-      else expect(got.ctx).toBeUndefined()
+      else expect(got.ctx).toEqual({ token: expect.any(String) })
     },
   )
 

@@ -186,7 +186,9 @@ describe('SLA escalation ladder', () => {
       policyId: 'fast',
       dueAt: level0.dueAt,
     }
-    expect(await task(catalog.slaLevel, process).run({ name: 'sla-level', data } as Job, undefined)).toEqual({
+    expect(
+      await task(catalog.slaLevel, process).run({ name: 'sla-level', data } as Job, { token: undefined }),
+    ).toEqual({
       fired: false,
       reason: 'done',
     })
@@ -289,7 +291,9 @@ describe('SLA escalation ladder', () => {
       policyId: 'fast',
       dueAt: Date.now(),
     }
-    expect(await task(catalog.slaLevel, process).run({ name: 'sla-level', data } as Job, undefined)).toEqual({
+    expect(
+      await task(catalog.slaLevel, process).run({ name: 'sla-level', data } as Job, { token: undefined }),
+    ).toEqual({
       fired: false,
       reason: 'stale',
     })

@@ -1,28 +1,45 @@
+import { BudgetBusy } from './budget.js'
+
 /** What a failed HubSpot call means for us. */
 export type HubSpotFailure =
+  | { kind: 'no_budget'; retryAfterMs: number; paused: boolean }
   | { kind: 'rate_limited'; retryAfterMs: number }
   | { kind: 'daily_limit' }
-  | { kind: 'retryable'; status: number }
+  | { kind: 'retryable'; status: number; retryAfterMs: number }
+  | { kind: 'invalid'; status: 400; message: string }
   | { kind: 'fatal'; status: number; message: string }
 
-/** Classifies an `ApiException` of @hubspot/api-client (or a network error) by status and 429 policy. */
+/**
+ * Classifies an `ApiException` of @hubspot/api-client (or a network error, a timeout, a full budget)
+ * by status and 429 policy. 423 Locked asks for a retry after at least 2 s (usage guidelines); 477
+ * "Migration in progress" is temporary too; 400 is HubSpot refusing a value (the batch can be split).
+ */
 export function classifyHubSpotError(err: unknown): HubSpotFailure {
-  const e = err as { code?: number; body?: unknown; message?: string }
+  if (err instanceof BudgetBusy) return { kind: 'no_budget', retryAfterMs: err.retryInMs, paused: err.paused }
+  const e = err as { code?: number; body?: unknown; message?: string; headers?: Record<string, string> }
   const status = typeof e.code === 'number' ? e.code : 0
+  const retryAfter = Number(e.headers?.['retry-after'])
+  const retryAfterMs = Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined
   if (status === 429) {
-    const body = (typeof e.body === 'string' ? safeJson(e.body) : e.body) as
-      | { policyName?: string }
-      | undefined
+    const body = bodyOf(e.body) as { policyName?: string } | undefined
     if (body?.policyName === 'DAILY') return { kind: 'daily_limit' }
-    return { kind: 'rate_limited', retryAfterMs: body?.policyName === 'SECONDLY' ? 1000 : 10_000 }
+    // TEN_SECONDLY_ROLLING or SECONDLY: HubSpot's count and our shared budget disagree for a moment.
+    // Retry in a second and let the budget pace what follows (not 10 s per call after a run of 429s).
+    return { kind: 'rate_limited', retryAfterMs: retryAfterMs ?? 1000 }
   }
-  if (status === 0 || status >= 500 || status === 408) return { kind: 'retryable', status }
-  return { kind: 'fatal', status, message: e.message ?? String(err) }
+  if (status === 423) return { kind: 'retryable', status, retryAfterMs: Math.max(2000, retryAfterMs ?? 0) }
+  if (status === 477) return { kind: 'retryable', status, retryAfterMs: retryAfterMs ?? 30_000 }
+  if (status === 0 || status >= 500 || status === 408)
+    return { kind: 'retryable', status, retryAfterMs: retryAfterMs ?? 5000 }
+  const message = (bodyOf(e.body) as { message?: string } | undefined)?.message ?? e.message ?? String(err)
+  if (status === 400) return { kind: 'invalid', status, message }
+  return { kind: 'fatal', status, message }
 }
 
-function safeJson(s: string): unknown {
+function bodyOf(body: unknown): unknown {
+  if (typeof body !== 'string') return body
   try {
-    return JSON.parse(s)
+    return JSON.parse(body)
   } catch {
     return undefined
   }

@@ -1,63 +1,137 @@
 import type { Client } from '@hubspot/api-client'
 import type { Redis } from 'ioredis'
-import { parsePhoneNumberFromString } from 'libphonenumber-js'
+import { DateTime } from 'luxon'
 import type { Logger } from 'pino'
+import type { Clock } from '../../clock.js'
 import type { Keys } from '../../keys.js'
 import type { Rules } from '../../rules/compile.js'
+import type { OrgHubSpot } from '../../rules/schema.js'
 import type { CrmOutcome, CrmPort, CrmTaskInput } from '../port.js'
 import type { HubSpotBudget } from './budget.js'
+import { ContactCache } from './contact-cache.js'
+import { LOOKUP_PROPERTIES, nationalDigits, storedNumberMatches } from './phone-match.js'
 
+/** The property group's internal name stays `tickbridge` (existing portals have it); its label is new. */
 export const PROPERTY_GROUP = 'tickbridge'
+export const PROPERTY_GROUP_LABEL = 'WhatsApp (Tickbridge)'
+
+const option = (value: string, label: string, displayOrder: number, description?: string) => ({
+  label,
+  value,
+  displayOrder,
+  hidden: false,
+  ...(description ? { description } : {}),
+})
 
 /** The contact properties Tickbridge writes; created on start when missing. */
 export const CONTACT_PROPERTIES = [
   {
     name: 'wa_unanswered_count',
     label: 'WhatsApp: unanswered messages',
+    description: 'Messages from the contact on WhatsApp since the team last answered (all our numbers).',
     type: 'number',
     fieldType: 'number',
   },
   {
     name: 'wa_awaiting_reply_since',
     label: 'WhatsApp: awaiting reply since',
+    description: 'When the oldest unanswered WhatsApp message arrived; empty when nothing waits.',
     type: 'datetime',
     fieldType: 'date',
   },
   {
     name: 'wa_last_inbound_at',
     label: 'WhatsApp: last message from the contact',
+    description: 'When the contact last wrote on WhatsApp.',
     type: 'datetime',
     fieldType: 'date',
   },
   {
     name: 'wa_last_outbound_at',
     label: 'WhatsApp: last message to the contact',
+    description: 'When the team last wrote to the contact on WhatsApp (phone, WhatsApp Web, bot or CRM).',
     type: 'datetime',
     fieldType: 'date',
   },
   {
     name: 'wa_sla_state',
     label: 'WhatsApp: SLA state',
+    description: 'Whether the reply is within the response-time policy, close to it, or late.',
     type: 'enumeration',
     fieldType: 'select',
-    options: ['ok', 'warning', 'breached'].map((v, i) => ({
-      label: v,
-      value: v,
-      displayOrder: i,
-      hidden: false,
-    })),
+    options: [
+      option('ok', 'On time', 0, 'Answered, or waiting within the response time'),
+      option('warning', 'Reply due soon', 1, 'An escalation level before the breach has fired'),
+      option('breached', 'Reply overdue', 2, 'The response time has passed'),
+    ],
+  },
+  {
+    name: 'wa_no_reply_needed',
+    label: 'WhatsApp: no reply needed',
+    description:
+      'Tick to mark the waiting WhatsApp messages as needing no answer; Tickbridge applies it and clears the box.',
+    type: 'bool',
+    fieldType: 'booleancheckbox',
+    options: [option('true', 'Yes', 0), option('false', 'No', 1)],
+  },
+  {
+    name: 'wa_business_number',
+    label: 'WhatsApp: business number last used',
+    description: 'The team’s WhatsApp number (session) the contact wrote to or was answered from last.',
+    type: 'string',
+    fieldType: 'text',
+  },
+  {
+    name: 'wa_last_message_preview',
+    label: 'WhatsApp: last message preview',
+    description: 'The beginning of the last WhatsApp message in the conversation (either direction).',
+    type: 'string',
+    fieldType: 'textarea',
   },
 ] as const
 
-const CONTACT_TTL_S = 24 * 3600
-const MISS_TTL_S = 600
+/** Phones per search: 5 filter groups (HubSpot's maximum) with IN lists of this many values. */
+const PHONES_PER_SEARCH = 25
+/** A write's echo may carry an `occurredAt` slightly before our clock's idea of the write. */
+const ECHO_SKEW_MS = 60_000
+const ECHO_TTL_S = 24 * 3600
+/** Change sources of HubSpot's property history that are people, workflows or imports, never our API writes. */
+const NOT_AN_APP = new Set([
+  'CRM_UI',
+  'CRM_UI_BULK_ACTION',
+  'MOBILE_IOS',
+  'MOBILE_ANDROID',
+  'WORKFLOWS',
+  'AUTOMATION_PLATFORM',
+  'IMPORT',
+  'FORM',
+  'SALES',
+])
+
+/** KEYS[1] = last occurredAt of one object+property; ARGV: 1 at, 2 ttl s. Keeps the later of the two. */
+const SEEN_MAX = `
+local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if tonumber(ARGV[1]) > last then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+return 1
+`
+
+export interface OwnerProblem {
+  user: string
+  hubspotOwnerId: string
+  message: string
+}
 
 /**
- * HubSpot behind the CRM port: finds contacts by phone (the OR search, verified, cached), creates tasks
- * for SLA levels, and owns the property setup. Every call takes a slot of the shared budget first.
+ * HubSpot behind the CRM port: finds contacts by phone (batched OR searches over the searchable and
+ * E.164 numbers, verified with libphonenumber, cached per entry), creates tasks for SLA levels, checks
+ * the rules' owner ids, and owns the property setup. Every call takes a slot of the shared budget first;
+ * calls made from jobs never wait for one (`BudgetBusy` is thrown instead).
  */
 export class HubSpotCrm implements CrmPort {
   readonly enabled = true
+  readonly cache: ContactCache
+  /** Owner ids HubSpot knows (after `checkOwners`); null until checked. */
+  private knownOwners: Set<string> | null = null
 
   constructor(
     private readonly deps: {
@@ -67,33 +141,70 @@ export class HubSpotCrm implements CrmPort {
       keys: Keys
       rules: () => Rules
       log: Logger
+      clock: Clock
+      /** For the account-info calls the client has no API for. */
+      http: { baseUrl: string; token: string; timeoutMs: number }
     },
-  ) {}
+  ) {
+    this.cache = new ContactCache(deps.redis, deps.keys, deps.clock)
+    if (!('tbHubSpotSeen' in deps.redis))
+      deps.redis.defineCommand('tbHubSpotSeen', { numberOfKeys: 1, lua: SEEN_MAX })
+  }
 
-  /** Creates the property group and properties that are missing (idempotent; 409 = already there). */
-  async ensureProperties(): Promise<{ created: string[] }> {
+  hubspotOf(sessionId: string): OrgHubSpot | undefined {
+    const rules = this.deps.rules()
+    const org = rules.sessions.get(sessionId)?.org
+    return org ? rules.orgs.get(org)?.hubspot : undefined
+  }
+
+  /**
+   * Creates the property group and properties that are missing (idempotent; 409 = already there), and
+   * brings the labels and descriptions of ones an earlier version created up to date.
+   */
+  async ensureProperties(signal?: AbortSignal): Promise<{ created: string[] }> {
     const { client, budget } = this.deps
     const created: string[] = []
-    await budget.take('general')
+    await budget.take('general', signal)
     const groups = await client.crm.properties.groupsApi.getAll('contacts')
-    if (!groups.results.some((g) => g.name === PROPERTY_GROUP)) {
-      await budget.take('general')
+    const group = groups.results.find((g) => g.name === PROPERTY_GROUP)
+    if (group && group.label !== PROPERTY_GROUP_LABEL) {
+      // Portals set up by earlier versions: the admin-facing label follows.
+      await budget.take('general', signal)
+      await client.crm.properties.groupsApi.update('contacts', PROPERTY_GROUP, {
+        label: PROPERTY_GROUP_LABEL,
+      })
+      created.push(`label of group ${PROPERTY_GROUP}`)
+    }
+    if (!group) {
+      await budget.take('general', signal)
       await client.crm.properties.groupsApi
-        .create('contacts', { name: PROPERTY_GROUP, label: 'Tickbridge (WhatsApp)', displayOrder: -1 })
+        .create('contacts', { name: PROPERTY_GROUP, label: PROPERTY_GROUP_LABEL, displayOrder: -1 })
         .catch(ignoreConflict)
       created.push(`group ${PROPERTY_GROUP}`)
     }
-    await budget.take('general')
-    const existing = new Set(
-      (await client.crm.properties.coreApi.getAll('contacts')).results.map((p) => p.name),
+    await budget.take('general', signal)
+    const existing = new Map(
+      (await client.crm.properties.coreApi.getAll('contacts')).results.map((p) => [p.name, p]),
     )
     for (const p of CONTACT_PROPERTIES) {
-      if (existing.has(p.name)) continue
-      await budget.take('general')
+      const have = existing.get(p.name)
+      if (have && (have.label !== p.label || (have.description ?? '') !== p.description)) {
+        // Created by an earlier version: labels, descriptions and option labels follow.
+        await budget.take('general', signal)
+        await client.crm.properties.coreApi.update('contacts', p.name, {
+          label: p.label,
+          description: p.description,
+          ...('options' in p ? { options: [...p.options] } : {}),
+        })
+        created.push(`description of ${p.name}`)
+      }
+      if (have) continue
+      await budget.take('general', signal)
       await client.crm.properties.coreApi
         .create('contacts', {
           name: p.name,
           label: p.label,
+          description: p.description,
           type: p.type as never,
           fieldType: p.fieldType as never,
           groupName: PROPERTY_GROUP,
@@ -106,57 +217,120 @@ export class HubSpotCrm implements CrmPort {
   }
 
   /**
-   * The contact whose phone is `digits` (E.164 without +). Searches phone, mobile and WhatsApp number
-   * (E.164) and the calculated searchable number (national digits), then verifies the match, since the
-   * national form can collide across countries. Cached, including misses (briefly).
+   * Checks every user's `hubspotOwnerId` against `GET /crm/v3/owners` (all pages). An unknown id would
+   * make every batch carrying it fail with 400; it is reported as a rules problem instead, and the
+   * flusher leaves that owner out of its writes.
    */
-  async contactByPhone(digits: string): Promise<string | null> {
-    const { redis, keys, client, budget } = this.deps
-    const cacheKey = keys.global('crm:contact-by-phone')
-    const cached = await redis.hget(cacheKey, digits)
-    if (cached) return cached
-    if (await redis.exists(keys.global(`crm:no-contact:${digits}`))) return null
-    const e164 = `+${digits}`
-    // HubSpot keeps a "searchable" national form (no country code) of each contact's numbers.
-    const national = parsePhoneNumberFromString(e164)?.nationalNumber ?? digits
-    await budget.take('search')
-    const res = await client.crm.contacts.searchApi.doSearch({
-      filterGroups: [
-        { filters: [{ propertyName: 'phone', operator: 'EQ' as never, value: e164 }] },
-        { filters: [{ propertyName: 'mobilephone', operator: 'EQ' as never, value: e164 }] },
-        { filters: [{ propertyName: 'hs_whatsapp_phone_number', operator: 'EQ' as never, value: e164 }] },
-        {
-          filters: [
-            {
-              propertyName: 'hs_searchable_calculated_phone_number',
-              operator: 'EQ' as never,
-              value: national,
-            },
-          ],
-        },
-      ],
-      properties: [
-        'phone',
-        'mobilephone',
-        'hs_whatsapp_phone_number',
-        'hs_searchable_calculated_phone_number',
-      ],
-      limit: 10,
-      after: '0',
-      sorts: [],
-    })
-    const match = res.results.find((c) =>
-      ['phone', 'mobilephone', 'hs_whatsapp_phone_number'].some(
-        (p) => onlyDigits(c.properties[p]) === digits,
-      ),
-    )
-    if (!match) {
-      await redis.set(keys.global(`crm:no-contact:${digits}`), '1', 'EX', MISS_TTL_S)
-      return null
+  async checkOwners(signal?: AbortSignal): Promise<OwnerProblem[]> {
+    const { client, budget } = this.deps
+    const owners: Array<{ id: string; userId?: number; email?: string }> = []
+    let after: string | undefined
+    do {
+      await budget.take('general', signal)
+      const page = await client.crm.owners.ownersApi.getPage(undefined, after, 500, false)
+      owners.push(...page.results)
+      after = page.paging?.next?.after
+    } while (after)
+    this.knownOwners = new Set(owners.map((o) => o.id))
+    const problems: OwnerProblem[] = []
+    for (const user of this.deps.rules().users.values()) {
+      const id = user.hubspotOwnerId
+      if (!id || this.knownOwners.has(id)) continue
+      const byUserId = owners.find((o) => String(o.userId) === id)
+      problems.push({
+        user: user.id,
+        hubspotOwnerId: id,
+        message: byUserId
+          ? `users[${user.id}].hubspotOwnerId ${id} is the HubSpot userId of ${byUserId.email ?? 'an owner'}; use its owner id ${byUserId.id}`
+          : `users[${user.id}].hubspotOwnerId ${id} is not an owner in HubSpot (GET /crm/v3/owners); HubSpot would refuse every contact update carrying it`,
+      })
     }
-    await redis.hset(cacheKey, digits, match.id)
-    await redis.expire(cacheKey, CONTACT_TTL_S)
-    return match.id
+    return problems
+  }
+
+  /** False only for an owner id the last owners check did not find. */
+  ownerKnown(ownerId: string): boolean {
+    return this.knownOwners === null || this.knownOwners.has(ownerId)
+  }
+
+  /** The contact whose number is `digits` (E.164 without +), or null. Throws BudgetBusy when no slot. */
+  async contactByPhone(digits: string, defaultRegion?: string): Promise<string | null> {
+    return (await this.contactsByPhones([digits], defaultRegion)).get(digits) ?? null
+  }
+
+  /**
+   * Contacts for many numbers at once: cached ones first, then few searches for the rest (each ORs
+   * both searchable numbers (national digits), the WhatsApp number and phone/mobile as E.164, with IN
+   * lists). A hit is verified by parsing the contact's stored numbers; misses are cached briefly.
+   */
+  async contactsByPhones(phones: string[], defaultRegion?: string): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>()
+    const unique = [...new Set(phones)]
+    const cached = await this.cache.get(unique)
+    const todo: string[] = []
+    for (const p of unique) {
+      const c = cached.get(p)
+      if (c === undefined) todo.push(p)
+      else out.set(p, c)
+    }
+    for (let i = 0; i < todo.length; i += PHONES_PER_SEARCH) {
+      const chunk = todo.slice(i, i + PHONES_PER_SEARCH)
+      const found = await this.search(chunk, defaultRegion)
+      const hits: Array<[string, string]> = []
+      for (const p of chunk) {
+        const id = found.get(p) ?? null
+        out.set(p, id)
+        if (id) hits.push([p, id])
+      }
+      await this.cache.remember(hits)
+      await this.cache.rememberMisses(chunk.filter((p) => !found.get(p)))
+    }
+    return out
+  }
+
+  private async search(phones: string[], defaultRegion?: string): Promise<Map<string, string>> {
+    const { client, budget } = this.deps
+    const e164 = phones.map((p) => `+${p}`)
+    const national = [...new Set(phones.map((p) => nationalDigits(p) ?? p))]
+    const inFilter = (propertyName: string, values: string[]) => ({
+      filters: [{ propertyName, operator: 'IN' as never, values }],
+    })
+    const found = new Map<string, string>()
+    let after: string | undefined = '0'
+    for (let page = 0; page < 5 && after !== undefined; page++) {
+      await budget.acquire('search')
+      const res = await client.crm.contacts.searchApi.doSearch({
+        filterGroups: [
+          inFilter('hs_searchable_calculated_phone_number', national),
+          inFilter('hs_searchable_calculated_mobile_number', national),
+          inFilter('hs_whatsapp_phone_number', e164),
+          inFilter('phone', e164),
+          inFilter('mobilephone', e164),
+        ],
+        properties: LOOKUP_PROPERTIES,
+        limit: 200,
+        after,
+        sorts: [],
+      })
+      for (const c of res.results) {
+        for (const p of phones) {
+          if (!found.has(p) && storedNumberMatches(c.properties, p, defaultRegion)) found.set(p, c.id)
+        }
+      }
+      after = res.paging?.next?.after
+    }
+    return found
+  }
+
+  /** `createContacts: true`: a contact for a number no contact has (phone and WhatsApp number, E.164). */
+  async createContactFor(digits: string): Promise<string> {
+    await this.deps.budget.acquire('general')
+    const created = await this.deps.client.crm.contacts.basicApi.create({
+      properties: { phone: `+${digits}`, hs_whatsapp_phone_number: `+${digits}` },
+      associations: [],
+    })
+    await this.cache.remember([[digits, created.id]])
+    return created.id
   }
 
   /** Remembers which chats a contact's properties come from (for HubSpot's webhooks). */
@@ -172,19 +346,122 @@ export class HubSpotCrm implements CrmPort {
     })
   }
 
-  /** Drops a cached contact id HubSpot no longer knows (deleted or merged). */
-  async forgetContact(digits: string): Promise<void> {
-    await this.deps.redis.hdel(this.deps.keys.global('crm:contact-by-phone'), digits)
+  /** HubSpot no longer has this contact (deleted, merged): drop its cache entries and links. */
+  async forgetContact(contactId: string): Promise<Array<{ sessionId: string; chatJid: string }>> {
+    const chats = await this.chatsOf(contactId)
+    await this.cache.forgetContact(contactId)
+    await this.deps.redis.del(this.deps.keys.global(`crm:chats-of:${contactId}`))
+    return chats
+  }
+
+  /** `wa_no_reply_needed` was applied: the next write sets it back to false, so it works again. */
+  async noReplyApplied(contactId: string): Promise<void> {
+    await this.deps.redis.sadd(this.deps.keys.global('crm:no-reply-reset'), contactId)
+  }
+
+  async noReplyResets(contactIds: string[]): Promise<Set<string>> {
+    if (contactIds.length === 0) return new Set()
+    const flags = await this.deps.redis.smismember(this.deps.keys.global('crm:no-reply-reset'), ...contactIds)
+    return new Set(contactIds.filter((_, i) => flags[i] === 1))
+  }
+
+  async noReplyWritten(contactIds: string[]): Promise<void> {
+    if (contactIds.length)
+      await this.deps.redis.srem(this.deps.keys.global('crm:no-reply-reset'), ...contactIds)
+  }
+
+  /** What we wrote, so the webhook echo of our own write is recognised. */
+  async recordWrites(writes: Array<[contactId: string, properties: Record<string, string>]>, at: number) {
+    const multi = this.deps.redis.multi()
+    let n = 0
+    for (const [contactId, properties] of writes) {
+      for (const [name, value] of Object.entries(properties)) {
+        if (name !== 'hubspot_owner_id' && name !== 'wa_no_reply_needed') continue
+        const key = this.deps.keys.global(`crm:wrote:${contactId}:${name}`)
+        multi.hset(key, value, String(at))
+        multi.expire(key, ECHO_TTL_S)
+        // Our write is the newest value HubSpot has: a HubSpot change that happened before it and
+        // arrives late is older and must not undo it (see HubSpotEvents' occurredAt check).
+        if (name === 'hubspot_owner_id') {
+          ;(multi as unknown as { tbHubSpotSeen: (...a: Array<string | number>) => void }).tbHubSpotSeen(
+            this.deps.keys.global(`crm:hook-at:${contactId}:${name}`),
+            at,
+            7 * 24 * 3600,
+          )
+        }
+        n++
+      }
+    }
+    if (n > 0) await multi.exec()
+    else multi.discard()
+  }
+
+  /**
+   * An event is our own write coming back when the value is one we wrote shortly before it occurred,
+   * unless HubSpot names a person, a workflow or an import as its source (then it is a real change,
+   * even back to a value we once wrote). Any other source (INTEGRATION, API, names we do not know)
+   * counts as possibly ours.
+   */
+  async isEcho(e: {
+    objectId: string
+    propertyName: string
+    propertyValue: string
+    occurredAt: number
+    changeSource?: string
+  }): Promise<boolean> {
+    if (e.changeSource && NOT_AN_APP.has(e.changeSource)) return false
+    const at = await this.deps.redis.hget(
+      this.deps.keys.global(`crm:wrote:${e.objectId}:${e.propertyName}`),
+      e.propertyValue,
+    )
+    return at !== null && e.occurredAt >= Number(at) - ECHO_SKEW_MS
+  }
+
+  /**
+   * When HubSpot's daily limit resets: the private-app usage endpoint's `resetsAt`, else the next
+   * midnight in the portal's time zone (account details), else in the org's configured time zone.
+   */
+  async dailyReset(fallbackTimeZone: string): Promise<{ at: number; source: string }> {
+    const usage = await this.accountInfo<{ results?: Array<{ resetsAt?: string }> }>(
+      '/account-info/v3/api-usage/daily/private-apps',
+    )
+    const resetsAt = Date.parse(usage?.results?.[0]?.resetsAt ?? '')
+    if (Number.isFinite(resetsAt) && resetsAt > Date.now()) return { at: resetsAt, source: 'api-usage' }
+    const details = await this.accountInfo<{ timeZone?: string }>('/account-info/v3/details')
+    const zone =
+      details?.timeZone && DateTime.local().setZone(details.timeZone).isValid ? details.timeZone : null
+    const midnight = (tz: string) => DateTime.now().setZone(tz).plus({ days: 1 }).startOf('day').toMillis()
+    if (zone) return { at: midnight(zone), source: `portal time zone ${zone}` }
+    return { at: midnight(fallbackTimeZone), source: `rules time zone ${fallbackTimeZone}` }
+  }
+
+  private async accountInfo<T>(path: string): Promise<T | null> {
+    const { baseUrl, token, timeoutMs } = this.deps.http
+    try {
+      const res = await fetch(new URL(path, baseUrl), {
+        headers: { authorization: `Bearer ${token}` },
+        signal: AbortSignal.timeout(timeoutMs),
+      })
+      if (!res.ok) {
+        await res.arrayBuffer()
+        return null
+      }
+      return (await res.json()) as T
+    } catch (err) {
+      this.deps.log.warn({ path, err: (err as Error).message }, 'HubSpot account info unavailable')
+      return null
+    }
   }
 
   async createTask(input: CrmTaskInput): Promise<CrmOutcome> {
     if (!input.phone) return { ok: false, skipped: 'no phone number known for this chat yet (LID only)' }
-    const contactId = await this.contactByPhone(input.phone)
+    const contactId = await this.contactByPhone(input.phone, this.hubspotOf(input.sessionId)?.defaultRegion)
     if (!contactId) return { ok: false, skipped: `no HubSpot contact with phone +${input.phone}` }
-    const owner = input.assigneeUserId
+    const wanted = input.assigneeUserId
       ? this.deps.rules().users.get(input.assigneeUserId)?.hubspotOwnerId
       : undefined
-    await this.deps.budget.take('general')
+    const owner = wanted && this.ownerKnown(wanted) ? wanted : undefined
+    await this.deps.budget.acquire('general')
     const task = await this.deps.client.crm.objects.tasks.basicApi.create({
       properties: {
         hs_task_subject: input.subject,
@@ -205,10 +482,6 @@ export class HubSpotCrm implements CrmPort {
       detail: `task ${task.id} on contact ${contactId}${owner ? ` for owner ${owner}` : ''}`,
     }
   }
-}
-
-function onlyDigits(v: string | null | undefined): string {
-  return (v ?? '').replace(/\D/g, '')
 }
 
 function ignoreConflict(err: unknown): void {

@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { HubSpotBudget } from '../../src/crm/hubspot/budget.js'
+import { crmFixture, RULES } from './fixture.js'
+
+/** Issue 15, faults 2.1 and 2.10: every customer's contact found, however the number was typed. */
+let f: Awaited<ReturnType<typeof crmFixture>>
+
+beforeAll(async () => {
+  // A German portal; the org reads numbers without a country code as German.
+  f = await crmFixture('crm-phones', RULES('hubspot: { timeZone: Europe/Berlin, defaultRegion: DE }'), {
+    standIn: { defaultCountry: 'DE', limits: { perTenSeconds: 1000 } },
+  })
+})
+afterAll(async () => {
+  await f.cleanup()
+})
+
+const searches = () => f.hs.callsTo('/crm/v3/objects/contacts/search').length
+
+/** Ten ways a user types the German mobile number 0151 <8 digits>. */
+const FORMATS: Array<(n: string) => Record<string, string>> = [
+  (n) => ({ phone: `0151 ${n.slice(0, 4)} ${n.slice(4)}` }), // local, spaces
+  (n) => ({ phone: `0151${n}` }), // national, no spaces
+  (n) => ({ phone: `+49151${n}` }), // E.164
+  (n) => ({ phone: `+49 151 ${n.slice(0, 4)} ${n.slice(4)}` }), // E.164 with spaces
+  (n) => ({ phone: `+49 (0) 151 ${n}` }), // with the trunk 0 in brackets
+  (n) => ({ phone: `(0151) ${n.slice(0, 4)} ${n.slice(4)}` }), // brackets around the area code
+  (n) => ({ phone: `0049 151 ${n}` }), // international prefix 00
+  (n) => ({ phone: `0151-${n.slice(0, 4)}-${n.slice(4)}` }), // dashes
+  (n) => ({ phone: `+49-151-${n.slice(0, 4)}-${n.slice(4)}` }), // E.164 with dashes
+  (n) => ({ mobilephone: `0151 ${n}` }), // mobile field only
+]
+
+describe('phone matching (2.1)', () => {
+  it('counters for 200 contacts stored in 10 phone formats: every one is matched', async () => {
+    const ids: Array<{ id: string; phone: string }> = []
+    for (let i = 0; i < 200; i++) {
+      const n = String(30_000_000 + i)
+      const c = f.hs.addContact({ properties: FORMATS[i % 10]!(n) })
+      ids.push({ id: c.id, phone: `49151${n}` })
+    }
+    for (const { phone } of ids) await f.customerWrites(phone)
+    f.clock.advance(5000)
+    expect(await f.settle()).toBe(200)
+    const unmatched = ids.filter(({ id }) => f.hs.contact(id)?.properties.wa_unanswered_count !== '1')
+    expect(
+      unmatched.map(
+        (u) => f.hs.contact(u.id)?.properties.phone ?? f.hs.contact(u.id)?.properties.mobilephone,
+      ),
+    ).toEqual([])
+    expect(await f.services.hubspot!.unmatched.count()).toBe(0)
+  })
+
+  it('the national digits alone do not match a contact in another country', async () => {
+    // Same national digits 15140000000, but the contact is Austrian (+43).
+    const austrian = f.hs.addContact({ properties: { phone: '0151 4000 0000', country: 'AT' } })
+    await f.customerWrites('4915140000000')
+    f.clock.advance(5000)
+    await f.flush()
+    expect(f.hs.contact(austrian.id)?.properties.wa_unanswered_count).toBeUndefined()
+    expect((await f.services.hubspot!.unmatched.all()).map((u) => u.phone)).toContain('4915140000000')
+  })
+})
+
+describe('lookups (2.10)', () => {
+  it('many new numbers are looked up in a few searches, not one each', async () => {
+    const phones = Array.from({ length: 40 }, (_, i) => `4915150${String(100_000 + i)}`)
+    for (const p of phones) f.hs.addContact({ properties: { phone: `+${p}` } })
+    for (const p of phones) await f.customerWrites(p)
+    const before = searches()
+    f.clock.advance(5000)
+    expect(await f.settle()).toBe(40)
+    expect(searches() - before).toBeLessThanOrEqual(2)
+  })
+
+  it('a cached contact expires after a day even while other numbers keep the cache busy', async () => {
+    f.hs.addContact({ properties: { phone: '+4915160000001' } })
+    await f.customerWrites('4915160000001')
+    f.clock.advance(5000)
+    await f.settle()
+    const before = searches()
+    for (let h = 0; h < 25; h++) {
+      f.hs.addContact({ properties: { phone: `+49151610000${String(10 + h)}` } })
+      await f.customerWrites(`49151610000${String(10 + h)}`) // traffic on other numbers
+      f.clock.advance(3600_000)
+      await f.settle()
+    }
+    const busy = searches()
+    expect(busy - before).toBe(25) // one per new number
+    await f.customerWrites('4915160000001')
+    f.clock.advance(5000)
+    await f.settle()
+    expect(searches() - busy).toBe(1) // the day-old entry was looked up again
+  })
+
+  it('a search waiting for its slot does not use up a general slot', async () => {
+    const base = `${f.prefix}:{global}:budget-order`
+    const budget = new HubSpotBudget(f.redis, base, { perTenSeconds: 100, searchesPerSecond: 2 })
+    expect(await budget.tryTake('search')).toBe(0)
+    expect(await budget.tryTake('search')).toBe(0)
+    expect(await budget.tryTake('search')).toBeGreaterThan(0)
+    expect(await f.redis.zcard(`${base}:general`)).toBe(2)
+  })
+})
