@@ -84,7 +84,7 @@ describe('BaileysTransport lifecycle', () => {
   })
 
   it('qr -> SCAN_QR_CODE with the QR string; open -> WORKING; creds.update -> saveCreds', async () => {
-    const h = fakeBaileys()
+    const h = fakeBaileys({}, { shareAppStateKey: false })
     const session = await h.transport.open(SID, noSink)
     const sock = h.sockets.last()
     sock.qr('2@abcdefghijklmnop,xyz==,pub==,adv==')
@@ -123,7 +123,7 @@ describe('BaileysTransport lifecycle', () => {
   })
 
   it('401: wipes the auth, FAILED "logged out: pair again", no new socket, no later creds save', async () => {
-    const h = fakeBaileys()
+    const h = fakeBaileys({}, { shareAppStateKey: false })
     const session = await h.transport.open(SID, noSink)
     const sock = h.sockets.last()
     sock.open()
