@@ -96,9 +96,21 @@ export class InboxStore {
     return transitionFromReply(reply, 'message')!
   }
 
-  /** WhatsApp's unread count went to 0. Returns null when the chat is unknown. */
-  async markRead(sid: string, jid: string, at: number): Promise<ChatTransition | null> {
-    return transitionFromReply(await this.run('mark-read', sid, [jid, at]), 'other')
+  /**
+   * WhatsApp's unread count went to 0: read up to `at`, or, given `upToIds` (our own receipt), up to the
+   * newest of those inbound messages we know (nothing changes when we know none of them). Returns null
+   * when the chat is unknown.
+   */
+  async markRead(
+    sid: string,
+    jid: string,
+    at: number,
+    upToIds: string[] = [],
+  ): Promise<ChatTransition | null> {
+    return transitionFromReply(
+      await this.run('mark-read', sid, [jid, at, ...upToIds.map((id) => `i/${id}`)]),
+      'other',
+    )
   }
 
   async setMarkedUnread(sid: string, jid: string, flag: boolean): Promise<ChatTransition | null> {

@@ -33,7 +33,14 @@ export interface Worker {
 
 function createTransport(s: Services, onStatus: StatusListener): WhatsAppTransport {
   if (s.env.WA_TRANSPORT === 'sim') {
-    return new SimTransport({ redis: s.redis, keys: s.keys, network: s.sim!, log: s.log, onStatus })
+    return new SimTransport({
+      redis: s.redis,
+      keys: s.keys,
+      network: s.sim!,
+      log: s.log,
+      onStatus,
+      clock: s.clock,
+    })
   }
   return new BaileysTransport({
     authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),

@@ -13,6 +13,7 @@ import {
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../../clock.js'
 import type { MessageKey } from '../../domain/events.js'
+import { type OwnAction, ownActionEvents } from '../own-actions.js'
 import {
   AppStateKeyMissingError,
   type ChatRef,
@@ -260,7 +261,12 @@ export class BaileysSession implements WhatsAppSession {
   private wiped = false
   private attempt = 0
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly queue: RawInboxEvent[] = []
+  private readonly queue: Array<{ event: RawInboxEvent; delivered?: () => void }> = []
+  /**
+   * Read/unread signals per chat as Baileys emitted them into its event buffer, taken when the batch
+   * carrying that chat's (merged) `chats.update` reaches us.
+   */
+  private readonly chatSignals = new Map<string, RawInboxEvent[]>()
   private draining: Promise<void> | undefined
   private queueWarned = false
   private statusChain: Promise<void> = Promise.resolve()
@@ -324,9 +330,13 @@ export class BaileysSession implements WhatsAppSession {
       printQRInTerminal: false,
       markOnlineOnConnect: false,
       syncFullHistory: false,
+      // Our own chat modifications would come back as chats.update, indistinguishable from a person
+      // reading on the phone (Socket/chats appPatch); we report our accepted actions ourselves instead.
+      emitOwnEvents: false,
       getMessage: async (key) => (getMessage ? getMessage(this.sessionId, key) : undefined),
     })
     this.sock = sock
+    this.tapEmits(sock)
     sock.ev.process(async (events) => {
       try {
         await this.onEvents(sock, events)
@@ -334,6 +344,39 @@ export class BaileysSession implements WhatsAppSession {
         this.log.error({ err }, 'handling a Baileys event batch failed')
       }
     })
+  }
+
+  /**
+   * Sees every event as Baileys emits it, before its buffer merges it (Baileys' internals call the same
+   * `ev.emit`). Needed because `concatChats` (Utils/event-buffer) sums the `unreadCount` of buffered
+   * chats.updates: a read (0) followed by a message (+1) would flush as +1 and the read would be lost.
+   */
+  private tapEmits(sock: BaileysSocket): void {
+    const ev = sock.ev
+    const emit = ev.emit.bind(ev)
+    ev.emit = ((event: keyof BaileysEventMap, data: unknown) => {
+      if (event === 'chats.update' && Array.isArray(data)) this.recordChatSignals(data)
+      return emit(event, data as never)
+    }) as typeof ev.emit
+  }
+
+  private recordChatSignals(updates: unknown[]): void {
+    const at = this.clock.now()
+    for (const u of updates) {
+      if (typeof u !== 'object' || u === null) continue
+      const { id, unreadCount } = u as { id?: unknown; unreadCount?: unknown }
+      if (typeof id !== 'string' || (unreadCount !== 0 && unreadCount !== -1)) continue
+      const base = { sessionId: this.sessionId, chatJid: id, at }
+      const signal: RawInboxEvent =
+        unreadCount === 0 ? { ...base, type: 'chat.read' } : { ...base, type: 'chat.markedUnread' }
+      this.chatSignals.set(id, [...(this.chatSignals.get(id) ?? []), signal])
+    }
+  }
+
+  private takeChatSignals = (chatJid: string): RawInboxEvent[] => {
+    const taken = this.chatSignals.get(chatJid) ?? []
+    this.chatSignals.delete(chatJid)
+    return taken
   }
 
   private async onEvents(sock: BaileysSocket, events: Partial<BaileysEventMap>): Promise<void> {
@@ -350,6 +393,7 @@ export class BaileysSession implements WhatsAppSession {
         sessionId: this.sessionId,
         now: this.clock.now(),
         self: [me?.id, me?.lid],
+        chatSignals: this.takeChatSignals,
         ...(this.deps.fromMeOrigin ? { fromMeOrigin: this.deps.fromMeOrigin } : {}),
       },
       events,
@@ -471,8 +515,10 @@ export class BaileysSession implements WhatsAppSession {
 
   // ---- event FIFO ----------------------------------------------------------------------------------
 
-  private enqueue(events: RawInboxEvent[]): void {
-    this.queue.push(...events)
+  private enqueue(events: RawInboxEvent[], delivered?: () => void): void {
+    events.forEach((event, i) => {
+      this.queue.push({ event, ...(delivered && i === events.length - 1 ? { delivered } : {}) })
+    })
     if (this.queue.length >= QUEUE_WARN_AT && !this.queueWarned) {
       this.queueWarned = true
       this.log.warn({ pending: this.queue.length }, 'WhatsApp events are piling up behind a slow sink')
@@ -484,8 +530,9 @@ export class BaileysSession implements WhatsAppSession {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const event = this.queue.shift()!
+        const { event, delivered } = this.queue.shift()!
         await this.deliver(event)
+        delivered?.()
         if (this.queue.length < QUEUE_WARN_AT / 2) this.queueWarned = false
       }
     } finally {
@@ -538,28 +585,42 @@ export class BaileysSession implements WhatsAppSession {
     }
   }
 
-  readMessages(keys: MessageKey[]): Promise<void> {
-    if (keys.length === 0) return Promise.resolve()
-    const waKeys = keys.map(toWAKey)
-    return this.act('readMessages', (sock) => sock.readMessages(waKeys))
+  /**
+   * Once WhatsApp accepted one of our actions, the inbox follows (through the same FIFO as incoming
+   * events, so it is ordered with them); resolves when delivered, or at once while closing.
+   */
+  private reflect(action: OwnAction): Promise<void> {
+    const events = ownActionEvents(this.sessionId, action, this.clock.now())
+    if (events.length === 0 || this.closing) return Promise.resolve()
+    return new Promise<void>((resolve) => this.enqueue(events, resolve))
   }
 
-  markChatRead(chat: ChatRef): Promise<void> {
-    return this.act('chatModify markRead', (sock) =>
+  async readMessages(keys: MessageKey[]): Promise<void> {
+    if (keys.length === 0) return
+    const waKeys = keys.map(toWAKey)
+    await this.act('readMessages', (sock) => sock.readMessages(waKeys))
+    await this.reflect({ kind: 'read', keys })
+  }
+
+  async markChatRead(chat: ChatRef): Promise<void> {
+    await this.act('chatModify markRead', (sock) =>
       sock.chatModify({ markRead: true, lastMessages: lastMessagesOf(chat) }, chat.jid),
     )
+    await this.reflect({ kind: 'markRead', chat })
   }
 
-  markChatUnread(chat: ChatRef): Promise<void> {
-    return this.act('chatModify markUnread', (sock) =>
+  async markChatUnread(chat: ChatRef): Promise<void> {
+    await this.act('chatModify markUnread', (sock) =>
       sock.chatModify({ markRead: false, lastMessages: lastMessagesOf(chat) }, chat.jid),
     )
+    await this.reflect({ kind: 'markUnread', chat })
   }
 
-  setArchived(chat: ChatRef, archived: boolean): Promise<void> {
-    return this.act(archived ? 'chatModify archive' : 'chatModify unarchive', (sock) =>
+  async setArchived(chat: ChatRef, archived: boolean): Promise<void> {
+    await this.act(archived ? 'chatModify archive' : 'chatModify unarchive', (sock) =>
       sock.chatModify({ archive: archived, lastMessages: lastMessagesOf(chat) }, chat.jid),
     )
+    await this.reflect({ kind: archived ? 'archive' : 'unarchive', chat })
   }
 
   sendPresence(jid: string, state: PresenceState): Promise<void> {
