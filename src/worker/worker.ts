@@ -20,7 +20,7 @@ import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/co
 import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
 import { SimTransport } from '../whatsapp/sim/transport.js'
 import { LeaseStore } from './lease.js'
-import { type OwnershipTimings, SessionOwnership } from './ownership.js'
+import { DEFAULT_TIMINGS, type OwnershipTimings, SessionOwnership } from './ownership.js'
 
 export interface Worker {
   workerId: string
@@ -90,7 +90,12 @@ export async function startWorker(
     workerId,
     redis: s.redis,
     keys: s.keys,
-    leases: new LeaseStore(s.redis, s.keys),
+    // Lease and heartbeat commands answer within half a tick or count as failed (fencing, issue 14).
+    leases: new LeaseStore(
+      s.redis,
+      s.keys,
+      Math.max(100, Math.floor((opts.timings?.tickMs ?? DEFAULT_TIMINGS.tickMs) / 2)),
+    ),
     transport,
     statuses: s.statuses,
     sink: async (event) => {
