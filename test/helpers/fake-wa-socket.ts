@@ -260,9 +260,21 @@ export class FakeWASocket implements FakeSocketSurface {
     }
   }
 
+  /**
+   * Chat states the contact would see. WhatsApp shows a chat state only from an account that announced
+   * itself `available`; with `markOnlineOnConnect: false` Baileys leaves it `unavailable` (Baileys README,
+   * "presence"). Socket/chats `sendPresenceUpdate` drops `available`/`unavailable` when `creds.me.name`
+   * is missing ('no name present, ignoring presence update request...').
+   */
+  readonly shownToContact: Array<{ type: WAPresence; jid: string | undefined }> = []
+  private online = false
+
   sendPresenceUpdate = async (type: WAPresence, toJid?: string): Promise<void> => {
     this.calls.presence.push({ type, jid: toJid })
     await this.impl.sendPresenceUpdate?.(type, toJid)
+    if (type === 'available' || type === 'unavailable') {
+      if (this.authState.creds.me?.name) this.online = type === 'available'
+    } else if (this.online) this.shownToContact.push({ type, jid: toJid })
   }
 
   requestPairingCode = async (phoneNumber: string, customPairingCode?: string): Promise<string> => {

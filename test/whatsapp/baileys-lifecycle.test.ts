@@ -2,7 +2,7 @@ import { DisconnectReason } from '@whiskeysockets/baileys'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { BACKOFF_CAP_MS, decideOnClose } from '../../src/whatsapp/baileys/lifecycle.js'
 import type { BaileysSession } from '../../src/whatsapp/baileys/transport.js'
-import { fakeBaileys } from '../helpers/fake-wa-socket.js'
+import { fakeBaileys, waMessage } from '../helpers/fake-wa-socket.js'
 
 const SID = 'support-de'
 const noSink = async () => {}
@@ -43,8 +43,16 @@ describe('decideOnClose', () => {
     })
   })
 
+  it('2.7 403 (forbidden, usually a ban) is terminal: FAILED with a clear detail, no reconnect', () => {
+    expect(decideOnClose(403, 0, half)).toMatchObject({
+      action: 'forbidden',
+      status: 'FAILED',
+      detail: expect.stringContaining('403 forbidden'),
+    })
+  })
+
   it('anything else reconnects with full-jitter exponential backoff (base 1 s, cap 60 s)', () => {
-    for (const code of [408, 428, 500, 503, 403, 411, undefined]) {
+    for (const code of [408, 428, 500, 503, 411, undefined]) {
       const d = decideOnClose(code, 0, half)
       expect(d, String(code)).toMatchObject({ action: 'reconnect', status: 'STARTING', delayMs: 500 })
     }
@@ -232,6 +240,105 @@ describe('BaileysTransport lifecycle', () => {
     await expect(code).resolves.toBe('ABCD1234')
     expect(h.sockets.last().calls.pairingCode).toEqual(['4915112345678'])
     await expect(session.requestPairingCode('not a number')).rejects.toThrow(/international format/)
+    await session.close()
+  })
+})
+
+describe('terminal closes, buffered events and retry counters (issue 14)', () => {
+  it('2.7 a 403 close: FAILED with the ban detail and no new socket, ever', async () => {
+    const h = fakeBaileys()
+    const session = await h.transport.open(SID, noSink)
+    h.sockets.last().open()
+    await settle()
+    h.sockets.last().drop(DisconnectReason.forbidden)
+    await vi.advanceTimersByTimeAsync(300_000)
+    expect(h.sockets.sockets).toHaveLength(1)
+    expect(session.status()).toBe('FAILED')
+    expect(h.statuses.at(-1)?.detail).toMatch(/403 forbidden/)
+    await session.close()
+  })
+
+  it('2.7 QR codes nobody scans: after 3 QR sockets the session STOPs with "not paired: QR not scanned"', async () => {
+    const h = fakeBaileys()
+    const session = await h.transport.open(SID, noSink)
+    for (let round = 0; round < 3; round++) {
+      await vi.advanceTimersByTimeAsync(60_000)
+      const sock = h.sockets.last()
+      sock.qr(`qr-${round}`)
+      // Socket/socket.js: when the QR refs run out, Baileys ends the socket with 408.
+      sock.drop(DisconnectReason.timedOut)
+      await settle()
+    }
+    await vi.advanceTimersByTimeAsync(300_000)
+    expect(h.sockets.sockets).toHaveLength(3)
+    expect(session.status()).toBe('STOPPED')
+    expect(h.statuses.at(-1)).toMatchObject({ status: 'STOPPED', detail: 'not paired: QR not scanned' })
+    await session.close()
+  })
+
+  it('2.8 close() delivers what is still in Baileys’ event buffer', async () => {
+    const delivered: string[] = []
+    const h = fakeBaileys()
+    const session = await h.transport.open(SID, async (e) => {
+      delivered.push((e as { key?: { id: string } }).key?.id ?? (e as { type: string }).type)
+    })
+    const sock = h.sockets.last()
+    sock.open()
+    await settle()
+    sock.ev.buffer()
+    sock.emit('messages.upsert', {
+      type: 'notify',
+      messages: [
+        waMessage({
+          key: { remoteJid: '4915112345678@s.whatsapp.net', fromMe: false, id: 'BUFFERED1' },
+          messageTimestamp: 1_763_629_200,
+          message: { conversation: 'still in the buffer' },
+        }),
+      ],
+    })
+    await session.close()
+    expect(delivered).toEqual(['BUFFERED1'])
+  })
+
+  it('2.8 a socket WhatsApp closes delivers its buffered events before Baileys destroys the buffer', async () => {
+    const delivered: string[] = []
+    const h = fakeBaileys()
+    const session = await h.transport.open(SID, async (e) => {
+      delivered.push((e as { key?: { id: string } }).key?.id ?? (e as { type: string }).type)
+    })
+    const sock = h.sockets.last()
+    sock.open()
+    await settle()
+    sock.ev.buffer()
+    sock.emit('messages.upsert', {
+      type: 'notify',
+      messages: [
+        waMessage({
+          key: { remoteJid: '4915112345678@s.whatsapp.net', fromMe: false, id: 'BUFFERED2' },
+          messageTimestamp: 1_763_629_200,
+          message: { conversation: 'arrived just before the drop' },
+        }),
+      ],
+    })
+    sock.drop(DisconnectReason.connectionLost)
+    await settle()
+    expect(delivered).toEqual(['BUFFERED2'])
+    await session.close()
+  })
+
+  it('2.9 every socket of a session gets the SAME msgRetryCounterCache', async () => {
+    const h = fakeBaileys()
+    const session = await h.transport.open(SID, noSink)
+    h.sockets.last().open()
+    await settle()
+    h.sockets.last().drop(DisconnectReason.connectionLost)
+    await vi.advanceTimersByTimeAsync(2_000)
+    expect(h.sockets.sockets).toHaveLength(2)
+    const [a, b] = h.sockets.sockets.map((s) => s.config.msgRetryCounterCache)
+    expect(a).toBeDefined()
+    expect(b).toBe(a)
+    await a!.set('3EB0RETRIED', 2)
+    expect(await b!.get('3EB0RETRIED')).toBe(2)
     await session.close()
   })
 })

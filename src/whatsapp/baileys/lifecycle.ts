@@ -11,11 +11,12 @@ import type { SessionStatus } from '../port.js'
  * - 401 `loggedOut`: the phone removed this device; the auth is dead: wipe it and wait for a re-pair.
  * - 440 `connectionReplaced`: another socket holds these creds (another process or WhatsApp Web with
  *   stolen creds); reconnecting would fight it in a loop, so stop.
- * - anything else (408 lost/timed out, 428 closed, 500 bad session, 503 unavailable, 403, 411, no code):
+ * - 403 `forbidden` (usually a ban): retrying cannot help and may make it worse: FAILED, stop.
+ * - anything else (408 lost/timed out, 428 closed, 500 bad session, 503 unavailable, 411, no code):
  *   reconnect with exponential backoff and full jitter.
  */
 
-export type CloseAction = 'restart' | 'logged-out' | 'replaced' | 'reconnect'
+export type CloseAction = 'restart' | 'logged-out' | 'replaced' | 'forbidden' | 'reconnect'
 
 export interface CloseDecision {
   action: CloseAction
@@ -79,6 +80,14 @@ export function decideOnClose(
         delayMs: 0,
         status: 'FAILED',
         detail: 'connection replaced by another client',
+      }
+    case DisconnectReason.forbidden:
+      return {
+        action: 'forbidden',
+        delayMs: 0,
+        status: 'FAILED',
+        detail:
+          'WhatsApp refused this number (403 forbidden, usually a ban or a blocked account): not reconnecting; check the phone',
       }
     default: {
       const delayMs = backoffDelayMs(attempt, rand)

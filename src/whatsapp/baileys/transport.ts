@@ -27,6 +27,7 @@ import {
 } from '../port.js'
 import { decideOnClose, disconnectStatusCode } from './lifecycle.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
+import { RetryCounterCache } from './retry-cache.js'
 
 /**
  * The Baileys adapter behind our WhatsApp port. One `BaileysSession` per WhatsApp number, held by exactly
@@ -91,9 +92,18 @@ export interface BaileysTransportDeps {
   socketConfig?: Omit<Partial<UserFacingSocketConfig>, 'auth'>
   /** How long `requestPairingCode` waits for the socket to reach the pairing stage. Default 30 s. */
   pairingWaitMs?: number
+  /**
+   * Sockets that showed QR codes and closed unpaired before the session stops (STOPPED, "not paired: QR
+   * not scanned") instead of cycling QR codes forever. Default 3 (Baileys ends each after its QR refs).
+   */
+  maxQrRounds?: number
+  /** After a chat state, how long until we go back to `unavailable` if nothing follows. Default 10 s. */
+  presenceIdleMs?: number
 }
 
 export const DEFAULT_SEND_TIMEOUT_MS = 15_000
+export const DEFAULT_MAX_QR_ROUNDS = 3
+export const DEFAULT_PRESENCE_IDLE_MS = 10_000
 const SINK_RETRY_MS = 250
 const QUEUE_WARN_AT = 1_000
 
@@ -280,6 +290,15 @@ export class BaileysSession implements WhatsAppSession {
   private readonly baileysLog: Logger
   private readonly clock: Clock
   private readonly timeoutMs: number
+  /** One retry counter cache for every socket of the session (fault 2.9). */
+  private readonly msgRetryCounterCache: RetryCounterCache
+  /** The current socket showed a QR code (it is pairing). */
+  private showedQr = false
+  /** Sockets that showed QR codes and closed unpaired, since the last open. */
+  private qrRounds = 0
+  /** We announced `available` on the current socket (a chat state shows only then). */
+  private available = false
+  private presenceIdle: ReturnType<typeof setTimeout> | undefined
 
   constructor(
     readonly sessionId: string,
@@ -297,6 +316,7 @@ export class BaileysSession implements WhatsAppSession {
     this.clock = deps.clock ?? systemClock
     this.timeoutMs = deps.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
     this.bucket = new TokenBucket(() => deps.sendRate?.(sessionId), this.clock)
+    this.msgRetryCounterCache = new RetryCounterCache(this.clock)
     this.socketAuth = {
       creds: auth.state.creds,
       keys: makeCacheableSignalKeyStore(auth.state.keys, this.baileysLog),
@@ -333,9 +353,12 @@ export class BaileysSession implements WhatsAppSession {
       // Our own chat modifications would come back as chats.update, indistinguishable from a person
       // reading on the phone (Socket/chats appPatch); we report our accepted actions ourselves instead.
       emitOwnEvents: false,
+      msgRetryCounterCache: this.msgRetryCounterCache,
       getMessage: async (key) => (getMessage ? getMessage(this.sessionId, key) : undefined),
     })
     this.sock = sock
+    this.showedQr = false
+    this.available = false
     this.tapEmits(sock)
     sock.ev.process(async (events) => {
       try {
@@ -356,6 +379,11 @@ export class BaileysSession implements WhatsAppSession {
     const emit = ev.emit.bind(ev)
     ev.emit = ((event: keyof BaileysEventMap, data: unknown) => {
       if (event === 'chats.update' && Array.isArray(data)) this.recordChatSignals(data)
+      // Baileys' `end` emits the close and then destroys the buffer with whatever it still holds
+      // (Socket/socket.js `end` -> `ev.destroy`): hand those events over first (fault 2.8).
+      if (event === 'connection.update' && (data as { connection?: string })?.connection === 'close') {
+        ev.flush()
+      }
       return emit(event, data as never)
     }) as typeof ev.emit
   }
@@ -408,9 +436,13 @@ export class BaileysSession implements WhatsAppSession {
   private onConnectionUpdate(sock: BaileysSocket, u: BaileysEventMap['connection.update']): void {
     // A socket we replaced or ended (including by close()/logout()) no longer speaks for the session.
     if (sock !== this.sock || this.closing || this.stopped) return
-    if (u.qr) this.setStatus('SCAN_QR_CODE', { qr: u.qr, detail: 'scan the QR code with the phone' })
+    if (u.qr) {
+      this.showedQr = true
+      this.setStatus('SCAN_QR_CODE', { qr: u.qr, detail: 'scan the QR code with the phone' })
+    }
     if (u.connection === 'open') {
       this.attempt = 0
+      this.qrRounds = 0
       this.setStatus('WORKING', { detail: 'connected' })
     }
     if (u.connection === 'close') this.onClose(disconnectStatusCode(u.lastDisconnect?.error))
@@ -420,6 +452,23 @@ export class BaileysSession implements WhatsAppSession {
     const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random)
     this.attempt += 1
     this.sock = undefined
+    this.available = false
+    if (this.presenceIdle) clearTimeout(this.presenceIdle)
+    // A QR socket that closed without pairing (515 is the restart right after a successful scan).
+    if (
+      this.showedQr &&
+      statusCode !== DisconnectReason.restartRequired &&
+      !this.socketAuth.creds.registered
+    ) {
+      this.qrRounds += 1
+      if (this.qrRounds >= (this.deps.maxQrRounds ?? DEFAULT_MAX_QR_ROUNDS)) {
+        this.log.warn({ qrRounds: this.qrRounds }, 'nobody scanned the QR codes; stopping the session')
+        this.stopped = true
+        this.setStatus('STOPPED', { detail: 'not paired: QR not scanned' })
+        this.bucket.cancel(new SessionNotLiveError(this.sessionId))
+        return
+      }
+    }
     const logFields = { statusCode, action: decision.action, delayMs: decision.delayMs }
     switch (decision.action) {
       case 'restart':
@@ -435,6 +484,11 @@ export class BaileysSession implements WhatsAppSession {
         break
       case 'replaced':
         this.log.warn(logFields, 'another client took over this WhatsApp session; not reconnecting')
+        this.stopped = true
+        this.setStatus(decision.status, { detail: decision.detail })
+        break
+      case 'forbidden':
+        this.log.error(logFields, 'WhatsApp refused this number (403); not reconnecting')
         this.stopped = true
         this.setStatus(decision.status, { detail: decision.detail })
         break
@@ -623,8 +677,33 @@ export class BaileysSession implements WhatsAppSession {
     await this.reflect({ kind: archived ? 'archive' : 'unarchive', chat })
   }
 
-  sendPresence(jid: string, state: PresenceState): Promise<void> {
-    return this.act(`sendPresenceUpdate ${state}`, (sock) => sock.sendPresenceUpdate(state, jid))
+  /**
+   * With `markOnlineOnConnect: false` Baileys announces `unavailable`, and WhatsApp then shows no chat
+   * state: typing/recording needs `available` first (Baileys README, "presence"; Socket/chats
+   * `sendPresenceUpdate`). We go back to `unavailable` on `paused`, or after `presenceIdleMs` without a
+   * new chat state, so the phone keeps getting notifications. Each stanza takes a send token.
+   */
+  async sendPresence(jid: string, state: PresenceState): Promise<void> {
+    if (this.presenceIdle) clearTimeout(this.presenceIdle)
+    this.presenceIdle = undefined
+    if (state !== 'paused' && !this.available) {
+      await this.act('sendPresenceUpdate available', (sock) => sock.sendPresenceUpdate('available'))
+      this.available = true
+    }
+    await this.act(`sendPresenceUpdate ${state}`, (sock) => sock.sendPresenceUpdate(state, jid))
+    if (state === 'paused') await this.goUnavailable()
+    else {
+      this.presenceIdle = setTimeout(() => {
+        this.presenceIdle = undefined
+        this.goUnavailable().catch((err: unknown) => this.log.warn({ err }, 'going unavailable failed'))
+      }, this.deps.presenceIdleMs ?? DEFAULT_PRESENCE_IDLE_MS)
+    }
+  }
+
+  private async goUnavailable(): Promise<void> {
+    if (!this.available || this.closing || !this.sock) return
+    this.available = false
+    await this.act('sendPresenceUpdate unavailable', (sock) => sock.sendPresenceUpdate('unavailable'))
   }
 
   /**
@@ -681,7 +760,15 @@ export class BaileysSession implements WhatsAppSession {
 
   private shutdown(sock: BaileysSocket | undefined, detail: string): Promise<void> {
     if (this.closed) return this.closed
+    // What Baileys' buffer still holds is delivered, not dropped (fault 2.8): flush before we stop
+    // taking events, and before `end` destroys the buffer.
+    try {
+      sock?.ev.flush()
+    } catch (err) {
+      this.log.warn({ err }, 'flushing the Baileys event buffer failed')
+    }
     this.closing = true
+    if (this.presenceIdle) clearTimeout(this.presenceIdle)
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     this.reconnectTimer = undefined
     const notLive = new SessionNotLiveError(this.sessionId)
