@@ -152,7 +152,10 @@ export const contactEventSchema = z.object({
   type: z.literal('contact'),
   jid: userJidSchema,
   jidAlt: userJidSchema.optional(),
+  /** The name saved in our address book (or the verified business name). */
   name: z.string().max(256).optional(),
+  /** The name the person chose for themselves (WhatsApp's push name, `notify`): shown after a saved one. */
+  pushName: z.string().max(256).optional(),
 })
 
 const inboxEventUnion = z.discriminatedUnion('type', [

@@ -177,6 +177,7 @@ export class Ingestor {
           jid: e.jid,
           ...(e.jidAlt ? { alt: e.jidAlt } : {}),
           ...(e.name ? { name: e.name } : {}),
+          ...(e.pushName ? { pushName: e.pushName } : {}),
         })
         return null
     }

@@ -173,11 +173,19 @@ export class InboxStore {
     return transitionFromReply(await this.run('link-jids', sid, [lid, pn]), 'other')
   }
 
+  /** `name` is the name saved in the address book; `pushName` the one the person chose (shown second). */
   async upsertContact(
     sid: string,
-    c: { jid: string; alt?: string; name?: string; dm?: boolean; group?: string },
+    c: { jid: string; alt?: string; name?: string; pushName?: string; dm?: boolean; group?: string },
   ): Promise<void> {
-    await this.run('upsert-contact', sid, [c.jid, c.alt ?? '', c.name ?? '', c.dm ? '1' : '0', c.group ?? ''])
+    await this.run('upsert-contact', sid, [
+      c.jid,
+      c.alt ?? '',
+      c.name ?? '',
+      c.dm ? '1' : '0',
+      c.group ?? '',
+      c.pushName ?? '',
+    ])
   }
 
   /** The chat behind any of its jid forms, or null. */

@@ -36,7 +36,8 @@ import { isChatJid, isGroupJid, isLid, isUserJid } from '../../domain/jid.js'
  *   `chat.meta`.
  * - `lid-mapping.update` `{ lid, pn }` gives `lid.mapping` (device parts stripped; swapped forms fixed).
  * - `contacts.upsert`/`contacts.update` give `contact`: `id` is the LID or the phone-number jid, the other
- *   form comes from `lid`/`phoneNumber`; the name is the saved `name`, else `verifiedName`, else `notify`.
+ *   form comes from `lid`/`phoneNumber`; `name` is the saved `name`, else `verifiedName`; the push name
+ *   (`notify`) goes apart as `pushName` (shown only when no saved name exists).
  *   Group and other non-user ids are skipped.
  * - `messaging-history.set` (history sync, kept on because LID mappings come from it): its
  *   `lidPnMappings` and `contacts` are used; its messages and chats are not (they are history, not
@@ -351,13 +352,17 @@ function contact(ctx: NormaliseContext, c: unknown): RawInboxEvent | undefined {
   if (!id || !isUserJid(id)) return undefined
   const other = isLid(id) ? normalised(c.phoneNumber) : normalised(c.lid)
   const jidAlt = other && isUserJid(other) && isLid(other) !== isLid(id) ? other : undefined
-  const name = clip(str(c.name) ?? str(c.verifiedName) ?? str(c.notify), MAX_NAME)
+  // Saved (address book) or verified business name first; the push name (`notify`) apart, so a push
+  // name arriving with every message never overwrites the name the user saved.
+  const name = clip(str(c.name) ?? str(c.verifiedName), MAX_NAME)
+  const pushName = clip(str(c.notify), MAX_NAME)
   return {
     type: 'contact',
     sessionId: ctx.sessionId,
     jid: id,
     ...(jidAlt ? { jidAlt } : {}),
     ...(name ? { name } : {}),
+    ...(pushName ? { pushName } : {}),
   }
 }
 
