@@ -5,14 +5,31 @@ import type { Services } from '../../services.js'
 import { useRedisAuthState } from '../../whatsapp/baileys/auth-state.js'
 import { CommandFailedError, CommandTimeoutError } from '../../whatsapp/command-bus.js'
 import { SessionNotLiveError } from '../../whatsapp/port.js'
+import { reportedStatus } from '../../whatsapp/session-liveness.js'
+import { LeaseStore } from '../../worker/lease.js'
+import { DEFAULT_TIMINGS } from '../../worker/ownership.js'
 import { sessionOf } from '../auth.js'
 import type { HttpDeps } from '../context.js'
 import { iso } from '../dto.js'
 import { ApiError } from '../errors.js'
 import { errorSchema, sessionDetailSchema, sessionParams, sessionSchema } from '../schemas.js'
 
+const leaseStores = new WeakMap<Services, LeaseStore>()
+const leasesOf = (s: Services): LeaseStore => {
+  let l = leaseStores.get(s)
+  if (!l) {
+    l = new LeaseStore(s.redis, s.keys)
+    leaseStores.set(s, l)
+  }
+  return l
+}
+
 async function sessionDto(s: Services, session: Session) {
-  const st = await s.statuses.get(session.id)
+  const st = await reportedStatus(
+    { redis: s.redis, keys: s.keys, leases: leasesOf(s), workerTtlMs: DEFAULT_TIMINGS.workerTtlMs },
+    session.id,
+    await s.statuses.get(session.id),
+  )
   return {
     id: session.id,
     org: session.org,
