@@ -56,6 +56,7 @@ import type { SessionStatus } from '../../src/whatsapp/port.js'
 export type FakeSocketSurface = BaileysSocket
 
 const silent = pino({ level: 'silent' })
+let pairingCodes = 0
 
 /** An error shaped like Baileys' disconnect errors (a Boom with `output.statusCode`). */
 export function disconnectError(statusCode: number, message = 'Connection Failure'): Error {
@@ -277,9 +278,25 @@ export class FakeWASocket implements FakeSocketSurface {
     } else if (this.online) this.shownToContact.push({ type, jid: toJid })
   }
 
+  /**
+   * Socket/socket.js `requestPairingCode`: writes `creds.pairingCode` and `creds.me` ({ id: phone jid,
+   * name: '~' }) and emits creds.update at once; `creds.registered` turns true only when the phone
+   * confirms (Socket/messages-recv, link_code_companion_reg). Codes differ per request.
+   */
   requestPairingCode = async (phoneNumber: string, customPairingCode?: string): Promise<string> => {
     this.calls.pairingCode.push(phoneNumber)
-    return customPairingCode ?? 'ABCD1234'
+    const code = customPairingCode ?? `CODE${String(++pairingCodes).padStart(4, '0')}`
+    const creds = this.authState.creds
+    creds.pairingCode = code
+    creds.me = { id: `${phoneNumber}@s.whatsapp.net`, name: '~' }
+    this.emit('creds.update', creds)
+    return code
+  }
+
+  /** The phone confirmed the pairing code (Socket/messages-recv: `creds.registered = true`). */
+  phoneConfirmsCode(): void {
+    this.authState.creds.registered = true
+    this.emit('creds.update', this.authState.creds)
   }
 
   /** Like Baileys' `end`: emits the close once, then removes connection listeners and destroys `ev`. */

@@ -230,16 +230,88 @@ describe('BaileysTransport lifecycle', () => {
     expect(h.statuses.at(-1)?.detail).toBe('logged out: pair again')
   })
 
-  it('requestPairingCode waits for the pairing stage and passes the digits', async () => {
+  it('2.6 requestPairingCode asks on a FRESH socket once it reaches the pairing stage', async () => {
     const h = fakeBaileys()
     const session = await h.transport.open(SID, noSink)
+    const first = h.sockets.last()
+    first.qr('qr-1')
+    await settle()
     const code = session.requestPairingCode('+49 151 12345678')
     await settle()
-    expect(h.sockets.last().calls.pairingCode).toEqual([])
-    h.sockets.last().qr('qr-1')
-    await expect(code).resolves.toBe('ABCD1234')
-    expect(h.sockets.last().calls.pairingCode).toEqual(['4915112345678'])
+    expect(h.sockets.sockets).toHaveLength(2)
+    expect(first.ended).toBe(true)
+    expect(first.calls.pairingCode).toEqual([])
+    const fresh = h.sockets.last()
+    fresh.qr('qr-2')
+    const got = await code
+    expect(got).toMatch(/^CODE\d{4}$/)
+    expect(fresh.calls.pairingCode).toEqual(['4915112345678'])
+    expect(h.statuses.at(-1)).toMatchObject({
+      status: 'SCAN_QR_CODE',
+      detail: expect.stringContaining(`pairing code for +4915112345678: ${got}`),
+    })
     await expect(session.requestPairingCode('not a number')).rejects.toThrow(/international format/)
+    await session.close()
+  })
+
+  it('2.6 a socket that closes before the phone confirmed: creds reset, the next socket asks again', async () => {
+    const h = fakeBaileys()
+    const session = await h.transport.open(SID, noSink)
+    const code = session.requestPairingCode('4915112345678')
+    await settle()
+    const s1 = h.sockets.last()
+    s1.qr('qr-1')
+    const first = await code
+    expect(h.auth(SID).state.creds.me?.id).toBe('4915112345678@s.whatsapp.net')
+    // The code was not entered in time: WhatsApp closes the socket; creds are half written.
+    s1.drop(DisconnectReason.timedOut)
+    await vi.advanceTimersByTimeAsync(2_000)
+    const s2 = h.sockets.last()
+    expect(s2).not.toBe(s1)
+    // Fresh creds for the next socket: Baileys would otherwise log in with the half-written ones.
+    expect(s2.config.auth.creds.me).toBeUndefined()
+    expect(s2.config.auth.creds.pairingCode).toBeUndefined()
+    expect(s2.config.auth.creds).toBe(h.auth(SID).state.creds)
+    expect(h.auth(SID).wipes).toBe(1)
+    s2.qr('qr-2')
+    await settle()
+    expect(s2.calls.pairingCode).toEqual(['4915112345678'])
+    const detail = h.statuses.at(-1)?.detail ?? ''
+    expect(detail).toContain('pairing code for +4915112345678')
+    expect(detail).not.toContain(first)
+    // The phone confirms: registered, then 515 restart and open; nothing is reset any more.
+    s2.phoneConfirmsCode()
+    s2.drop(DisconnectReason.restartRequired)
+    await vi.advanceTimersByTimeAsync(10_000)
+    // The first socket (replaced for the code), s1, s2, and the one after the 515.
+    expect(h.sockets.sockets).toHaveLength(4)
+    h.sockets.last().open()
+    await settle()
+    expect(session.status()).toBe('WORKING')
+    expect(h.auth(SID).state.creds.registered).toBe(true)
+    expect(h.auth(SID).wipes).toBe(1)
+    await session.close()
+  })
+
+  it('2.6 a WhatsApp that cannot be reached says so in the status detail', async () => {
+    const h = fakeBaileys()
+    const session = await h.transport.open(SID, noSink)
+    // Socket/socket.js mapWebSocketError: Boom('WebSocket Error (<msg>)', { statusCode: 408, data: err })
+    const wsError = Object.assign(new Error('getaddrinfo ENOTFOUND web.whatsapp.com'), { code: 'ENOTFOUND' })
+    void h.sockets.last().end(
+      Object.assign(new Error('WebSocket Error (getaddrinfo ENOTFOUND web.whatsapp.com)'), {
+        isBoom: true,
+        output: { statusCode: 408, payload: {} },
+        data: wsError,
+      }),
+    )
+    await settle()
+    expect(h.statuses.at(-1)).toMatchObject({
+      status: 'STARTING',
+      detail: expect.stringMatching(
+        /^WhatsApp unreachable: getaddrinfo ENOTFOUND web\.whatsapp\.com: reconnecting/,
+      ),
+    })
     await session.close()
   })
 })

@@ -57,10 +57,32 @@ export function backoffDelayMs(attempt: number, rand: () => number): number {
   return Math.floor(r * ceiling)
 }
 
+/**
+ * Why a socket closed, when the error says more than its code: a network failure to reach WhatsApp.
+ * Baileys wraps a WebSocket error as `Boom('WebSocket Error (<message>)', { statusCode: 408, data: error })`
+ * (Socket/socket.js `mapWebSocketError`, Utils/generics `getCodeFromWSError`: codes starting with E -> 408).
+ */
+export function closeCause(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
+  const data = (error as { data?: unknown }).data
+  const code = typeof data === 'object' && data !== null ? (data as { code?: unknown }).code : undefined
+  const message = error instanceof Error ? error.message : ''
+  const inner = /^WebSocket Error \((.*)\)$/.exec(message)?.[1]
+  const dataMessage =
+    typeof data === 'object' && data !== null && typeof (data as { message?: unknown }).message === 'string'
+      ? (data as { message: string }).message
+      : undefined
+  if ((typeof code === 'string' && code.startsWith('E')) || inner) {
+    return `WhatsApp unreachable: ${dataMessage ?? inner ?? message}`
+  }
+  return undefined
+}
+
 export function decideOnClose(
   statusCode: number | undefined,
   attempt: number,
   rand: () => number,
+  cause?: string,
 ): CloseDecision {
   switch (statusCode) {
     case DisconnectReason.restartRequired: {
@@ -95,7 +117,7 @@ export function decideOnClose(
         action: 'reconnect',
         delayMs,
         status: 'STARTING',
-        detail: `${describeDisconnect(statusCode)}: reconnecting in ${(delayMs / 1000).toFixed(1)} s`,
+        detail: `${cause ?? describeDisconnect(statusCode)}: reconnecting in ${(delayMs / 1000).toFixed(1)} s`,
       }
     }
   }

@@ -2,6 +2,7 @@ import {
   type AuthenticationState,
   type BaileysEventMap,
   DisconnectReason,
+  initAuthCreds,
   isMissingKeyError,
   makeCacheableSignalKeyStore,
   makeWASocket,
@@ -25,7 +26,7 @@ import {
   type WhatsAppSession,
   type WhatsAppTransport,
 } from '../port.js'
-import { decideOnClose, disconnectStatusCode } from './lifecycle.js'
+import { closeCause, decideOnClose, disconnectStatusCode } from './lifecycle.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
 import { RetryCounterCache } from './retry-cache.js'
 
@@ -299,6 +300,10 @@ export class BaileysSession implements WhatsAppSession {
   /** We announced `available` on the current socket (a chat state shows only then). */
   private available = false
   private presenceIdle: ReturnType<typeof setTimeout> | undefined
+  /** Pairing by phone number: every new socket asks for a fresh code until the phone has linked. */
+  private pairing:
+    | { digits: string; waiters: Array<(r: { code?: string; err?: unknown }) => void> }
+    | undefined
 
   constructor(
     readonly sessionId: string,
@@ -437,23 +442,32 @@ export class BaileysSession implements WhatsAppSession {
     // A socket we replaced or ended (including by close()/logout()) no longer speaks for the session.
     if (sock !== this.sock || this.closing || this.stopped) return
     if (u.qr) {
+      const first = !this.showedQr
       this.showedQr = true
-      this.setStatus('SCAN_QR_CODE', { qr: u.qr, detail: 'scan the QR code with the phone' })
+      if (this.pairing && first) this.requestCodeOn(sock, this.pairing.digits)
+      else if (!this.pairing) {
+        this.setStatus('SCAN_QR_CODE', { qr: u.qr, detail: 'scan the QR code with the phone' })
+      }
     }
     if (u.connection === 'open') {
       this.attempt = 0
       this.qrRounds = 0
+      this.endPairing({ err: new Error('already paired') })
       this.setStatus('WORKING', { detail: 'connected' })
     }
-    if (u.connection === 'close') this.onClose(disconnectStatusCode(u.lastDisconnect?.error))
+    if (u.connection === 'close') {
+      const err = u.lastDisconnect?.error
+      this.onClose(disconnectStatusCode(err), closeCause(err))
+    }
   }
 
-  private onClose(statusCode: number | undefined): void {
-    const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random)
+  private onClose(statusCode: number | undefined, cause?: string): void {
+    const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random, cause)
     this.attempt += 1
     this.sock = undefined
     this.available = false
     if (this.presenceIdle) clearTimeout(this.presenceIdle)
+    this.resetHalfWrittenCreds()
     // A QR socket that closed without pairing (515 is the restart right after a successful scan).
     if (
       this.showedQr &&
@@ -499,12 +513,37 @@ export class BaileysSession implements WhatsAppSession {
   private reconnect(): void {
     this.reconnectTimer = undefined
     if (this.closing || this.stopped) return
-    try {
-      this.connect()
-    } catch (err) {
-      this.log.error({ err }, 'creating a Baileys socket failed')
-      this.onClose(undefined)
-    }
+    // A creds reset (or save) in flight must land before the next socket reads the creds.
+    void this.credsChain.then(() => {
+      if (this.closing || this.stopped || this.sock) return
+      try {
+        this.connect()
+      } catch (err) {
+        this.log.error({ err }, 'creating a Baileys socket failed')
+        this.onClose(undefined)
+      }
+    })
+  }
+
+  /**
+   * Baileys' `requestPairingCode` writes `creds.me` (and a pairing code) at once, long before the phone
+   * confirms (`creds.registered`). A socket that ends in between leaves half-written creds, and the next
+   * socket would log in with them (Socket/socket.js: `creds.me` set -> login node) and fail. Reset them
+   * to fresh ones (same object, the sockets share it) and drop the keys before the next socket.
+   */
+  private resetHalfWrittenCreds(): void {
+    const creds = this.socketAuth.creds
+    if (creds.registered || !creds.pairingCode) return
+    this.log.warn('the socket closed during pairing by code: resetting the half-written creds')
+    const fresh = initAuthCreds()
+    for (const key of Object.keys(creds)) delete (creds as unknown as Record<string, unknown>)[key]
+    Object.assign(creds, fresh)
+    this.credsChain = this.credsChain
+      .then(async () => {
+        await this.auth.wipe()
+        await this.auth.saveCreds()
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'resetting half-written creds failed'))
   }
 
   /** Deletes the session's auth once pending creds writes are done, and stops saving creds. */
@@ -707,8 +746,9 @@ export class BaileysSession implements WhatsAppSession {
   }
 
   /**
-   * A phone pairing code (the alternative to the QR) for `phone` in international format. Waits for the
-   * socket to reach the pairing stage (the first QR) first.
+   * A phone pairing code (the alternative to the QR) for `phone` in international format. The code is
+   * requested on a FRESH socket (the current one is replaced) once it reaches the pairing stage; each
+   * later socket asks again, until the phone has linked, and reports its code in the status detail.
    */
   async requestPairingCode(phone: string): Promise<string> {
     const digits = phone.replace(/[\s+()-]/g, '')
@@ -717,10 +757,58 @@ export class BaileysSession implements WhatsAppSession {
     }
     if (this.state === 'WORKING') throw new Error(`session ${this.sessionId} is already paired and connected`)
     if (this.closing || this.stopped) throw new SessionNotLiveError(this.sessionId)
-    await this.waitForStatus('SCAN_QR_CODE', this.deps.pairingWaitMs ?? 30_000)
-    const sock = this.sock
-    if (!sock) throw new SessionNotLiveError(this.sessionId)
-    return withTimeout(() => sock.requestPairingCode(digits), this.timeoutMs, 'requestPairingCode')
+    const result = new Promise<string>((resolve, reject) => {
+      const waiters = this.pairing?.waiters ?? []
+      waiters.push((r) => (r.code !== undefined ? resolve(r.code) : reject(r.err)))
+      this.pairing = { digits, waiters }
+    })
+    const timer = setTimeout(
+      () => this.endPairingWaiters({ err: new Error('WhatsApp did not reach the pairing stage in time') }),
+      this.deps.pairingWaitMs ?? 30_000,
+    )
+    this.freshSocket()
+    try {
+      return await result
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Replaces the current socket by a new one (same auth); the old one's close is ignored. */
+  private freshSocket(): void {
+    const old = this.sock
+    this.sock = undefined
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    this.reconnectTimer = undefined
+    if (old) void withTimeout(() => old.end(undefined), this.timeoutMs, 'end').catch(() => {})
+    this.resetHalfWrittenCreds()
+    this.setStatus('STARTING', { detail: 'opening a fresh socket for pairing by phone number' })
+    this.reconnect()
+  }
+
+  private requestCodeOn(sock: BaileysSocket, digits: string): void {
+    withTimeout(() => sock.requestPairingCode(digits), this.timeoutMs, 'requestPairingCode').then(
+      (code) => {
+        if (sock !== this.sock) return
+        this.setStatus('SCAN_QR_CODE', {
+          detail: `pairing code for +${digits}: ${code} (WhatsApp > Linked devices > Link with phone number)`,
+        })
+        this.endPairingWaiters({ code })
+      },
+      (err: unknown) => {
+        this.log.warn({ err }, 'requesting a pairing code failed')
+        this.endPairingWaiters({ err })
+      },
+    )
+  }
+
+  private endPairingWaiters(r: { code?: string; err?: unknown }): void {
+    for (const w of this.pairing?.waiters.splice(0) ?? []) w(r)
+  }
+
+  private endPairing(r: { code?: string; err?: unknown }): void {
+    this.endPairingWaiters(r)
+    this.pairing = undefined
   }
 
   /** Unlinks this device on the phone (`sock.logout`), then wipes the session's auth; status STOPPED. */
@@ -772,6 +860,7 @@ export class BaileysSession implements WhatsAppSession {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     this.reconnectTimer = undefined
     const notLive = new SessionNotLiveError(this.sessionId)
+    this.endPairing({ err: notLive })
     this.bucket.cancel(notLive)
     for (const w of this.statusWaiters.splice(0)) w.reject(notLive)
     this.closed = (async () => {
