@@ -260,8 +260,6 @@ export class BaileysTransport implements WhatsAppTransport {
   }
 }
 
-type StatusWaiter = { want: SessionStatus; resolve: () => void; reject: (err: unknown) => void }
-
 export class BaileysSession implements WhatsAppSession {
   private state: SessionStatus = 'STARTING'
   private sock: BaileysSocket | undefined
@@ -283,7 +281,6 @@ export class BaileysSession implements WhatsAppSession {
   private statusChain: Promise<void> = Promise.resolve()
   private credsChain: Promise<void> = Promise.resolve()
   private closed: Promise<void> | undefined
-  private readonly statusWaiters: StatusWaiter[] = []
   private readonly bucket: TokenBucket
   /** The auth every socket of this session gets: the same object across restarts and reconnects. */
   private readonly socketAuth: AuthenticationState
@@ -563,12 +560,6 @@ export class BaileysSession implements WhatsAppSession {
     before?: () => Promise<void>,
   ): Promise<void> {
     this.state = status
-    for (const w of [...this.statusWaiters]) {
-      if (w.want === status) {
-        this.statusWaiters.splice(this.statusWaiters.indexOf(w), 1)
-        w.resolve()
-      }
-    }
     this.statusChain = this.statusChain
       .then(async () => {
         if (before) {
@@ -582,28 +573,6 @@ export class BaileysSession implements WhatsAppSession {
       })
       .catch((err: unknown) => this.log.error({ err, status }, 'reporting a session status failed'))
     return this.statusChain
-  }
-
-  private waitForStatus(want: SessionStatus, ms: number): Promise<void> {
-    if (this.state === want) return Promise.resolve()
-    return new Promise<void>((resolve, reject) => {
-      const waiter: StatusWaiter = { want, resolve: () => {}, reject: () => {} }
-      const timer = setTimeout(() => {
-        this.statusWaiters.splice(this.statusWaiters.indexOf(waiter), 1)
-        reject(
-          new Error(`session ${this.sessionId} did not reach ${want} within ${ms} ms (now ${this.state})`),
-        )
-      }, ms)
-      waiter.resolve = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-      waiter.reject = (err) => {
-        clearTimeout(timer)
-        reject(err)
-      }
-      this.statusWaiters.push(waiter)
-    })
   }
 
   // ---- event FIFO ----------------------------------------------------------------------------------
@@ -862,7 +831,6 @@ export class BaileysSession implements WhatsAppSession {
     const notLive = new SessionNotLiveError(this.sessionId)
     this.endPairing({ err: notLive })
     this.bucket.cancel(notLive)
-    for (const w of this.statusWaiters.splice(0)) w.reject(notLive)
     this.closed = (async () => {
       if (sock) {
         try {
