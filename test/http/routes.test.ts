@@ -164,6 +164,23 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
     })
   })
 
+  it('2.6 serves the pairing QR as a PNG while pairing, 409 otherwise', async () => {
+    const { f } = ref
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', { qr: '2@first-payload', holder: 'w' })
+    const res = await api.get('/v1/sessions/acme-support/qr')
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toBe('image/png')
+    expect(res.rawPayload.subarray(0, 8)).toEqual(
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    )
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', { qr: '2@refreshed-payload', holder: 'w' })
+    const refreshed = await api.get('/v1/sessions/acme-support/qr')
+    expect(refreshed.rawPayload.equals(res.rawPayload)).toBe(false)
+    await f.services.statuses.set('acme-support', 'STOPPED', { detail: 'closed' })
+    expectApiError(await api.get('/v1/sessions/acme-support/qr'), 409, 'conflict')
+    expectApiError(await api.get('/v1/sessions/acme-nope/qr'), 404, 'not_found')
+  })
+
   it('answers 404 not_found for an unknown session and 400 for a malformed id', async () => {
     const missing = expectApiError(await api.get('/v1/sessions/acme-nope'), 404, 'not_found')
     expect(missing.message).toBe('session acme-nope not found')
