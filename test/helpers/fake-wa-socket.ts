@@ -245,7 +245,11 @@ export class FakeWASocket implements FakeSocketSurface {
         getMessage: async () => undefined,
       })
     })
-    for (const m of messages) await upsert(m)
+    for (const m of messages) {
+      // Socket/messages-recv `handleMessage`: a stanza from an ignored jid is only acked, never decrypted.
+      if (this.config.shouldIgnoreJid?.(m.key.remoteJid!)) continue
+      await upsert(m)
+    }
   }
 
   /**
@@ -451,6 +455,8 @@ export function fakeBaileys(
       statuses.push({ sessionId, status, ...extra })
     },
     rand: () => 0.5,
+    // No internet in tests: the bundled WhatsApp Web version.
+    waVersion: async () => undefined,
     ...overrides,
   })
   return {

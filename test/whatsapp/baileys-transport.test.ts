@@ -1,7 +1,9 @@
 import { DisconnectReason } from '@whiskeysockets/baileys'
+import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MessageKey } from '../../src/domain/events.js'
 import { SendTimeoutError } from '../../src/whatsapp/baileys/transport.js'
+import { learnWaWebVersion } from '../../src/whatsapp/baileys/wa-version.js'
 import {
   AppStateKeyMissingError,
   type ChatRef,
@@ -338,5 +340,57 @@ describe('event serialisation', () => {
     })
     expect(onSkipped).toHaveBeenCalledWith(SID, [{ event: 'messages.upsert', reason: 'status', id: 'S' }])
     await session.close()
+  })
+})
+
+describe('ban safety (issue 14, section 3)', () => {
+  it('status@broadcast, broadcast lists and newsletters are ignored by Baileys (shouldIgnoreJid)', async () => {
+    const onSkipped = vi.fn()
+    const delivered: unknown[] = []
+    const { session, sock } = await working({ onSkipped }, async (e) => {
+      delivered.push(e)
+    })
+    const ignore = sock.config.shouldIgnoreJid!
+    expect(ignore('status@broadcast')).toBe(true)
+    expect(ignore('1234567890@broadcast')).toBe(true)
+    expect(ignore('120363000000000001@newsletter')).toBe(true)
+    expect(ignore(CUSTOMER_PN)).toBe(false)
+    expect(ignore(CUSTOMER_LID)).toBe(false)
+    expect(ignore(GROUP)).toBe(false)
+    await sock.receive([
+      waMessage({
+        key: { remoteJid: 'status@broadcast', fromMe: false, id: 'ST1', participant: CUSTOMER_PN },
+        messageTimestamp: T0 / 1000,
+        message: { conversation: 'my status' },
+      }),
+    ])
+    await vi.advanceTimersByTimeAsync(200)
+    expect(delivered).toEqual([])
+    expect(onSkipped).not.toHaveBeenCalled()
+    await session.close()
+  })
+
+  it('uses the WhatsApp Web version learnt at start-up, else the bundled one, never waiting long', async () => {
+    const learnt = fakeBaileys({ waVersion: async () => [2, 3000, 1_030_000_001] })
+    const s1 = await learnt.transport.open(SID, async () => {})
+    expect(learnt.sockets.last().config.version).toEqual([2, 3000, 1_030_000_001])
+    await s1.close()
+
+    const lines: string[] = []
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) })
+    const hanging = learnWaWebVersion({ log, timeoutMs: 3_000, fetchVersion: () => new Promise(() => {}) })
+    await vi.advanceTimersByTimeAsync(3_000)
+    await expect(hanging).resolves.toBeUndefined()
+    expect(lines.join('')).toContain("using Baileys' bundled one")
+    const offline = await learnWaWebVersion({
+      log,
+      fetchVersion: async () => ({
+        version: [2, 3000, 1],
+        isLatest: false,
+        error: new Error('fetch failed'),
+      }),
+    })
+    expect(offline).toBeUndefined()
+    expect(lines.at(-1)).toContain('fetch failed')
   })
 })

@@ -62,6 +62,7 @@ function holder(id: string, keys: Keys, lives: SocketLife[]) {
     authState: async () => memoryAuth(),
     log,
     onStatus: async () => {},
+    waVersion: async () => undefined,
   })
   const ownership = new SessionOwnership({
     workerId: id,

@@ -3,6 +3,8 @@ import {
   type BaileysEventMap,
   DisconnectReason,
   initAuthCreds,
+  isJidBroadcast,
+  isJidNewsletter,
   isMissingKeyError,
   makeCacheableSignalKeyStore,
   makeWASocket,
@@ -10,6 +12,7 @@ import {
   type UserFacingSocketConfig,
   type WAMessageKey,
   type WASocket,
+  type WAVersion,
 } from '@whiskeysockets/baileys'
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../../clock.js'
@@ -29,6 +32,7 @@ import {
 import { closeCause, decideOnClose, disconnectStatusCode } from './lifecycle.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
 import { RetryCounterCache } from './retry-cache.js'
+import { learnWaWebVersion } from './wa-version.js'
 
 /**
  * The Baileys adapter behind our WhatsApp port. One `BaileysSession` per WhatsApp number, held by exactly
@@ -100,6 +104,19 @@ export interface BaileysTransportDeps {
   maxQrRounds?: number
   /** After a chat state, how long until we go back to `unavailable` if nothing follows. Default 10 s. */
   presenceIdleMs?: number
+  /**
+   * The WhatsApp Web version to announce; undefined = Baileys' bundled one. Asked once per transport
+   * (default: Baileys' `fetchLatestWaWebVersion`, bounded to 3 s, see ./wa-version.ts).
+   */
+  waVersion?: () => Promise<WAVersion | undefined>
+}
+
+/**
+ * Jids whose stanzas Baileys drops before decrypting them (Socket/messages-recv: `shouldIgnoreJid` ->
+ * ack only): status updates, broadcast lists and newsletters are neither decrypted nor read by us.
+ */
+export function ignoredJid(jid: string): boolean {
+  return Boolean(isJidBroadcast(jid) || isJidNewsletter(jid))
 }
 
 export const DEFAULT_SEND_TIMEOUT_MS = 15_000
@@ -249,12 +266,18 @@ export class TokenBucket {
 
 export class BaileysTransport implements WhatsAppTransport {
   readonly kind = 'baileys' as const
+  private version: Promise<WAVersion | undefined> | undefined
 
   constructor(private readonly deps: BaileysTransportDeps) {}
 
   async open(sessionId: string, sink: EventSink): Promise<BaileysSession> {
     const auth = await this.deps.authState(sessionId)
-    const session = new BaileysSession(sessionId, sink, auth, this.deps)
+    this.version ??= this.deps.socketConfig?.version
+      ? Promise.resolve(this.deps.socketConfig.version)
+      : (this.deps.waVersion ?? (() => learnWaWebVersion({ log: this.deps.log })))().catch(() => undefined)
+    const version = await this.version
+    const deps = version ? { ...this.deps, socketConfig: { ...this.deps.socketConfig, version } } : this.deps
+    const session = new BaileysSession(sessionId, sink, auth, deps)
     session.start()
     return session
   }
@@ -356,6 +379,7 @@ export class BaileysSession implements WhatsAppSession {
       // reading on the phone (Socket/chats appPatch); we report our accepted actions ourselves instead.
       emitOwnEvents: false,
       msgRetryCounterCache: this.msgRetryCounterCache,
+      shouldIgnoreJid: ignoredJid,
       getMessage: async (key) => (getMessage ? getMessage(this.sessionId, key) : undefined),
     })
     this.sock = sock
