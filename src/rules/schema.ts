@@ -146,6 +146,7 @@ const sessionSchema = z.strictObject({
   // null (or absent) leaves new chats unassigned.
   defaultOwner: idSchema.nullable().default(null),
   seen: sessionSeenSchema.optional(),
+  /** Overrides `whatsapp.sendRate` for this session. */
   sendRate: z.strictObject({ max: z.number().int().positive(), per: positiveDurationSchema }).optional(),
 })
 
@@ -375,6 +376,18 @@ export const rulesSchema = z
       })
       .prefault({}),
     api: z.strictObject({ rateLimit: rateLimitSchema.default({ max: 600, per: 60_000 }) }).prefault({}),
+    whatsapp: z
+      .strictObject({
+        /**
+         * Stanzas per session that reach WhatsApp (receipts, one per sender; chat modifications;
+         * presence), when a session sets none. WhatsApp bans numbers that burst; about 20-30 per
+         * minute looks like a busy person.
+         */
+        sendRate: z
+          .strictObject({ max: z.number().int().positive(), per: positiveDurationSchema })
+          .default({ max: 25, per: 60_000 }),
+      })
+      .prefault({}),
     apiKeys: z.array(apiKeySchema).default([]),
   })
   // Run even when parts failed, so one run reports every problem; checkReferences reads defensively.

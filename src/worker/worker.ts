@@ -18,6 +18,7 @@ import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
 import { BaileysTransport } from '../whatsapp/baileys/transport.js'
 import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
+import { RedisTokenStore, sendBucketKey } from '../whatsapp/send-budget.js'
 import { SimTransport } from '../whatsapp/sim/transport.js'
 import { LeaseStore } from './lease.js'
 import { DEFAULT_TIMINGS, type OwnershipTimings, SessionOwnership } from './ownership.js'
@@ -46,7 +47,12 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
     authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),
     log: s.log.child({ component: 'baileys' }),
     onStatus,
-    sendRate: (sid) => s.rules.current().sessions.get(sid)?.sendRate,
+    // The session's own rate, else the default: never unlimited (bursts get numbers banned).
+    sendRate: (sid) => {
+      const rules = s.rules.current()
+      return rules.sessions.get(sid)?.sendRate ?? rules.config.whatsapp.sendRate
+    },
+    sendTokens: (sid) => new RedisTokenStore(s.redis, sendBucketKey(s.keys, sid)),
     clock: s.clock,
   })
 }

@@ -29,6 +29,7 @@ import {
   type WhatsAppSession,
   type WhatsAppTransport,
 } from '../port.js'
+import { MemoryTokenStore, type SendRate, type TokenStore } from '../send-budget.js'
 import { closeCause, decideOnClose, disconnectStatusCode } from './lifecycle.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
 import { RetryCounterCache } from './retry-cache.js'
@@ -66,12 +67,8 @@ export interface BaileysAuthHandle {
   wipe: () => Promise<unknown>
 }
 
-export interface SendRate {
-  max: number
-  per: number
-}
-
 export type { StatusListener } from '../port.js'
+export type { SendRate } from '../send-budget.js'
 
 export interface BaileysTransportDeps {
   /** Defaults to Baileys' `makeWASocket`. */
@@ -84,8 +81,13 @@ export interface BaileysTransportDeps {
   getMessage?: (sessionId: string, key: WAMessageKey) => Promise<proto.IMessage | undefined>
   /** Upper bound of every send (receipts, chat modifications, presence, pairing code). Default 15 s. */
   sendTimeoutMs?: number
-  /** Per-session budget of sends (`max` per `per` ms); undefined = unlimited. Read at every send. */
+  /**
+   * Per-session budget of stanzas (`max` per `per` ms); undefined = unlimited. Read at every send. One
+   * `readMessages` for N senders counts N receipts.
+   */
   sendRate?: (sessionId: string) => SendRate | undefined
+  /** Where a session's tokens live (Redis in production: see ../send-budget.ts). Default in-process. */
+  sendTokens?: (sessionId: string) => TokenStore
   clock?: Clock
   /** Jitter source for reconnect backoff. Default Math.random. */
   rand?: () => number
@@ -189,38 +191,56 @@ function lastMessagesOf(chat: ChatRef): Array<{ key: WAMessageKey; messageTimest
 }
 
 /**
- * In-process token bucket: `max` sends per `per` ms, refilled continuously, bursts up to `max`. Callers
- * wait in FIFO order for a token rather than fail. The limit is read at every use, so rule reloads apply.
+ * The session's send budget: callers wait in FIFO order for their tokens rather than fail. Where the
+ * tokens live is the store's business (in Redis in production, so a restart does not start with a full
+ * burst). The limit is read at every use, so rule reloads apply; no limit = no waiting. A store that
+ * fails (Redis away) falls back to an in-process bucket, so sends stay limited.
  */
 export class TokenBucket {
-  private tokens: number | undefined
-  private last = 0
-  private readonly waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
-  private timer: ReturnType<typeof setTimeout> | undefined
+  private chain: Promise<void> = Promise.resolve()
+  private generation = 0
+  private pending = 0
+  private cancelled: unknown
+  private readonly sleepers = new Set<{
+    timer: ReturnType<typeof setTimeout>
+    reject: (e: unknown) => void
+  }>()
+  private readonly fallback: TokenStore
 
   constructor(
     private readonly limit: () => SendRate | undefined,
-    private readonly clock: Clock,
-  ) {}
-
-  /** Sends waiting for a token. */
-  get waiting(): number {
-    return this.waiters.length
+    clock: Clock,
+    private readonly store: TokenStore = new MemoryTokenStore(clock),
+    private readonly onStoreError: (err: unknown) => void = () => {},
+  ) {
+    this.fallback = store instanceof MemoryTokenStore ? store : new MemoryTokenStore(clock)
   }
 
-  take(): Promise<void> {
-    if (this.waiters.length === 0 && this.tryTake()) return Promise.resolve()
-    return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ resolve, reject })
-      this.schedule()
+  /** Sends waiting for tokens. */
+  get waiting(): number {
+    return this.pending
+  }
+
+  /** Waits until `cost` tokens (stanzas) may go out. */
+  take(cost = 1): Promise<void> {
+    const generation = this.generation
+    this.pending += 1
+    const turn = this.chain.then(() => this.acquire(Math.max(1, cost), generation))
+    this.chain = turn.catch(() => {})
+    return turn.finally(() => {
+      this.pending -= 1
     })
   }
 
-  /** Rejects every waiting send (the session is closing). */
+  /** Rejects every waiting send (the session is closing or lost its socket). */
   cancel(err: unknown): void {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = undefined
-    for (const w of this.waiters.splice(0)) w.reject(err)
+    this.generation += 1
+    this.cancelled = err
+    for (const s of this.sleepers) {
+      clearTimeout(s.timer)
+      s.reject(err)
+    }
+    this.sleepers.clear()
   }
 
   private current(): SendRate | undefined {
@@ -231,37 +251,42 @@ export class TokenBucket {
     return lim
   }
 
-  private refill(lim: SendRate): number {
-    const now = this.clock.now()
-    if (this.tokens === undefined) this.tokens = lim.max
-    else this.tokens = Math.min(lim.max, this.tokens + (Math.max(0, now - this.last) * lim.max) / lim.per)
-    this.last = now
-    return this.tokens
-  }
-
-  private tryTake(): boolean {
-    const lim = this.current()
-    if (!lim) return true
-    if (this.refill(lim) >= 1) {
-      this.tokens! -= 1
-      return true
+  private async acquire(cost: number, generation: number): Promise<void> {
+    for (;;) {
+      if (generation !== this.generation) throw this.cancelled
+      const lim = this.current()
+      if (!lim) return
+      let wait: number
+      try {
+        wait = await this.store.take(cost, lim)
+      } catch (err) {
+        this.onStoreError(err)
+        wait = await this.fallback.take(cost, lim)
+      }
+      if (generation !== this.generation) throw this.cancelled
+      if (wait <= 0) return
+      await new Promise<void>((resolve, reject) => {
+        const sleeper = {
+          timer: setTimeout(() => {
+            this.sleepers.delete(sleeper)
+            resolve()
+          }, wait),
+          reject,
+        }
+        this.sleepers.add(sleeper)
+      })
     }
-    return false
   }
+}
 
-  private pump(): void {
-    this.timer = undefined
-    while (this.waiters.length > 0 && this.tryTake()) this.waiters.shift()!.resolve()
-    this.schedule()
-  }
-
-  private schedule(): void {
-    if (this.timer || this.waiters.length === 0) return
-    const lim = this.current()
-    const missing = lim ? 1 - (this.tokens ?? lim.max) : 0
-    const wait = lim ? Math.ceil((missing * lim.per) / lim.max) : 0
-    this.timer = setTimeout(() => this.pump(), Math.max(1, wait))
-  }
+/**
+ * Stanzas a `readMessages` call sends: Baileys groups the keys not from us by chat and participant and
+ * sends one receipt per group (Socket/messages-send `readMessages` -> `aggregateMessageKeysNotFromMe`).
+ */
+export function receiptStanzas(keys: MessageKey[]): number {
+  const groups = new Set<string>()
+  for (const k of keys) if (!k.fromMe) groups.add(`${k.remoteJid}\u0000${k.participant ?? ''}`)
+  return groups.size
 }
 
 export class BaileysTransport implements WhatsAppTransport {
@@ -340,7 +365,12 @@ export class BaileysSession implements WhatsAppSession {
     )
     this.clock = deps.clock ?? systemClock
     this.timeoutMs = deps.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
-    this.bucket = new TokenBucket(() => deps.sendRate?.(sessionId), this.clock)
+    this.bucket = new TokenBucket(
+      () => deps.sendRate?.(sessionId),
+      this.clock,
+      deps.sendTokens?.(sessionId) ?? new MemoryTokenStore(this.clock),
+      (err) => this.log.warn({ err }, 'the shared send budget is unreachable; limiting in this process'),
+    )
     this.msgRetryCounterCache = new RetryCounterCache(this.clock)
     this.socketAuth = {
       creds: auth.state.creds,
@@ -658,9 +688,13 @@ export class BaileysSession implements WhatsAppSession {
   }
 
   /** Waits for a send token, then runs one send bounded by the timeout, mapping Baileys' errors. */
-  private async act(action: string, send: (sock: BaileysSocket) => Promise<void>): Promise<void> {
+  private async act(
+    action: string,
+    send: (sock: BaileysSocket) => Promise<void>,
+    stanzas = 1,
+  ): Promise<void> {
     this.live()
-    await this.bucket.take()
+    await this.bucket.take(stanzas)
     const sock = this.live()
     try {
       await withTimeout(() => send(sock), this.timeoutMs, action)
@@ -684,7 +718,7 @@ export class BaileysSession implements WhatsAppSession {
   async readMessages(keys: MessageKey[]): Promise<void> {
     if (keys.length === 0) return
     const waKeys = keys.map(toWAKey)
-    await this.act('readMessages', (sock) => sock.readMessages(waKeys))
+    await this.act('readMessages', (sock) => sock.readMessages(waKeys), receiptStanzas(keys))
     await this.reflect({ kind: 'read', keys })
   }
 
