@@ -112,6 +112,8 @@ const delayFields = {
   mediaExtra: durationSchema,
   batchDiscount: fractionSchema,
   backlogThreshold: durationSchema,
+  /** A backlog's receipts spread over up to this long per chat (uniform jitter), like a person catching up. */
+  backlogSpread: durationSchema,
 }
 
 const seenPolicyEnum = z.enum(['auto', 'manual', 'off'])
@@ -129,6 +131,7 @@ const seenDefaultsSchema = z.strictObject({
       mediaExtra: delayFields.mediaExtra.default(1_500),
       batchDiscount: delayFields.batchDiscount.default(0.5),
       backlogThreshold: delayFields.backlogThreshold.default(60_000),
+      backlogSpread: delayFields.backlogSpread.default(15_000),
     })
     .prefault({}),
 })
