@@ -176,6 +176,7 @@ export class SessionOwnership {
       }
       // A lease granted too late to be worth anything (Redis answered slowly) is not used.
       if (epoch > 0 && Date.now() < sentAt + t.leaseMs * FENCE_SHARE) await this.take(sid, epoch, sentAt)
+      else if (epoch > 0) await leases.release(sid, workerId, epoch).catch(() => {})
     }
   }
 
