@@ -446,6 +446,13 @@ export class BaileysSession implements WhatsAppSession {
 
   private recordChatSignals(updates: unknown[]): void {
     const at = this.clock.now()
+    // A conditional update Baileys never releases leaves its signal behind: forget stale ones.
+    if (this.chatSignals.size > 1_000) {
+      for (const [jid, signals] of this.chatSignals) {
+        const last = (signals.at(-1) as { at?: number } | undefined)?.at ?? 0
+        if (last < at - 300_000) this.chatSignals.delete(jid)
+      }
+    }
     for (const u of updates) {
       if (typeof u !== 'object' || u === null) continue
       const { id, unreadCount } = u as { id?: unknown; unreadCount?: unknown }
