@@ -314,7 +314,10 @@ export class SessionOwnership {
       const { leases, statuses, log, workerId } = this.deps
       const socketClosed = fenced ? h.session.close().catch(() => {}) : undefined
       await boundedStep(this.deps.commands?.unserve(sid) ?? Promise.resolve())
-      await boundedStep(h.actions.close(fenced))
+      // A normal hand-over lets the action in flight finish (it may wait for send tokens); fencing
+      // does not wait for it (its socket is already closed; the job is retried by the next holder).
+      if (fenced) await boundedStep(h.actions.close(true))
+      else await h.actions.close().catch(() => {})
       h.actionsConnection.disconnect()
       await (socketClosed ? boundedStep(socketClosed) : h.session.close())
       this.held.delete(sid)
