@@ -94,9 +94,10 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
 
   it('shows one session with its status history (newest first), its QR while pairing and its chat count', async () => {
     const { f } = ref
-    await f.services.statuses.set('acme-support', 'STARTING')
+    const holder = await liveHolder(f, 'acme-support', 'worker-1')
+    await f.services.statuses.set('acme-support', 'STARTING', { holder: 'worker-1' })
     f.clock.advance(1_000)
-    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', { qr: '2@qr-payload' })
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', { qr: '2@qr-payload', holder: 'worker-1' })
     await f.services.ingestor.ingest(inbound('acme-support', pn(1)))
     await f.services.ingestor.ingest(inbound('acme-support', pn(2)))
     await f.services.ingestor.ingest(inbound('acme-support', pn(2))) // same chat: still two chats
@@ -120,7 +121,6 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
     })
 
     f.clock.advance(1_000)
-    const holder = await liveHolder(f, 'acme-support', 'worker-1')
     await f.services.statuses.set('acme-support', 'WORKING', {
       detail: 'connected',
       qr: 'stale',
@@ -162,23 +162,35 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
       id: 'acme-sales',
       status: 'MOVING',
     })
+    // A QR left behind by a dead holder is not offered for scanning either.
+    await f.services.statuses.set('acme-sales', 'SCAN_QR_CODE', { qr: '2@stale', holder: 'worker-gone' })
+    expect((await api.get('/v1/sessions/acme-sales')).json()).toMatchObject({ status: 'MOVING', qr: null })
   })
 
   it('2.6 serves the pairing QR as a PNG while pairing, 409 otherwise', async () => {
     const { f } = ref
-    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', { qr: '2@first-payload', holder: 'w' })
+    // The same holder as above still has the lease of acme-support.
+    const holder = await liveHolder(f, 'acme-support', 'worker-1')
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', {
+      qr: '2@first-payload',
+      holder: 'worker-1',
+    })
     const res = await api.get('/v1/sessions/acme-support/qr')
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toBe('image/png')
     expect(res.rawPayload.subarray(0, 8)).toEqual(
       Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     )
-    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', { qr: '2@refreshed-payload', holder: 'w' })
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', {
+      qr: '2@refreshed-payload',
+      holder: 'worker-1',
+    })
     const refreshed = await api.get('/v1/sessions/acme-support/qr')
     expect(refreshed.rawPayload.equals(res.rawPayload)).toBe(false)
     await f.services.statuses.set('acme-support', 'STOPPED', { detail: 'closed' })
     expectApiError(await api.get('/v1/sessions/acme-support/qr'), 409, 'conflict')
     expectApiError(await api.get('/v1/sessions/acme-nope/qr'), 404, 'not_found')
+    await holder.die()
   })
 
   it('answers 404 not_found for an unknown session and 400 for a malformed id', async () => {

@@ -156,7 +156,11 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
     },
     async (req, reply) => {
       const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
-      const st = await s.statuses.get(session.id)
+      const st = await reportedStatus(
+        { redis: s.redis, keys: s.keys, leases: leasesOf(s), workerTtlMs: DEFAULT_TIMINGS.workerTtlMs },
+        session.id,
+        await s.statuses.get(session.id),
+      )
       if (st.status !== 'SCAN_QR_CODE' || !st.qr) {
         throw new ApiError(
           'conflict',
