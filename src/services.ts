@@ -27,8 +27,11 @@ import { SlaPlanner } from './sla/sla-planner.js'
 import { SlaStore } from './sla/sla-store.js'
 import { authKeys } from './whatsapp/baileys/auth-state.js'
 import type { SessionAuthStore } from './whatsapp/port.js'
+import { type ReportedStatusRecord, reportedStatus } from './whatsapp/session-liveness.js'
 import { SimNetwork } from './whatsapp/sim/network.js'
 import { SessionStatusStore } from './whatsapp/status-store.js'
+import { LeaseStore } from './worker/lease.js'
+import { DEFAULT_TIMINGS } from './worker/ownership.js'
 import { SessionQueues } from './worker/session-queues.js'
 
 /** Everything the web and worker roles share, built once per process and passed down explicitly. */
@@ -45,6 +48,8 @@ export interface Services {
   statuses: SessionStatusStore
   /** The stored WhatsApp credentials (logout of a session no process holds). */
   sessionAuth: SessionAuthStore
+  /** The status the API reports: a stored claim of a live holder only while that holder lives (else MOVING). */
+  reportedStatus(sessionId: string): Promise<ReportedStatusRecord>
   metrics: Metrics
   /** Producers' handles on each session's action queue. */
   sessionQueues: SessionQueues
@@ -156,6 +161,7 @@ export async function createServices(opts: {
     ? createHubSpot(env, redis, keys, () => rules.current(), clock, log, metrics)
     : null
   if (hubspot) ingestor.onApplied(hubspot.dirty.onApplied)
+  const statuses = new SessionStatusStore(redis, keys, clock)
   return {
     env,
     log,
@@ -165,12 +171,18 @@ export async function createServices(opts: {
     rules,
     inbox,
     ingestor,
-    statuses: new SessionStatusStore(redis, keys, clock),
+    statuses,
     sessionAuth: {
       wipe: async (sid) => {
         await redis.del(...authKeys(keys, sid).all())
       },
     },
+    reportedStatus: async (sid) =>
+      reportedStatus(
+        { redis, keys, leases: new LeaseStore(redis, keys), workerTtlMs: DEFAULT_TIMINGS.workerTtlMs },
+        sid,
+        await statuses.get(sid),
+      ),
     metrics,
     sessionQueues,
     receipts,

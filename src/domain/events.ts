@@ -87,8 +87,17 @@ export const chatReadEventSchema = z.object({
   type: z.literal('chat.read'),
   chatJid: chatJidSchema,
   at: epochMsSchema,
-  /** `whatsapp`: read on a device (pending receipts are moot); `api`: our local read only. */
-  source: z.enum(['whatsapp', 'api']).default('whatsapp'),
+  /**
+   * `whatsapp`: read by a person on a device (pending receipts up to `at` are moot); `api`: our local
+   * read only; `self`: WhatsApp accepted a read we performed (our receipt or chatModify): it never cancels
+   * pending receipts.
+   */
+  source: z.enum(['whatsapp', 'api', 'self']).default('whatsapp'),
+  /**
+   * Our own receipt for these customer messages: the chat is read up to the newest of them that we
+   * know (WhatsApp clears the badge on every linked device); `at` is only the instant of the receipt.
+   */
+  upToIds: z.array(messageIdSchema).min(1).max(1000).optional(),
 })
 
 export const chatMarkedUnreadEventSchema = z.object({
@@ -143,7 +152,10 @@ export const contactEventSchema = z.object({
   type: z.literal('contact'),
   jid: userJidSchema,
   jidAlt: userJidSchema.optional(),
+  /** The name saved in our address book (or the verified business name). */
   name: z.string().max(256).optional(),
+  /** The name the person chose for themselves (WhatsApp's push name, `notify`): shown after a saved one. */
+  pushName: z.string().max(256).optional(),
 })
 
 const inboxEventUnion = z.discriminatedUnion('type', [

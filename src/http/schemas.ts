@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import { chatJidSchema, sessionIdSchema, userJidSchema } from '../domain/events.js'
 import { SESSION_STATUSES } from '../whatsapp/port.js'
+import { REPORTED_STATUSES } from '../whatsapp/session-liveness.js'
 
 /** The API's zod schemas: one source for validation, the OpenAPI document and the typed client. */
 
@@ -35,7 +36,8 @@ export const sessionSchema = z.object({
   org: z.string(),
   label: z.string().nullable(),
   defaultOwner: z.string().nullable(),
-  status: z.enum(SESSION_STATUSES),
+  /** MOVING: the stored WORKING outlived its holder process; the detail names the last holder. */
+  status: z.enum(REPORTED_STATUSES),
   statusSince: iso.nullable(),
   statusDetail: z.string().nullable(),
   /** The pairing QR payload while status is SCAN_QR_CODE. */

@@ -154,7 +154,7 @@ export class Ingestor {
           now: clock.now(),
         })
       case 'chat.read':
-        return store.markRead(sid, e.chatJid, e.at)
+        return store.markRead(sid, e.chatJid, e.at, e.upToIds)
       case 'chat.markedUnread':
         return store.setMarkedUnread(sid, e.chatJid, true)
       case 'chat.meta':
@@ -177,6 +177,7 @@ export class Ingestor {
           jid: e.jid,
           ...(e.jidAlt ? { alt: e.jidAlt } : {}),
           ...(e.name ? { name: e.name } : {}),
+          ...(e.pushName ? { pushName: e.pushName } : {}),
         })
         return null
     }

@@ -96,9 +96,21 @@ export class InboxStore {
     return transitionFromReply(reply, 'message')!
   }
 
-  /** WhatsApp's unread count went to 0. Returns null when the chat is unknown. */
-  async markRead(sid: string, jid: string, at: number): Promise<ChatTransition | null> {
-    return transitionFromReply(await this.run('mark-read', sid, [jid, at]), 'other')
+  /**
+   * WhatsApp's unread count went to 0: read up to `at`, or, given `upToIds` (our own receipt), up to the
+   * newest of those inbound messages we know (nothing changes when we know none of them). Returns null
+   * when the chat is unknown.
+   */
+  async markRead(
+    sid: string,
+    jid: string,
+    at: number,
+    upToIds: string[] = [],
+  ): Promise<ChatTransition | null> {
+    return transitionFromReply(
+      await this.run('mark-read', sid, [jid, at, ...upToIds.map((id) => `i/${id}`)]),
+      'other',
+    )
   }
 
   async setMarkedUnread(sid: string, jid: string, flag: boolean): Promise<ChatTransition | null> {
@@ -161,11 +173,19 @@ export class InboxStore {
     return transitionFromReply(await this.run('link-jids', sid, [lid, pn]), 'other')
   }
 
+  /** `name` is the name saved in the address book; `pushName` the one the person chose (shown second). */
   async upsertContact(
     sid: string,
-    c: { jid: string; alt?: string; name?: string; dm?: boolean; group?: string },
+    c: { jid: string; alt?: string; name?: string; pushName?: string; dm?: boolean; group?: string },
   ): Promise<void> {
-    await this.run('upsert-contact', sid, [c.jid, c.alt ?? '', c.name ?? '', c.dm ? '1' : '0', c.group ?? ''])
+    await this.run('upsert-contact', sid, [
+      c.jid,
+      c.alt ?? '',
+      c.name ?? '',
+      c.dm ? '1' : '0',
+      c.group ?? '',
+      c.pushName ?? '',
+    ])
   }
 
   /** The chat behind any of its jid forms, or null. */

@@ -52,8 +52,10 @@ export function batchReadingTimeMs(msgs: ReadableMessage[], p: SeenDelay): numbe
 /**
  * The delay before marking `messages` (in arrival order) seen.
  * A backlog (the newest message already older than `backlogThreshold`, e.g. replayed after a
- * reconnect) is read at once: pretending to read stale messages only delays the catch-up. It consumes
- * no draws. Otherwise two draws, in order: the base within [baseMin, baseMax], then the jitter.
+ * reconnect) gets no reading time (pretending to read stale messages only delays the catch-up), but a
+ * person catching up opens one chat after another: each chat's receipt lands at a uniform draw within
+ * [0, backlogSpread] (clamped to `max`), so a reconnect does not fire every receipt at once. One draw.
+ * Otherwise two draws, in order: the base within [baseMin, baseMax], then the jitter.
  */
 export function planDelay(input: {
   messages: TimedMessage[]
@@ -66,7 +68,10 @@ export function planDelay(input: {
     // A reduce rather than Math.max(...spread): a long backlog must not overflow the call stack.
     const newest = messages.reduce((latest, msg) => Math.max(latest, msg.timestamp), -Infinity)
     // Strictly older: a message exactly at the threshold still gets the human delay.
-    if (now - newest > p.backlogThreshold) return { delayMs: 0, reason: 'backlog' }
+    if (now - newest > p.backlogThreshold) {
+      const spread = Math.max(0, Math.min(p.backlogSpread, p.max))
+      return { delayMs: Math.round(rand() * spread), reason: 'backlog' }
+    }
   }
   const base = p.baseMin + rand() * (p.baseMax - p.baseMin)
   const reading = batchReadingTimeMs(messages, p)

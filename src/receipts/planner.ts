@@ -54,7 +54,9 @@ export class ReceiptPlanner {
       })
       if (r) await this.schedule(sid, t.jid, r)
     } else if (event.type === 'chat.read' && event.source === 'whatsapp') {
-      await this.cancel(sid, t.jid)
+      // A person read the chat on a device: what arrived up to then needs no receipt from us. Our own
+      // reads (`self`, `api`) never cancel anything.
+      await this.cancel(sid, t.jid, event.at)
     }
   }
 
@@ -146,8 +148,8 @@ export class ReceiptPlanner {
     if (r.kind === 'moved') await job.changeDelay(delay).catch(() => {})
   }
 
-  private async cancel(sid: string, chat: string): Promise<void> {
-    const gen = await this.deps.store.cancel(sid, chat)
+  private async cancel(sid: string, chat: string, upTo: number): Promise<void> {
+    const gen = await this.deps.store.cancel(sid, chat, upTo)
     if (gen === null) return
     await this.deps.jobs.remove(catalog.seenReceipt, { chatJid: chat, gen }, { sessionId: sid })
     this.deps.log.debug({ sessionId: sid, chat }, 'pending receipt dropped: the chat was read elsewhere')

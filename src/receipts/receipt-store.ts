@@ -127,10 +127,13 @@ export class ReceiptStore {
     await this.lua.run('seen-done', [k.batch, k.pending, k.sent], [now, ...ids])
   }
 
-  /** Drops everything waiting (the chat was read elsewhere); returns the generation whose job to remove. */
-  async cancel(sid: string, chat: string): Promise<number | null> {
+  /**
+   * Drops what waits for a receipt up to `upTo` (the chat was read elsewhere then; later messages stay);
+   * returns the generation whose job to remove when nothing is left in the batch.
+   */
+  async cancel(sid: string, chat: string, upTo: number = Number.MAX_SAFE_INTEGER): Promise<number | null> {
     const k = this.k(sid, chat)
-    const gen = await this.lua.run('seen-cancel', [k.pending, k.batch, k.meta], [])
+    const gen = await this.lua.run('seen-cancel', [k.pending, k.batch, k.meta], [upTo])
     return gen ? Number(gen) : null
   }
 

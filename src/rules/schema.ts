@@ -133,6 +133,8 @@ const delayFields = {
   mediaExtra: durationSchema,
   batchDiscount: fractionSchema,
   backlogThreshold: durationSchema,
+  /** A backlog's receipts spread over up to this long per chat (uniform jitter), like a person catching up. */
+  backlogSpread: durationSchema,
 }
 
 const seenPolicyEnum = z.enum(['auto', 'manual', 'off'])
@@ -150,6 +152,7 @@ const seenDefaultsSchema = z.strictObject({
       mediaExtra: delayFields.mediaExtra.default(1_500),
       batchDiscount: delayFields.batchDiscount.default(0.5),
       backlogThreshold: delayFields.backlogThreshold.default(60_000),
+      backlogSpread: delayFields.backlogSpread.default(15_000),
     })
     .prefault({}),
 })
@@ -167,6 +170,7 @@ const sessionSchema = z.strictObject({
   // null (or absent) leaves new chats unassigned.
   defaultOwner: idSchema.nullable().default(null),
   seen: sessionSeenSchema.optional(),
+  /** Overrides `whatsapp.sendRate` for this session. */
   sendRate: z.strictObject({ max: z.number().int().positive(), per: positiveDurationSchema }).optional(),
 })
 
@@ -399,6 +403,18 @@ export const rulesSchema = z
       })
       .prefault({}),
     api: z.strictObject({ rateLimit: rateLimitSchema.default({ max: 600, per: 60_000 }) }).prefault({}),
+    whatsapp: z
+      .strictObject({
+        /**
+         * Stanzas per session that reach WhatsApp (receipts, one per sender; chat modifications;
+         * presence), when a session sets none. WhatsApp bans numbers that burst; about 20-30 per
+         * minute looks like a busy person.
+         */
+        sendRate: z
+          .strictObject({ max: z.number().int().positive(), per: positiveDurationSchema })
+          .default({ max: 25, per: 60_000 }),
+      })
+      .prefault({}),
     apiKeys: z.array(apiKeySchema).default([]),
   })
   // Run even when parts failed, so one run reports every problem; checkReferences reads defensively.

@@ -57,7 +57,9 @@ export class CommandTimeoutError extends Error {}
 /** The holder ran the command and it failed there. */
 export class CommandFailedError extends Error {}
 
-const channelOf = (prefix: string, sid: string) => `${prefix}:cmd:${sid}`
+/** The pub/sub channel on which the holder of a session listens for its commands. */
+export const commandChannel = (prefix: string, sid: string) => `${prefix}:cmd:${sid}`
+const channelOf = commandChannel
 
 interface Pending {
   resolve: (result: string | undefined) => void

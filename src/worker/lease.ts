@@ -36,6 +36,24 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]) * 10)
 return redis.call('ZRANGEBYSCORE', KEYS[1], now - tonumber(ARGV[2]), '+inf')
 `
 
+/** A lease or heartbeat command that did not answer in time (Redis hung, e.g. stopped by SIGSTOP). */
+export class LeaseCommandTimeoutError extends Error {
+  constructor(command: string, ms: number) {
+    super(`${command} got no answer from Redis within ${ms} ms`)
+    this.name = 'LeaseCommandTimeoutError'
+  }
+}
+
+/** Rejects after `ms` whatever the command does; its late outcome is ignored. */
+function bounded<T>(command: string, ms: number, work: Promise<T>): Promise<T> {
+  work.catch(() => {})
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new LeaseCommandTimeoutError(command, ms)), ms)
+  })
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer))
+}
+
 type Scripted = Redis & {
   tbLeaseAcquire(lease: string, epoch: string, holder: string, ttl: number): Promise<number>
   tbLeaseRenew(lease: string, value: string, ttl: number): Promise<number>
@@ -46,9 +64,14 @@ type Scripted = Redis & {
 export class LeaseStore {
   private readonly r: Scripted
 
+  /**
+   * `commandTimeoutMs` bounds every lease and heartbeat command: a holder must learn that it cannot
+   * renew long before its fencing deadline, however Redis fails (refused, or hung without an answer).
+   */
   constructor(
     redis: Redis,
     private readonly keys: Keys,
+    private readonly commandTimeoutMs = 1000,
   ) {
     if (!('tbLeaseAcquire' in redis)) {
       redis.defineCommand('tbLeaseAcquire', { numberOfKeys: 2, lua: ACQUIRE })
@@ -65,15 +88,21 @@ export class LeaseStore {
 
   /** Takes the lease if free (or already ours); returns the epoch, or 0 when someone else holds it. */
   acquire(sid: string, holder: string, ttlMs: number): Promise<number> {
-    return this.r.tbLeaseAcquire(this.leaseKey(sid), `${this.keys.session(sid)}lease-epoch`, holder, ttlMs)
+    return bounded(
+      'lease acquire',
+      this.commandTimeoutMs,
+      this.r.tbLeaseAcquire(this.leaseKey(sid), `${this.keys.session(sid)}lease-epoch`, holder, ttlMs),
+    )
   }
 
   async renew(sid: string, holder: string, epoch: number, ttlMs: number): Promise<boolean> {
-    return (await this.r.tbLeaseRenew(this.leaseKey(sid), `${holder}|${epoch}`, ttlMs)) === 1
+    const work = this.r.tbLeaseRenew(this.leaseKey(sid), `${holder}|${epoch}`, ttlMs)
+    return (await bounded('lease renew', this.commandTimeoutMs, work)) === 1
   }
 
   async release(sid: string, holder: string, epoch: number): Promise<boolean> {
-    return (await this.r.tbLeaseRelease(this.leaseKey(sid), `${holder}|${epoch}`)) === 1
+    const work = this.r.tbLeaseRelease(this.leaseKey(sid), `${holder}|${epoch}`)
+    return (await bounded('lease release', this.commandTimeoutMs, work)) === 1
   }
 
   /** The current holder and epoch of a session's lease, if any. */
@@ -85,7 +114,11 @@ export class LeaseStore {
 
   /** Records this worker as alive and returns every worker seen alive within `ttlMs`. */
   heartbeat(workerId: string, ttlMs: number): Promise<string[]> {
-    return this.r.tbWorkerHeartbeat(this.keys.global('workers'), workerId, ttlMs)
+    return bounded(
+      'heartbeat',
+      this.commandTimeoutMs,
+      this.r.tbWorkerHeartbeat(this.keys.global('workers'), workerId, ttlMs),
+    )
   }
 
   async leave(workerId: string): Promise<void> {

@@ -29,6 +29,15 @@ export interface OwnershipTimings {
 
 export const DEFAULT_TIMINGS: OwnershipTimings = { tickMs: 2000, leaseMs: 10_000, workerTtlMs: 6000 }
 
+/** Past this share of the lease without a successful renewal, the holder closes its socket (fencing). */
+export const FENCE_SHARE = 0.6
+
+/** A step of a drop that waits on Redis (or on a job that waits on it) gets this long at most. */
+const DROP_STEP_MS = 2000
+
+const boundedStep = (work: Promise<unknown>, ms = DROP_STEP_MS): Promise<unknown> =>
+  Promise.race([work.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())])
+
 interface Held {
   epoch: number
   session: WhatsAppSession
@@ -49,6 +58,8 @@ interface Held {
 export class SessionOwnership {
   private readonly held = new Map<string, Held>()
   private timer: NodeJS.Timeout | undefined
+  /** Checks the fencing deadlines on its own clock: a tick stuck on Redis must not delay fencing. */
+  private fenceTimer: NodeJS.Timeout | undefined
   private ticking: Promise<void> = Promise.resolve()
   private stopped = false
   private rules: Rules
@@ -90,6 +101,7 @@ export class SessionOwnership {
   start(): Promise<void> {
     const first = this.tick()
     this.timer = setInterval(() => void this.tick(), this.t.tickMs)
+    this.fenceTimer = setInterval(() => this.fenceExpired(), Math.max(20, Math.min(250, this.t.tickMs / 4)))
     return first
   }
 
@@ -142,8 +154,10 @@ export class SessionOwnership {
         continue
       }
       try {
+        // The lease runs from when Redis applied the renewal, at the latest when we sent it.
+        const sentAt = Date.now()
         if (await leases.renew(sid, workerId, h.epoch, t.leaseMs)) {
-          h.fenceAt = Date.now() + t.leaseMs * 0.6
+          h.fenceAt = Math.max(h.fenceAt, sentAt + t.leaseMs * FENCE_SHARE)
         } else {
           log.warn({ sessionId: sid }, 'lease lost: stopping the session')
           await this.drop(sid, h, 'lease lost', false)
@@ -157,12 +171,15 @@ export class SessionOwnership {
     for (const sid of wanted) {
       if (this.held.has(sid) || this.stopped) continue
       let epoch = 0
+      const sentAt = Date.now()
       try {
         epoch = await leases.acquire(sid, workerId, t.leaseMs)
       } catch (err) {
         log.warn({ err, sessionId: sid }, 'lease acquisition failed')
       }
-      if (epoch > 0) await this.take(sid, epoch)
+      // A lease granted too late to be worth anything (Redis answered slowly) is not used.
+      if (epoch > 0 && Date.now() < sentAt + t.leaseMs * FENCE_SHARE) await this.take(sid, epoch, sentAt)
+      else if (epoch > 0) await leases.release(sid, workerId, epoch).catch(() => {})
     }
   }
 
@@ -176,12 +193,12 @@ export class SessionOwnership {
           { sessionId: sid },
           'lease could not be renewed in time: stopping the socket (fencing)',
         )
-        void this.drop(sid, h, 'lease not renewed in time', false)
+        void this.drop(sid, h, 'lease not renewed in time', false, true)
       }
     }
   }
 
-  private async take(sid: string, epoch: number): Promise<void> {
+  private async take(sid: string, epoch: number, acquiredAt: number): Promise<void> {
     const { transport, statuses, log, workerId, redis, keys } = this.deps
     await statuses.set(sid, 'STARTING', { holder: workerId })
     let session: WhatsAppSession
@@ -196,8 +213,18 @@ export class SessionOwnership {
       log.error({ err, sessionId: sid }, 'session failed to start')
       return
     }
+    const fenceAt = acquiredAt + this.t.leaseMs * FENCE_SHARE
     try {
-      await this.requeueOrphans(sid)
+      // Bounded by the fencing deadline: a socket in nobody's `held` map would escape fencing.
+      await Promise.race([
+        this.requeueOrphans(sid),
+        new Promise((_, reject) =>
+          setTimeout(
+            () => reject(new Error('Redis too slow while taking the session')),
+            Math.max(0, fenceAt - Date.now()),
+          ).unref(),
+        ),
+      ])
     } catch (err) {
       // Redis went away mid-take: close the socket just opened (it is in nobody's hands) and let a later
       // pass take the session again, rather than leave a second socket running for the number.
@@ -234,7 +261,7 @@ export class SessionOwnership {
       session,
       actions,
       actionsConnection,
-      fenceAt: Date.now() + this.t.leaseMs * 0.6,
+      fenceAt,
     })
     await this.deps.commands?.serve(sid)
     log.info({ sessionId: sid, epoch, transport: transport.kind }, 'session taken')
@@ -287,14 +314,22 @@ export class SessionOwnership {
     }
   }
 
-  private drop(sid: string, h: Held, why: string, release = true): Promise<void> {
+  /**
+   * Stops holding a session. Normally the action in flight finishes first, then the socket closes, then
+   * the lease is released. When fencing (`fenced`: the lease may be gone), the socket closes FIRST and
+   * nothing waits on Redis before it: another process may take the number any moment now.
+   */
+  private drop(sid: string, h: Held, why: string, release = true, fenced = false): Promise<void> {
     h.closing ??= (async () => {
       const { leases, statuses, log, workerId } = this.deps
-      await this.deps.commands?.unserve(sid).catch(() => {})
-      // Finish the action in flight, then the socket; only then may another process take over.
-      await h.actions.close().catch(() => {})
+      const socketClosed = fenced ? h.session.close().catch(() => {}) : undefined
+      await boundedStep(this.deps.commands?.unserve(sid) ?? Promise.resolve())
+      // A normal hand-over lets the action in flight finish (it may wait for send tokens); fencing
+      // does not wait for it (its socket is already closed; the job is retried by the next holder).
+      if (fenced) await boundedStep(h.actions.close(true))
+      else await h.actions.close().catch(() => {})
       h.actionsConnection.disconnect()
-      await h.session.close()
+      await (socketClosed ? boundedStep(socketClosed) : h.session.close())
       this.held.delete(sid)
       if (release) await leases.release(sid, workerId, h.epoch).catch(() => {})
       await statuses.set(sid, 'STOPPED', { detail: why }).catch(() => {})
@@ -307,6 +342,7 @@ export class SessionOwnership {
   async close(): Promise<void> {
     this.stopped = true
     if (this.timer) clearInterval(this.timer)
+    if (this.fenceTimer) clearInterval(this.fenceTimer)
     await this.ticking
     await Promise.all([...this.held].map(([sid, h]) => this.drop(sid, h, 'worker shut down')))
     await this.deps.leases.leave(this.deps.workerId).catch(() => {})

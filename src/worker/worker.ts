@@ -18,10 +18,11 @@ import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
 import { BaileysTransport } from '../whatsapp/baileys/transport.js'
 import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
+import { RedisTokenStore, sendBucketKey } from '../whatsapp/send-budget.js'
 import { SimTransport } from '../whatsapp/sim/transport.js'
 import { startCrmWorker } from './crm-worker.js'
 import { LeaseStore } from './lease.js'
-import { type OwnershipTimings, SessionOwnership } from './ownership.js'
+import { DEFAULT_TIMINGS, type OwnershipTimings, SessionOwnership } from './ownership.js'
 
 export interface Worker {
   workerId: string
@@ -41,6 +42,7 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
       log: s.log,
       onStatus,
       onConnectionError: s.onRedisError,
+      clock: s.clock,
     })
   }
   return new BaileysTransport({
@@ -49,7 +51,12 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
     // own lines): a component bound here as well would appear twice in every line.
     log: s.log,
     onStatus,
-    sendRate: (sid) => s.rules.current().sessions.get(sid)?.sendRate,
+    // The session's own rate, else the default: never unlimited (bursts get numbers banned).
+    sendRate: (sid) => {
+      const rules = s.rules.current()
+      return rules.sessions.get(sid)?.sendRate ?? rules.config.whatsapp.sendRate
+    },
+    sendTokens: (sid) => new RedisTokenStore(s.redis, sendBucketKey(s.keys, sid)),
     clock: s.clock,
   })
 }
@@ -93,7 +100,12 @@ export async function startWorker(
     workerId,
     redis: s.redis,
     keys: s.keys,
-    leases: new LeaseStore(s.redis, s.keys),
+    // Lease and heartbeat commands answer within half a tick or count as failed (fencing, issue 14).
+    leases: new LeaseStore(
+      s.redis,
+      s.keys,
+      Math.max(100, Math.floor((opts.timings?.tickMs ?? DEFAULT_TIMINGS.tickMs) / 2)),
+    ),
     transport,
     statuses: s.statuses,
     sink: async (event) => {

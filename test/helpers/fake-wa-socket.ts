@@ -1,18 +1,31 @@
+import { randomBytes } from 'node:crypto'
 import {
   addTransactionCapability,
   type BaileysEventMap,
   type ChatModification,
+  chatModificationToAppPatch,
+  DEFAULT_CONNECTION_CONFIG,
   DisconnectReason,
+  decodePatches,
+  encodeSyncdPatch,
   initAuthCreds,
+  isJidGroup,
+  jidNormalizedUser,
+  type LTHashState,
   makeEventBuffer,
+  newLTHashState,
+  processSyncAction,
   proto,
   type SignalKeyStore,
   type UserFacingSocketConfig,
   type WAMessage,
   type WAMessageKey,
+  WAMessageStatus,
+  type WAPatchCreate,
   type WAPresence,
   type WASocket,
 } from '@whiskeysockets/baileys'
+import processMessage from '@whiskeysockets/baileys/lib/Utils/process-message.js'
 import { pino } from 'pino'
 import {
   type BaileysSocket,
@@ -23,15 +36,27 @@ import type { SessionStatus } from '../../src/whatsapp/port.js'
 
 /**
  * A stand-in for Baileys' socket, typed against Baileys' own `WASocket`: it implements exactly the members
- * the adapter uses, with Baileys' real event emitter (`makeEventBuffer`, so `ev.process` behaves as in
- * Baileys: handlers called, never awaited). Tests drive it with `emit`/`open`/`qr`/`drop` and read what
- * the adapter asked of it from `calls`; `impl` makes a send stall or fail.
+ * the adapter uses, and produces events the way Baileys 7.0.0-rc14 does, with Baileys' own code wherever it
+ * runs without a server:
+ * - `ev` is Baileys' real event buffer (`Utils/event-buffer` `makeEventBuffer`): `ev.process` handlers are
+ *   called, never awaited, and buffered events are merged by its rules (`concatChats` SUMS the
+ *   `unreadCount` of buffered `chats.update`s of one chat: a read, 0, then a message, +1, flushes as +1).
+ * - incoming messages (`receive`) go through Baileys' `upsertMessage` path (Socket/chats, a buffered
+ *   function) and Baileys' real `processMessage` (Utils/process-message), which emits the +1 chats.update.
+ * - our own `chatModify` is encoded and decoded with Baileys' real app-state codec (Utils/chat-utils
+ *   `chatModificationToAppPatch`, `encodeSyncdPatch`, `decodePatches`, `processSyncAction`) and comes back
+ *   as `chats.update` unless the config says `emitOwnEvents: false` (Socket/chats `appPatch`).
+ * - changes made on our other devices (`otherDeviceModifies`) arrive as decoded app-state patches
+ *   (Socket/chats `resyncAppState`), and reads there as receipts (`otherDeviceReads`, Socket/messages-recv
+ *   `handleReceipt`): `messages.update` status READ in 1:1 chats, `message-receipt.update` in groups.
+ * Tests read what the adapter asked of it from `calls`; `impl` makes a send stall or fail.
  */
 
 /** Exactly the socket surface the adapter uses (so the fake cannot drift from it). */
 export type FakeSocketSurface = BaileysSocket
 
 const silent = pino({ level: 'silent' })
+let pairingCodes = 0
 
 /** An error shaped like Baileys' disconnect errors (a Boom with `output.statusCode`). */
 export function disconnectError(statusCode: number, message = 'Connection Failure'): Error {
@@ -41,9 +66,19 @@ export function disconnectError(statusCode: number, message = 'Connection Failur
   })
 }
 
+/** Our account as Baileys keeps it in `creds.me` once paired (device-qualified jids, push name). */
+export const FAKE_ME = { id: '4915100000001:7@s.whatsapp.net', lid: '99900000000001:7@lid', name: 'Support' }
+
+export interface FakeSocketOptions {
+  /** Whether the phone shares its app-state key when the connection opens (default true). */
+  shareAppStateKey?: boolean
+}
+
 export class FakeWASocket implements FakeSocketSurface {
   readonly ev: WASocket['ev'] = makeEventBuffer(silent)
   readonly authState: WASocket['authState']
+  /** Our app-state per collection, as Baileys keeps `app-state-sync-version` (one LTHash per collection). */
+  private readonly appState = new Map<string, LTHashState>()
   readonly calls = {
     readMessages: [] as WAMessageKey[][],
     chatModify: [] as Array<{ mod: ChatModification; jid: string }>,
@@ -60,7 +95,10 @@ export class FakeWASocket implements FakeSocketSurface {
   } = {}
   ended = false
 
-  constructor(readonly config: UserFacingSocketConfig) {
+  constructor(
+    readonly config: UserFacingSocketConfig,
+    private readonly options: FakeSocketOptions = {},
+  ) {
     this.authState = {
       creds: config.auth.creds,
       keys: addTransactionCapability(config.auth.keys, silent, {
@@ -75,19 +113,194 @@ export class FakeWASocket implements FakeSocketSurface {
     await this.impl.readMessages?.(keys)
   }
 
+  /** Socket/chats `chatModify`: the modification becomes an app-state patch (`appPatch`). */
   chatModify = async (mod: ChatModification, jid: string): Promise<void> => {
     this.calls.chatModify.push({ mod: structuredClone(mod), jid })
-    await this.impl.chatModify?.(mod, jid)
+    if (this.impl.chatModify) return this.impl.chatModify(mod, jid)
+    await this.appPatch(chatModificationToAppPatch(mod, jid), true)
   }
+
+  private getAppStateSyncKey = async (keyId: string) => {
+    const { [keyId]: key } = await this.authState.keys.get('app-state-sync-key', [keyId])
+    return key
+  }
+
+  /**
+   * Socket/chats `appPatch`: refuses without `creds.myAppStateKeyId` (400 'App state key not present!'),
+   * encodes with `encodeSyncdPatch` (which throws isMissingKey if the key itself is gone), advances the
+   * collection's LTHash state, and, for our own patch only if `emitOwnEvents` (Baileys' default true),
+   * decodes it again with `decodePatches` and emits each mutation through `processSyncAction`. A patch
+   * from another device is always emitted (Socket/chats `resyncAppState` -> `processSyncAction`).
+   */
+  private async appPatch(patchCreate: WAPatchCreate, own: boolean): Promise<void> {
+    const keyId = this.authState.creds.myAppStateKeyId
+    if (!keyId) {
+      throw Object.assign(new Error('App state key not present!'), {
+        isBoom: true,
+        output: { statusCode: 400, payload: { statusCode: 400, message: 'App state key not present!' } },
+      })
+    }
+    const name = patchCreate.type
+    const initial = this.appState.get(name) ?? newLTHashState()
+    const { patch, state } = await encodeSyncdPatch(patchCreate, keyId, initial, this.getAppStateSyncKey)
+    this.appState.set(name, state)
+    const emitOwn = this.config.emitOwnEvents ?? DEFAULT_CONNECTION_CONFIG.emitOwnEvents
+    if (own && !emitOwn) return
+    const { mutationMap } = await decodePatches(
+      name,
+      [{ ...patch, version: { version: state.version } }],
+      initial,
+      this.getAppStateSyncKey,
+      {},
+      undefined,
+      silent,
+    )
+    for (const mutation of Object.values(mutationMap)) {
+      processSyncAction(mutation, this.ev, this.authState.creds.me ?? FAKE_ME, undefined, silent)
+    }
+  }
+
+  /**
+   * The phone shares its app-state key (a protocol message APP_STATE_SYNC_KEY_SHARE, Utils/process-message):
+   * the key lands in the key store, `creds.myAppStateKeyId` is set and a creds.update emitted.
+   */
+  shareAppStateKey(): void {
+    if (this.authState.creds.myAppStateKeyId) return
+    const keyId = randomBytes(6).toString('base64')
+    const keyData = proto.Message.AppStateSyncKeyData.fromObject({
+      keyData: randomBytes(32),
+      fingerprint: { rawId: 1, currentIndex: 0, deviceIndexes: [0] },
+      timestamp: Date.now(),
+    })
+    void this.authState.keys.set({ 'app-state-sync-key': { [keyId]: keyData } })
+    this.authState.creds.myAppStateKeyId = keyId
+    this.emit('creds.update', { myAppStateKeyId: keyId })
+  }
+
+  /**
+   * A chat modification made on the phone or WhatsApp Web: its patch reaches us through the app-state
+   * resync (Socket/chats `resyncAppState`, a buffered function: events flush about 100 ms later).
+   */
+  otherDeviceModifies(mod: ChatModification, jid: string): Promise<void> {
+    return this.ev.createBufferedFunction(async () => {
+      await this.appPatch(chatModificationToAppPatch(mod, jid), false)
+    })()
+  }
+
+  /**
+   * Our phone or WhatsApp Web read these customer messages at `tSeconds`: WhatsApp sends our other
+   * devices a receipt, handled by Socket/messages-recv `handleReceipt` inside `processNodeWithBuffer`
+   * (buffer, handle, flush). 1:1: `messages.update` `{ status: READ, messageTimestamp: t }`; groups:
+   * `message-receipt.update` with our own user as `userJid` and `readTimestamp: t`.
+   */
+  otherDeviceReads(keys: WAMessageKey[], tSeconds: number): void {
+    const me = this.authState.creds.me
+    if (!me) throw new Error('otherDeviceReads needs creds.me (a paired account)')
+    this.ev.buffer()
+    for (const key of keys) {
+      const remoteJid = key.remoteJid!
+      if (isJidGroup(remoteJid)) {
+        // isNodeFromMe: the receipt's participant is our own account.
+        const self = me.id
+        this.ev.emit('message-receipt.update', [
+          {
+            key: { remoteJid, id: key.id!, fromMe: false, participant: self },
+            receipt: { userJid: jidNormalizedUser(self), readTimestamp: tSeconds },
+          },
+        ])
+      } else {
+        this.ev.emit('messages.update', [
+          {
+            key: { remoteJid, id: key.id!, fromMe: false, participant: undefined },
+            update: { status: WAMessageStatus.READ, messageTimestamp: tSeconds },
+          },
+        ])
+      }
+    }
+    this.ev.flush()
+  }
+
+  /**
+   * Messages arriving (live `notify`, or `append` for offline backlog), as Socket/chats `upsertMessage`
+   * (a buffered function) handles each: `messages.upsert`, a `contacts.update` with the push name, then
+   * Baileys' own `processMessage` (Utils/process-message), which emits the chat's `unreadCount: +1`.
+   * Resolves once Baileys would have processed them; events flush about 100 ms later, as in Baileys.
+   */
+  async receive(messages: WAMessage[], type: 'notify' | 'append' = 'notify'): Promise<void> {
+    const creds = this.authState.creds
+    const upsert = this.ev.createBufferedFunction(async (msg: WAMessage) => {
+      this.ev.emit('messages.upsert', { messages: [msg], type })
+      if (msg.pushName && !msg.key.fromMe) {
+        const jid = jidNormalizedUser(msg.key.participant || msg.key.remoteJid!)
+        this.ev.emit('contacts.update', [{ id: jid, notify: msg.pushName }])
+      }
+      await processMessage(msg, {
+        shouldProcessHistoryMsg: false,
+        ev: this.ev,
+        creds: { ...creds, me: creds.me ?? FAKE_ME },
+        keyStore: this.authState.keys,
+        logger: silent,
+        options: {},
+        signalRepository: {} as never,
+        getMessage: async () => undefined,
+      })
+    })
+    for (const m of messages) {
+      // Socket/messages-recv `handleMessage`: a stanza from an ignored jid is only acked, never decrypted.
+      if (this.config.shouldIgnoreJid?.(m.key.remoteJid!)) continue
+      await upsert(m)
+    }
+  }
+
+  /**
+   * Offline catch-up after a (re)connect: Socket/socket.js buffers every event from connect until the
+   * offline notifications are processed, then flushes them together.
+   */
+  async offline(work: () => Promise<void> | void): Promise<void> {
+    this.ev.buffer()
+    try {
+      await work()
+    } finally {
+      this.ev.flush()
+    }
+  }
+
+  /**
+   * Chat states the contact would see. WhatsApp shows a chat state only from an account that announced
+   * itself `available`; with `markOnlineOnConnect: false` Baileys leaves it `unavailable` (Baileys README,
+   * "presence"). Socket/chats `sendPresenceUpdate` drops `available`/`unavailable` when `creds.me.name`
+   * is missing ('no name present, ignoring presence update request...').
+   */
+  readonly shownToContact: Array<{ type: WAPresence; jid: string | undefined }> = []
+  private online = false
 
   sendPresenceUpdate = async (type: WAPresence, toJid?: string): Promise<void> => {
     this.calls.presence.push({ type, jid: toJid })
     await this.impl.sendPresenceUpdate?.(type, toJid)
+    if (type === 'available' || type === 'unavailable') {
+      if (this.authState.creds.me?.name) this.online = type === 'available'
+    } else if (this.online) this.shownToContact.push({ type, jid: toJid })
   }
 
+  /**
+   * Socket/socket.js `requestPairingCode`: writes `creds.pairingCode` and `creds.me` ({ id: phone jid,
+   * name: '~' }) and emits creds.update at once; `creds.registered` turns true only when the phone
+   * confirms (Socket/messages-recv, link_code_companion_reg). Codes differ per request.
+   */
   requestPairingCode = async (phoneNumber: string, customPairingCode?: string): Promise<string> => {
     this.calls.pairingCode.push(phoneNumber)
-    return customPairingCode ?? 'ABCD1234'
+    const code = customPairingCode ?? `CODE${String(++pairingCodes).padStart(4, '0')}`
+    const creds = this.authState.creds
+    creds.pairingCode = code
+    creds.me = { id: `${phoneNumber}@s.whatsapp.net`, name: '~' }
+    this.emit('creds.update', creds)
+    return code
+  }
+
+  /** The phone confirmed the pairing code (Socket/messages-recv: `creds.registered = true`). */
+  phoneConfirmsCode(): void {
+    this.authState.creds.registered = true
+    this.emit('creds.update', this.authState.creds)
   }
 
   /** Like Baileys' `end`: emits the close once, then removes connection listeners and destroys `ev`. */
@@ -112,8 +325,10 @@ export class FakeWASocket implements FakeSocketSurface {
     this.ev.emit(event, data)
   }
 
+  /** The connection opens; with a paired account the phone then shares its app-state key. */
   open(): void {
     this.emit('connection.update', { connection: 'open', receivedPendingNotifications: true })
+    if (this.options.shareAppStateKey ?? true) this.shareAppStateKey()
   }
 
   qr(qr: string): void {
@@ -128,12 +343,12 @@ export class FakeWASocket implements FakeSocketSurface {
 }
 
 /** A `socketFactory` recording every socket (and so every config) the adapter creates. */
-export function fakeSocketFactory() {
+export function fakeSocketFactory(options: FakeSocketOptions = {}) {
   const sockets: FakeWASocket[] = []
   return {
     sockets,
     factory: (config: UserFacingSocketConfig): FakeWASocket => {
-      const s = new FakeWASocket(config)
+      const s = new FakeWASocket(config, options)
       sockets.push(s)
       return s
     },
@@ -218,8 +433,11 @@ export interface StatusReport {
  * A BaileysTransport on fake sockets and in-memory auth, recording every status report. Pass overrides
  * for the rest of its deps (sendRate, sendTimeoutMs, rand, getMessage, ...).
  */
-export function fakeBaileys(overrides: Partial<BaileysTransportDeps> = {}) {
-  const sockets = fakeSocketFactory()
+export function fakeBaileys(
+  overrides: Partial<BaileysTransportDeps> = {},
+  socketOptions: FakeSocketOptions = {},
+) {
+  const sockets = fakeSocketFactory(socketOptions)
   const auths = new Map<string, ReturnType<typeof memoryAuth>>()
   const statuses: StatusReport[] = []
   const transport = new BaileysTransport({
@@ -237,6 +455,8 @@ export function fakeBaileys(overrides: Partial<BaileysTransportDeps> = {}) {
       statuses.push({ sessionId, status, ...extra })
     },
     rand: () => 0.5,
+    // No internet in tests: the bundled WhatsApp Web version.
+    waVersion: async () => undefined,
     ...overrides,
   })
   return {

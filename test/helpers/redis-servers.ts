@@ -73,6 +73,10 @@ export interface PrivateRedis {
   /** Starts the server again on the same port and directory; resolves once it answers PING. */
   start(): Promise<void>
   stop(): Promise<void>
+  /** SIGSTOP: the server hangs, connections stay open and nothing is answered. */
+  pause(): void
+  /** SIGCONT after pause(). */
+  resume(): void
 }
 
 /** A redis-server with AOF on, appendfsync always, noeviction and hz 100 (the settings the README gives). */
@@ -129,7 +133,14 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     port,
     kill,
     start,
+    pause: () => {
+      child?.kill('SIGSTOP')
+    },
+    resume: () => {
+      child?.kill('SIGCONT')
+    },
     async stop() {
+      child?.kill('SIGCONT')
       await kill()
       await rm(dir, { recursive: true, force: true })
     },

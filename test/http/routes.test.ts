@@ -6,6 +6,8 @@ import { buildApp } from '../../src/http/app.js'
 import { chatSchema, contactSchema } from '../../src/http/schemas.js'
 import { createLogger } from '../../src/log.js'
 import { createServices } from '../../src/services.js'
+import { commandChannel } from '../../src/whatsapp/command-bus.js'
+import { LeaseStore } from '../../src/worker/lease.js'
 import { API_RULES, bearer, KEYS } from '../helpers/app.js'
 import { group, inbound, lid, outbound, pn, T0 } from '../helpers/events.js'
 import { REDIS_URL, testRedis } from '../helpers/redis.js'
@@ -20,6 +22,24 @@ import {
 } from './support.js'
 
 /** Every route: its success path and its 4xx paths, as a client sees them. */
+
+/**
+ * What a worker holding a session leaves in Redis: the lease, its heartbeat and its subscription to the
+ * session's command channel. `die()` is a kill -9: the subscription goes, lease and heartbeat stay.
+ */
+async function liveHolder(f: AppFixture, sid: string, workerId: string) {
+  const leases = new LeaseStore(f.services.redis, f.services.keys)
+  expect(await leases.acquire(sid, workerId, 10_000)).toBeGreaterThan(0)
+  await leases.heartbeat(workerId, 6_000)
+  const sub = f.services.redis.duplicate()
+  await sub.subscribe(commandChannel(f.services.keys.prefix, sid))
+  return {
+    async die(): Promise<number> {
+      sub.disconnect()
+      return Date.now()
+    },
+  }
+}
 
 const chatShape = chatSchema.strict()
 const iso = (ms: number) => new Date(ms).toISOString()
@@ -74,9 +94,10 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
 
   it('shows one session with its status history (newest first), its QR while pairing and its chat count', async () => {
     const { f } = ref
-    await f.services.statuses.set('acme-support', 'STARTING')
+    const holder = await liveHolder(f, 'acme-support', 'worker-1')
+    await f.services.statuses.set('acme-support', 'STARTING', { holder: 'worker-1' })
     f.clock.advance(1_000)
-    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', { qr: '2@qr-payload' })
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', { qr: '2@qr-payload', holder: 'worker-1' })
     await f.services.ingestor.ingest(inbound('acme-support', pn(1)))
     await f.services.ingestor.ingest(inbound('acme-support', pn(2)))
     await f.services.ingestor.ingest(inbound('acme-support', pn(2))) // same chat: still two chats
@@ -100,7 +121,11 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
     })
 
     f.clock.advance(1_000)
-    await f.services.statuses.set('acme-support', 'WORKING', { detail: 'connected', qr: 'stale' })
+    await f.services.statuses.set('acme-support', 'WORKING', {
+      detail: 'connected',
+      qr: 'stale',
+      holder: 'worker-1',
+    })
     const working = (await api.get('/v1/sessions/acme-support')).json()
     expect(working).toMatchObject({ status: 'WORKING', statusDetail: 'connected', qr: null, chats: 2 })
     expect(working.history.map((h: { status: string }) => h.status)).toEqual([
@@ -115,6 +140,57 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
       statusSince: iso(T0 + 2_000),
     })
     expect((await api.get('/v1/sessions/acme-sales')).json()).toMatchObject({ chats: 0, history: [] })
+    await holder.die()
+  })
+
+  it('2.12 WORKING only while its holder process lives; then MOVING with the last holder and since when', async () => {
+    const { f } = ref
+    const holder = await liveHolder(f, 'acme-sales', 'worker-7')
+    await f.services.statuses.set('acme-sales', 'WORKING', { detail: 'connected', holder: 'worker-7' })
+    expect((await api.get('/v1/sessions/acme-sales')).json()).toMatchObject({ status: 'WORKING' })
+    // kill -9: the process's connections drop at once; its lease and its WORKING stay behind.
+    const diedAt = await holder.die()
+    await expect
+      .poll(async () => (await api.get('/v1/sessions/acme-sales')).json(), { timeout: 3000 })
+      .toMatchObject({
+        status: 'MOVING',
+        statusDetail: expect.stringContaining('its last holder worker-7'),
+      })
+    const moving = (await api.get('/v1/sessions/acme-sales')).json()
+    expect(Date.parse(moving.statusSince)).toBeGreaterThanOrEqual(diedAt - 1_000)
+    expect((await api.get('/v1/sessions')).json().items[0]).toMatchObject({
+      id: 'acme-sales',
+      status: 'MOVING',
+    })
+    // A QR left behind by a dead holder is not offered for scanning either.
+    await f.services.statuses.set('acme-sales', 'SCAN_QR_CODE', { qr: '2@stale', holder: 'worker-gone' })
+    expect((await api.get('/v1/sessions/acme-sales')).json()).toMatchObject({ status: 'MOVING', qr: null })
+  })
+
+  it('2.6 serves the pairing QR as a PNG while pairing, 409 otherwise', async () => {
+    const { f } = ref
+    // The same holder as above still has the lease of acme-support.
+    const holder = await liveHolder(f, 'acme-support', 'worker-1')
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', {
+      qr: '2@first-payload',
+      holder: 'worker-1',
+    })
+    const res = await api.get('/v1/sessions/acme-support/qr')
+    expect(res.statusCode).toBe(200)
+    expect(res.headers['content-type']).toBe('image/png')
+    expect(res.rawPayload.subarray(0, 8)).toEqual(
+      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    )
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', {
+      qr: '2@refreshed-payload',
+      holder: 'worker-1',
+    })
+    const refreshed = await api.get('/v1/sessions/acme-support/qr')
+    expect(refreshed.rawPayload.equals(res.rawPayload)).toBe(false)
+    await f.services.statuses.set('acme-support', 'STOPPED', { detail: 'closed' })
+    expectApiError(await api.get('/v1/sessions/acme-support/qr'), 409, 'conflict')
+    expectApiError(await api.get('/v1/sessions/acme-nope/qr'), 404, 'not_found')
+    await holder.die()
   })
 
   it('answers 404 not_found for an unknown session and 400 for a malformed id', async () => {

@@ -19,6 +19,7 @@ const P: SeenDelay = {
   mediaExtra: 1_500,
   batchDiscount: 0.5,
   backlogThreshold: 60_000,
+  backlogSpread: 15_000,
 }
 
 const NOW = 1_700_000_000_000
@@ -197,7 +198,7 @@ describe('planDelay distribution', () => {
 describe('planDelay backlog', () => {
   const threshold = P.backlogThreshold
 
-  it('reads a backlog at once when the newest message is older than the threshold', () => {
+  it('reads a backlog without reading time, spread over backlogSpread by one draw (a person catching up)', () => {
     let draws = 0
     const rand = () => {
       draws++
@@ -207,8 +208,21 @@ describe('planDelay backlog', () => {
       { text: words(100), timestamp: NOW - threshold - 5_000 },
       { text: words(100), timestamp: NOW - threshold - 1 },
     ]
-    expect(planDelay({ messages, now: NOW, rand, params: P })).toEqual({ delayMs: 0, reason: 'backlog' })
-    expect(draws).toBe(0)
+    expect(planDelay({ messages, now: NOW, rand, params: P })).toEqual({ delayMs: 7_500, reason: 'backlog' })
+    expect(draws).toBe(1)
+    // Many chats after a reconnect: their receipts land spread over [0, backlogSpread], not all at once.
+    const seeded = mulberry32(7)
+    const delays = Array.from(
+      { length: 200 },
+      () => planDelay({ messages, now: NOW, rand: seeded, params: P }).delayMs,
+    )
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(0)
+    expect(Math.max(...delays)).toBeLessThanOrEqual(P.backlogSpread)
+    expect(new Set(delays.map((d) => Math.floor(d / 1_000))).size).toBeGreaterThanOrEqual(12)
+    // Never later than `max`.
+    expect(
+      planDelay({ messages, now: NOW, rand: () => 0.999, params: { ...P, max: 5_000 } }).delayMs,
+    ).toBeLessThanOrEqual(5_000)
   })
 
   it('keeps the human delay exactly at the threshold', () => {

@@ -50,6 +50,30 @@ async function customerWrites(
 }
 
 describe('human-like seen receipts (auto policy)', () => {
+  it('2.3 POST /sim/.../messages then the automatic receipt: the overview shows unreadCount 0', async () => {
+    const chat = pn(5099)
+    const posted = await f.app.inject({
+      method: 'POST',
+      url: '/v1/sim/sessions/bot-line/messages',
+      headers: bearer(KEYS.acmeAdmin),
+      payload: { chatId: chat, text: 'is my order on its way?' },
+    })
+    expect(posted.statusCode).toBe(202)
+    const overview = async () => {
+      const res = await f.app.inject({
+        method: 'GET',
+        url: '/v1/sessions/bot-line/chats/overview?limit=100',
+        headers: bearer(KEYS.acmeAdmin),
+      })
+      return (res.json() as { items: Array<{ jid: string; unreadCount: number }> }).items.find(
+        (c) => c.jid === chat,
+      )
+    }
+    await expect.poll(overview, { timeout: 5000 }).toMatchObject({ unreadCount: 1 })
+    await expect.poll(() => reads('bot-line', chat), { timeout: 5000 }).toHaveLength(1)
+    await expect.poll(overview, { timeout: 5000 }).toMatchObject({ unreadCount: 0 })
+  })
+
   it('5 messages within the window produce exactly one receipt carrying all 5 keys', async () => {
     const chat = pn(5001)
     const ids: string[] = []
@@ -121,7 +145,7 @@ describe('human-like seen receipts (auto policy)', () => {
     )
   })
 
-  it('plans a human delay for live messages and none for a backlog older than the threshold', async () => {
+  it('plans a human delay for live messages and only the catch-up spread for a backlog', async () => {
     const live = pn(5101)
     const before = Date.now()
     await customerWrites('bot-line', live, 'Hello')
@@ -135,8 +159,8 @@ describe('human-like seen receipts (auto policy)', () => {
       timestamp: t - 5 * 60_000,
     })
     const dueOld = await f.services.receipts.dueAt('bot-line', old)
-    // Due at arrival (or already sent): no artificial delay when catching up.
-    if (dueOld !== null) expect(dueOld).toBeLessThanOrEqual(Date.now())
+    // No reading time when catching up, only the catch-up spread (clamped to this session's max 1.5 s).
+    if (dueOld !== null) expect(dueOld).toBeLessThanOrEqual(Date.now() + 1_500)
     await expect.poll(() => reads('bot-line', old), { timeout: 5000 }).toHaveLength(1)
   })
 

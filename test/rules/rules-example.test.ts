@@ -66,6 +66,7 @@ describe('config/rules.example.yaml', () => {
         mediaExtra: 1_500,
         batchDiscount: 0.5,
         backlogThreshold: 60_000,
+        backlogSpread: 15_000,
       },
     })
     expect(rules.seenPolicyFor('acme-support')).toEqual(rules.config.seen.defaults)

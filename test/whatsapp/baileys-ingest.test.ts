@@ -129,4 +129,29 @@ describe('BaileysTransport into the inbox', () => {
     expect(await f.store.getChat(sid, pn)).toMatchObject({ unanswered: 0, unreadCount: 0 })
     await session.close()
   })
+
+  it('2.10 a push name arriving with every message never overwrites the saved contact name', async () => {
+    const sid = 'bl-e2e-names'
+    const chat = '4915199998888@s.whatsapp.net'
+    const { sink } = ingestingSink()
+    const { session, sock } = await openSession(sid, sink)
+    // The address book entry, from the app-state / history sync.
+    sock.emit('contacts.upsert', [{ id: chat, name: 'Jana Schmidt (Kundin)' }])
+    await vi.waitFor(async () => expect((await f.store.contacts(sid, { limit: 10 })).items).toHaveLength(1))
+    // Her message carries the push name she chose; Baileys also emits it as contacts.update `notify`.
+    await sock.receive([
+      waMessage({
+        key: { remoteJid: chat, fromMe: false, id: '3EB0NAMES1' },
+        messageTimestamp: String(T0 / 1000 + 5),
+        pushName: 'J. 🌻',
+        message: { conversation: 'Hallo!' },
+      }),
+    ])
+    await vi.waitFor(async () => expect(await f.store.getChat(sid, chat)).not.toBeNull())
+    await new Promise((r) => setTimeout(r, 200))
+    const [contact] = (await f.store.contacts(sid, { limit: 10 })).items
+    expect(contact).toMatchObject({ jid: chat, name: 'Jana Schmidt (Kundin)' })
+    expect(await f.store.getChat(sid, chat)).toMatchObject({ name: 'Jana Schmidt (Kundin)' })
+    await session.close()
+  })
 })

@@ -288,7 +288,7 @@ describe('lid-mapping.update and contacts', () => {
     expect(fromLidMapping(ctx, { lid: CUSTOMER_LID })).toEqual([])
   })
 
-  it('maps contacts by id with the other form and the best name', () => {
+  it('maps contacts by id with the other form, the saved name and the push name apart', () => {
     const contacts: Contact[] = [
       { id: CUSTOMER_LID, phoneNumber: CUSTOMER_PN, name: 'Jana Becker', notify: 'Jana' },
       { id: '4917611112222@s.whatsapp.net', lid: '777777777777777@lid', notify: 'Tom' },
@@ -297,20 +297,27 @@ describe('lid-mapping.update and contacts', () => {
     ]
     const events = fromContacts(ctx, contacts)
     expect(events).toEqual([
-      { type: 'contact', sessionId: SID, jid: CUSTOMER_LID, jidAlt: CUSTOMER_PN, name: 'Jana Becker' },
+      {
+        type: 'contact',
+        sessionId: SID,
+        jid: CUSTOMER_LID,
+        jidAlt: CUSTOMER_PN,
+        name: 'Jana Becker',
+        pushName: 'Jana',
+      },
       {
         type: 'contact',
         sessionId: SID,
         jid: '4917611112222@s.whatsapp.net',
         jidAlt: '777777777777777@lid',
-        name: 'Tom',
+        pushName: 'Tom',
       },
       { type: 'contact', sessionId: SID, jid: '4917633334444@s.whatsapp.net', name: 'Muster GmbH' },
     ])
     expectValid(events)
     // contacts.update carries partial contacts (Baileys emits { id, notify } for every pushName it sees).
     expect(fromContacts(ctx, [{ id: CUSTOMER_PN, notify: 'Jana' }])).toEqual([
-      { type: 'contact', sessionId: SID, jid: CUSTOMER_PN, name: 'Jana' },
+      { type: 'contact', sessionId: SID, jid: CUSTOMER_PN, pushName: 'Jana' },
     ])
   })
 

@@ -15,6 +15,7 @@ function transportOn(redis: typeof r.redis) {
     authState: (sid) => useRedisAuthState(redis, r.keys, sid),
     log: pino({ level: 'silent' }),
     onStatus: async () => {},
+    waVersion: async () => undefined,
   })
   return { transport, sockets }
 }

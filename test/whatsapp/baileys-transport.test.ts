@@ -1,7 +1,9 @@
 import { DisconnectReason } from '@whiskeysockets/baileys'
+import { pino } from 'pino'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { MessageKey } from '../../src/domain/events.js'
 import { SendTimeoutError } from '../../src/whatsapp/baileys/transport.js'
+import { learnWaWebVersion } from '../../src/whatsapp/baileys/wa-version.js'
 import {
   AppStateKeyMissingError,
   type ChatRef,
@@ -9,7 +11,7 @@ import {
   SessionNotLiveError,
 } from '../../src/whatsapp/port.js'
 import { T0 } from '../helpers/events.js'
-import { disconnectError, fakeBaileys, waMessage } from '../helpers/fake-wa-socket.js'
+import { disconnectError, FAKE_ME, fakeBaileys, waMessage } from '../helpers/fake-wa-socket.js'
 
 const SID = 'sales-de'
 const settle = () => vi.advanceTimersByTimeAsync(0)
@@ -80,14 +82,24 @@ describe('actions', () => {
     await session.close()
   })
 
-  it('presence goes out as sendPresenceUpdate(state, jid)', async () => {
-    const { session, sock } = await working()
+  it('2.4 typing shows: available, then the chat state, then back to unavailable', async () => {
+    const { session, sock, auth } = await working()
+    auth(SID).state.creds.me = { ...FAKE_ME }
     await session.sendPresence(CUSTOMER_LID, 'composing')
+    // The contact sees it: we announced ourselves available first.
+    expect(sock.shownToContact).toEqual([{ type: 'composing', jid: CUSTOMER_LID }])
     await session.sendPresence(CUSTOMER_LID, 'paused')
     expect(sock.calls.presence).toEqual([
+      { type: 'available', jid: undefined },
       { type: 'composing', jid: CUSTOMER_LID },
       { type: 'paused', jid: CUSTOMER_LID },
+      { type: 'unavailable', jid: undefined },
     ])
+    // Recording with nothing after it: unavailable again once the chat state has expired.
+    await session.sendPresence(CUSTOMER_LID, 'recording')
+    expect(sock.shownToContact.at(-1)).toEqual({ type: 'recording', jid: CUSTOMER_LID })
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(sock.calls.presence.at(-1)).toEqual({ type: 'unavailable', jid: undefined })
     await session.close()
   })
 
@@ -149,38 +161,38 @@ describe('actions', () => {
     expect(err).toBeInstanceOf(SendTimeoutError)
     expect((err as Error).message).toMatch(/readMessages timed out after 1000 ms/)
 
-    await session.sendPresence(CUSTOMER_PN, 'composing')
-    expect(sock.calls.presence).toHaveLength(1)
+    await session.markChatRead(chat)
+    expect(sock.calls.chatModify).toHaveLength(1)
     await session.close()
   })
 })
 
 describe('rate limit', () => {
-  it('with max 3 per 1 s, 6 presence calls wait for tokens (>= one window) instead of failing', async () => {
+  it('with max 3 per 1 s, 6 chat modifications wait for tokens (>= one window) instead of failing', async () => {
     const { session, sock } = await working({ sendRate: () => ({ max: 3, per: 1_000 }) })
     const started = Date.now()
     const done: number[] = []
     const all = Array.from({ length: 6 }, (_, i) =>
-      session
-        .sendPresence(CUSTOMER_PN, i % 2 ? 'paused' : 'composing')
-        .then(() => done.push(Date.now() - started)),
+      (i % 2 ? session.markChatUnread(chat) : session.markChatRead(chat)).then(() =>
+        done.push(Date.now() - started),
+      ),
     )
     await settle()
-    expect(sock.calls.presence).toHaveLength(3)
+    expect(sock.calls.chatModify).toHaveLength(3)
     await vi.advanceTimersByTimeAsync(999)
-    expect(sock.calls.presence).toHaveLength(5)
+    expect(sock.calls.chatModify).toHaveLength(5)
     await vi.advanceTimersByTimeAsync(10)
     await Promise.all(all)
-    expect(sock.calls.presence).toHaveLength(6)
+    expect(sock.calls.chatModify).toHaveLength(6)
     expect(Math.max(...done)).toBeGreaterThanOrEqual(1_000)
     // Order of calls is the order of requests.
-    expect(sock.calls.presence.map((p) => p.type)).toEqual([
-      'composing',
-      'paused',
-      'composing',
-      'paused',
-      'composing',
-      'paused',
+    expect(sock.calls.chatModify.map((c) => 'markRead' in c.mod && c.mod.markRead)).toEqual([
+      true,
+      false,
+      true,
+      false,
+      true,
+      false,
     ])
     await session.close()
   })
@@ -189,7 +201,7 @@ describe('rate limit', () => {
     const { session, sock } = await working({ sendRate: () => ({ max: 2, per: 1_000 }) })
     const a = session.readMessages([{ remoteJid: CUSTOMER_PN, fromMe: false, id: 'A' }])
     const b = session.markChatRead(chat)
-    const c = session.sendPresence(CUSTOMER_PN, 'composing')
+    const c = session.sendPresence(CUSTOMER_PN, 'paused')
     await settle()
     expect(sock.calls.readMessages.length + sock.calls.chatModify.length + sock.calls.presence.length).toBe(2)
     await vi.advanceTimersByTimeAsync(500)
@@ -200,7 +212,7 @@ describe('rate limit', () => {
 
   it('close() rejects the sends still waiting for a token', async () => {
     const { session } = await working({ sendRate: () => ({ max: 1, per: 60_000 }) })
-    await session.sendPresence(CUSTOMER_PN, 'composing')
+    await session.sendPresence(CUSTOMER_PN, 'paused')
     const waiting = session.sendPresence(CUSTOMER_PN, 'paused')
     const closing = session.close()
     await expect(waiting).rejects.toBeInstanceOf(SessionNotLiveError)
@@ -328,5 +340,57 @@ describe('event serialisation', () => {
     })
     expect(onSkipped).toHaveBeenCalledWith(SID, [{ event: 'messages.upsert', reason: 'status', id: 'S' }])
     await session.close()
+  })
+})
+
+describe('ban safety (issue 14, section 3)', () => {
+  it('status@broadcast, broadcast lists and newsletters are ignored by Baileys (shouldIgnoreJid)', async () => {
+    const onSkipped = vi.fn()
+    const delivered: unknown[] = []
+    const { session, sock } = await working({ onSkipped }, async (e) => {
+      delivered.push(e)
+    })
+    const ignore = sock.config.shouldIgnoreJid!
+    expect(ignore('status@broadcast')).toBe(true)
+    expect(ignore('1234567890@broadcast')).toBe(true)
+    expect(ignore('120363000000000001@newsletter')).toBe(true)
+    expect(ignore(CUSTOMER_PN)).toBe(false)
+    expect(ignore(CUSTOMER_LID)).toBe(false)
+    expect(ignore(GROUP)).toBe(false)
+    await sock.receive([
+      waMessage({
+        key: { remoteJid: 'status@broadcast', fromMe: false, id: 'ST1', participant: CUSTOMER_PN },
+        messageTimestamp: T0 / 1000,
+        message: { conversation: 'my status' },
+      }),
+    ])
+    await vi.advanceTimersByTimeAsync(200)
+    expect(delivered).toEqual([])
+    expect(onSkipped).not.toHaveBeenCalled()
+    await session.close()
+  })
+
+  it('uses the WhatsApp Web version learnt at start-up, else the bundled one, never waiting long', async () => {
+    const learnt = fakeBaileys({ waVersion: async () => [2, 3000, 1_030_000_001] })
+    const s1 = await learnt.transport.open(SID, async () => {})
+    expect(learnt.sockets.last().config.version).toEqual([2, 3000, 1_030_000_001])
+    await s1.close()
+
+    const lines: string[] = []
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) })
+    const hanging = learnWaWebVersion({ log, timeoutMs: 3_000, fetchVersion: () => new Promise(() => {}) })
+    await vi.advanceTimersByTimeAsync(3_000)
+    await expect(hanging).resolves.toBeUndefined()
+    expect(lines.join('')).toContain("using Baileys' bundled one")
+    const offline = await learnWaWebVersion({
+      log,
+      fetchVersion: async () => ({
+        version: [2, 3000, 1],
+        isLatest: false,
+        error: new Error('fetch failed'),
+      }),
+    })
+    expect(offline).toBeUndefined()
+    expect(lines.at(-1)).toContain('fetch failed')
   })
 })

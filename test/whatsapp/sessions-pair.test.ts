@@ -95,4 +95,59 @@ describe('tickbridge sessions pair', () => {
       'no worker has picked up session p1: start one (npm run start:worker) sharing this Redis, then retry',
     ])
   })
+
+  it('2.6 prints the status detail while waiting and fails early with the real cause', async () => {
+    const lines: string[] = []
+    await statuses.set('p1', 'STARTING', { holder: 'w1', detail: 'connecting to WhatsApp' })
+    const started = Date.now()
+    const done = runPair('p1', undefined, {
+      rules,
+      statuses,
+      gateway,
+      out: (t) => lines.push(t),
+      pollMs: 20,
+      timeoutMs: 20_000,
+    })
+    const unreachable = (s: number) =>
+      statuses.set('p1', 'STARTING', {
+        holder: 'w1',
+        detail: `WhatsApp unreachable: getaddrinfo ENOTFOUND web.whatsapp.com: reconnecting in ${s}.0 s`,
+      })
+    await unreachable(1)
+    await expect.poll(() => lines.some((l) => l.includes('reconnecting in 1.0 s'))).toBe(true)
+    await new Promise((r) => setTimeout(r, 5))
+    await unreachable(2)
+    expect(await done).toBe(1)
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect(lines).toContain(
+      '  starting: WhatsApp unreachable: getaddrinfo ENOTFOUND web.whatsapp.com: reconnecting in 1.0 s',
+    )
+    expect(lines.at(-1)).toBe('pairing failed: WhatsApp unreachable: getaddrinfo ENOTFOUND web.whatsapp.com')
+  })
+
+  it('2.6 with --phone, shows the new code each new socket asked for', async () => {
+    const lines: string[] = []
+    const holder = fakeHolder(async (cmd) => (cmd === 'pairingCode' ? 'CODE0001' : undefined))
+    await holder.serve('p2')
+    await statuses.set('p2', 'STARTING', { holder: 'w1' })
+    const done = runPair('p2', '4915112345678', {
+      rules,
+      statuses,
+      gateway,
+      out: (t) => lines.push(t),
+      pollMs: 20,
+    })
+    await expect.poll(() => lines.includes('pairing code for +4915112345678: CODE0001')).toBe(true)
+    await statuses.set('p2', 'SCAN_QR_CODE', {
+      holder: 'w1',
+      detail:
+        'pairing code for +4915112345678: CODE0002 (WhatsApp > Linked devices > Link with phone number)',
+    })
+    await expect
+      .poll(() => lines.some((l) => l.startsWith('new pairing code for +4915112345678: CODE0002')))
+      .toBe(true)
+    await statuses.set('p2', 'WORKING', { holder: 'w1' })
+    expect(await done).toBe(0)
+    await holder.close()
+  })
 })

@@ -393,6 +393,27 @@ describe('sim actions', () => {
     expect((await network.actions('s-actions-other')).map((a) => a.kind)).toEqual(['presence'])
   })
 
+  it('2.11 our own archive / unread / receipt show in the inbox state once the sim accepted them', async () => {
+    const sid = 's-own-state'
+    const r = recordingSink()
+    const session = await open(sid, r.sink)
+    const chat = pn(600)
+    await network.injectMessage(sid, { chatId: chat, text: 'hello', id: 'OWNSTATE1', timestamp: T0 + 100 })
+    await r.untilMessage('OWNSTATE1')
+    const ref: ChatRef = {
+      jid: chat,
+      lastMessage: { key: { remoteJid: chat, fromMe: false, id: 'OWNSTATE1' }, timestamp: T0 + 100 },
+    }
+    await session.setArchived(ref, true)
+    expect(await f.store.getChat(sid, chat)).toMatchObject({ archived: true, unreadCount: 1 })
+    await session.readMessages([ref.lastMessage.key])
+    expect(await f.store.getChat(sid, chat)).toMatchObject({ unreadCount: 0 })
+    await session.markChatUnread(ref)
+    expect(await f.store.getChat(sid, chat)).toMatchObject({ markedUnread: true })
+    await session.setArchived(ref, false)
+    expect(await f.store.getChat(sid, chat)).toMatchObject({ archived: false, markedUnread: true })
+  })
+
   it('refuses actions once the session is closed', async () => {
     const session = await open('s-actions-closed', recordingSink().sink)
     await closeSession(session)

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
+import QRCode from 'qrcode'
 import { z } from 'zod'
 import type { Session } from '../../rules/schema.js'
 import type { Services } from '../../services.js'
@@ -11,7 +12,7 @@ import { ApiError } from '../errors.js'
 import { errorSchema, sessionDetailSchema, sessionParams, sessionSchema } from '../schemas.js'
 
 async function sessionDto(s: Services, session: Session) {
-  const st = await s.statuses.get(session.id)
+  const st = await s.reportedStatus(session.id)
   return {
     id: session.id,
     org: session.org,
@@ -117,6 +118,40 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
         history: history.map((h) => ({ status: h.status, at: iso(h.since)!, detail: h.detail })),
         chats,
       }
+    },
+  )
+
+  app.get(
+    '/v1/sessions/:sid/qr',
+    {
+      config: { capability: 'read' },
+      schema: {
+        summary: 'The pairing QR code as a PNG image while the session waits to be scanned (for a UI)',
+        tags: ['sessions'],
+        params: sessionParams,
+        response: {
+          200: z.custom<Buffer>((v) => Buffer.isBuffer(v)).describe('image/png'),
+          404: errorSchema,
+          409: errorSchema,
+        },
+      },
+    },
+    async (req, reply) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      const st = await s.reportedStatus(session.id)
+      if (st.status !== 'SCAN_QR_CODE' || !st.qr) {
+        throw new ApiError(
+          'conflict',
+          `session ${session.id} shows no QR code now (status ${st.status}${st.detail ? `: ${st.detail}` : ''})`,
+        )
+      }
+      const png = await QRCode.toBuffer(st.qr, {
+        type: 'png',
+        errorCorrectionLevel: 'L',
+        margin: 2,
+        width: 320,
+      })
+      return reply.header('cache-control', 'no-store').type('image/png').send(png)
     },
   )
 }

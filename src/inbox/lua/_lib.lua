@@ -133,8 +133,9 @@ local function reply(jid, extra)
 end
 
 -- Remembers a person this session has seen (DM partner or group participant). One record per person:
--- LID and phone forms resolve to the same record through the lid<->pn maps.
-local function rememberContact(jid, alt, name, dm, group)
+-- LID and phone forms resolve to the same record through the lid<->pn maps. The name saved in our
+-- address book and the push name the person chose are kept apart; `name` shows the saved one first.
+local function rememberContact(jid, alt, savedName, pushName, dm, group)
   if not present(alt) then alt = knownAlt(jid) or '' end
   local K_CONTACTS, K_IDX = BASE .. 'contacts', BASE .. 'contacts-idx'
   local id = jid
@@ -146,7 +147,9 @@ local function rememberContact(jid, alt, name, dm, group)
       if string.sub(j, -4) == '@lid' then c.lid = j else c.phoneJid = j end
     end
   end
-  if present(name) then c.name = name end
+  if present(savedName) then c.savedName = savedName end
+  if present(pushName) then c.pushName = pushName end
+  if present(c.savedName) then c.name = c.savedName elseif present(c.pushName) then c.name = c.pushName end
   if dm == '1' then c.dm = true end
   if present(group) then
     local found = false

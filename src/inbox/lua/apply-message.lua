@@ -39,10 +39,17 @@ else
   -- Only a message newer than the last answer waits for a reply (a late backlog message does not).
   if ts > num(redis.call('HGET', ck, 'lastAnswerAt')) then redis.call('ZADD', waitKey(c), ts, ARGV[13]) end
   if ts > num(redis.call('HGET', ck, 'lastReadAt')) then redis.call('HINCRBY', ck, 'unread', 1) end
-  if chatType == 'dm' and present(ARGV[10]) and not present(redis.call('HGET', ck, 'name')) then
-    redis.call('HSET', ck, 'name', ARGV[10])
+  local saved = ''
+  if present(ARGV[15]) then
+    local id = rememberContact(ARGV[15], ARGV[16], '', ARGV[10], ARGV[17], ARGV[18])
+    local rec = cjson.decode(redis.call('HGET', BASE .. 'contacts', id))
+    if type(rec.savedName) == 'string' then saved = rec.savedName end
   end
-  if present(ARGV[15]) then rememberContact(ARGV[15], ARGV[16], ARGV[10], ARGV[17], ARGV[18]) end
+  -- A new DM chat is named after the saved contact, else the push name.
+  if chatType == 'dm' and not present(redis.call('HGET', ck, 'name')) then
+    if present(saved) then redis.call('HSET', ck, 'name', saved)
+    elseif present(ARGV[10]) then redis.call('HSET', ck, 'name', ARGV[10]) end
+  end
 end
 if ts >= num(redis.call('HGET', ck, 'lmTs')) then
   redis.call('HSET', ck, 'lmId', ARGV[13], 'lmFromMe', fromMe and 1 or 0, 'lmPreview', ARGV[8], 'lmTs', ts, 'lmKey', ARGV[9])

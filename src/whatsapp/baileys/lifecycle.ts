@@ -11,11 +11,12 @@ import type { SessionStatus } from '../port.js'
  * - 401 `loggedOut`: the phone removed this device; the auth is dead: wipe it and wait for a re-pair.
  * - 440 `connectionReplaced`: another socket holds these creds (another process or WhatsApp Web with
  *   stolen creds); reconnecting would fight it in a loop, so stop.
- * - anything else (408 lost/timed out, 428 closed, 500 bad session, 503 unavailable, 403, 411, no code):
+ * - 403 `forbidden` (usually a ban): retrying cannot help and may make it worse: FAILED, stop.
+ * - anything else (408 lost/timed out, 428 closed, 500 bad session, 503 unavailable, 411, no code):
  *   reconnect with exponential backoff and full jitter.
  */
 
-export type CloseAction = 'restart' | 'logged-out' | 'replaced' | 'reconnect'
+export type CloseAction = 'restart' | 'logged-out' | 'replaced' | 'forbidden' | 'reconnect'
 
 export interface CloseDecision {
   action: CloseAction
@@ -56,10 +57,32 @@ export function backoffDelayMs(attempt: number, rand: () => number): number {
   return Math.floor(r * ceiling)
 }
 
+/**
+ * Why a socket closed, when the error says more than its code: a network failure to reach WhatsApp.
+ * Baileys wraps a WebSocket error as `Boom('WebSocket Error (<message>)', { statusCode: 408, data: error })`
+ * (Socket/socket.js `mapWebSocketError`, Utils/generics `getCodeFromWSError`: codes starting with E -> 408).
+ */
+export function closeCause(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined
+  const data = (error as { data?: unknown }).data
+  const code = typeof data === 'object' && data !== null ? (data as { code?: unknown }).code : undefined
+  const message = error instanceof Error ? error.message : ''
+  const inner = /^WebSocket Error \((.*)\)$/.exec(message)?.[1]
+  const dataMessage =
+    typeof data === 'object' && data !== null && typeof (data as { message?: unknown }).message === 'string'
+      ? (data as { message: string }).message
+      : undefined
+  if ((typeof code === 'string' && code.startsWith('E')) || inner) {
+    return `WhatsApp unreachable: ${dataMessage ?? inner ?? message}`
+  }
+  return undefined
+}
+
 export function decideOnClose(
   statusCode: number | undefined,
   attempt: number,
   rand: () => number,
+  cause?: string,
 ): CloseDecision {
   switch (statusCode) {
     case DisconnectReason.restartRequired: {
@@ -80,13 +103,21 @@ export function decideOnClose(
         status: 'FAILED',
         detail: 'connection replaced by another client',
       }
+    case DisconnectReason.forbidden:
+      return {
+        action: 'forbidden',
+        delayMs: 0,
+        status: 'FAILED',
+        detail:
+          'WhatsApp refused this number (403 forbidden, usually a ban or a blocked account): not reconnecting; check the phone',
+      }
     default: {
       const delayMs = backoffDelayMs(attempt, rand)
       return {
         action: 'reconnect',
         delayMs,
         status: 'STARTING',
-        detail: `${describeDisconnect(statusCode)}: reconnecting in ${(delayMs / 1000).toFixed(1)} s`,
+        detail: `${cause ?? describeDisconnect(statusCode)}: reconnecting in ${(delayMs / 1000).toFixed(1)} s`,
       }
     }
   }

@@ -36,14 +36,19 @@ import { isChatJid, isGroupJid, isLid, isUserJid } from '../../domain/jid.js'
  *   `chat.meta`.
  * - `lid-mapping.update` `{ lid, pn }` gives `lid.mapping` (device parts stripped; swapped forms fixed).
  * - `contacts.upsert`/`contacts.update` give `contact`: `id` is the LID or the phone-number jid, the other
- *   form comes from `lid`/`phoneNumber`; the name is the saved `name`, else `verifiedName`, else `notify`.
+ *   form comes from `lid`/`phoneNumber`; `name` is the saved `name`, else `verifiedName`; the push name
+ *   (`notify`) goes apart as `pushName` (shown only when no saved name exists).
  *   Group and other non-user ids are skipped.
  * - `messaging-history.set` (history sync, kept on because LID mappings come from it): its
  *   `lidPnMappings` and `contacts` are used; its messages and chats are not (they are history, not
  *   pending work: counting them would mark months-old conversations unanswered).
- * - `messages.update` (edits, revokes, delivery/read status of our messages, stars, poll votes) yields
- *   nothing for now: none of them changes unread, unanswered or SLA state. Revoking a customer message
- *   that is still unanswered therefore keeps it counted.
+ * - Reads on our other devices (phone, WhatsApp Web) arrive as receipts: `messages.update` status READ of
+ *   a customer message (1:1), `message-receipt.update` by our own user (groups), or folded into a
+ *   buffered `messages.upsert` (status READ): each gives `chat.read` at the receipt's time. Other
+ *   `messages.update`s (edits, revokes, delivery/read of our messages, stars, poll votes) yield nothing:
+ *   revoking a customer message that is still unanswered therefore keeps it counted.
+ * - Baileys' buffer sums the `unreadCount` of buffered `chats.update`s, hiding a read followed by a
+ *   message; the adapter therefore passes the signals as Baileys emitted them (`chatSignals`).
  */
 
 export type RawInboxEvent = InboxEventInput
@@ -61,6 +66,12 @@ export interface NormaliseContext {
   self?: ReadonlyArray<string | null | undefined>
   /** Who wrote a fromMe message (bot, CRM, our API); `phone` when this returns undefined or is absent. */
   fromMeOrigin?: (msg: WAMessage) => MessageOrigin | undefined
+  /**
+   * The read/unread signals of a chat as Baileys emitted them, before its event buffer merged them
+   * (`concatChats` sums `unreadCount`, so a read followed by a message arrives as +1). When given, it
+   * replaces the merged `unreadCount` of that chat's `chats.update` (see the adapter's emit tap).
+   */
+  chatSignals?: (chatJid: string) => RawInboxEvent[] | undefined
 }
 
 export type SkipReason =
@@ -300,7 +311,9 @@ export function fromChatsUpdate(ctx: NormaliseContext, updates: unknown): RawInb
     const chatJid = str(u.id)
     if (!chatJid || !isChatJid(chatJid)) continue
     const base = { sessionId: ctx.sessionId, chatJid }
-    if (u.unreadCount === 0) out.push({ ...base, type: 'chat.read', at: ctx.now })
+    const signals = ctx.chatSignals?.(chatJid)
+    if (signals) out.push(...signals)
+    else if (u.unreadCount === 0) out.push({ ...base, type: 'chat.read', at: ctx.now })
     else if (u.unreadCount === -1) out.push({ ...base, type: 'chat.markedUnread', at: ctx.now })
     const name = clip(str(u.name), MAX_NAME)
     const archived = typeof u.archived === 'boolean' ? u.archived : undefined
@@ -339,13 +352,17 @@ function contact(ctx: NormaliseContext, c: unknown): RawInboxEvent | undefined {
   if (!id || !isUserJid(id)) return undefined
   const other = isLid(id) ? normalised(c.phoneNumber) : normalised(c.lid)
   const jidAlt = other && isUserJid(other) && isLid(other) !== isLid(id) ? other : undefined
-  const name = clip(str(c.name) ?? str(c.verifiedName) ?? str(c.notify), MAX_NAME)
+  // Saved (address book) or verified business name first; the push name (`notify`) apart, so a push
+  // name arriving with every message never overwrites the name the user saved.
+  const name = clip(str(c.name) ?? str(c.verifiedName), MAX_NAME)
+  const pushName = clip(str(c.notify), MAX_NAME)
   return {
     type: 'contact',
     sessionId: ctx.sessionId,
     jid: id,
     ...(jidAlt ? { jidAlt } : {}),
     ...(name ? { name } : {}),
+    ...(pushName ? { pushName } : {}),
   }
 }
 
@@ -362,9 +379,69 @@ export function fromHistorySet(ctx: NormaliseContext, payload: unknown): RawInbo
   return [...mappings, ...fromContacts(ctx, payload.contacts)]
 }
 
-/** `messages.update`: nothing changes our state for now (see the module comment). */
-export function fromMessagesUpdate(_ctx: NormaliseContext, _updates: unknown): RawInboxEvent[] {
-  return []
+const READ = 4 // proto.WebMessageInfo.Status.READ (PLAYED = 5 counts as read too)
+
+/** The latest read instant per chat, as one `chat.read` each (a read covers everything before it). */
+function readsByChat(ctx: NormaliseContext, reads: Array<{ chatJid: string; at: number }>): RawInboxEvent[] {
+  const latest = new Map<string, number>()
+  for (const r of reads) latest.set(r.chatJid, Math.max(latest.get(r.chatJid) ?? 0, r.at))
+  return [...latest].map(([chatJid, at]) => ({ type: 'chat.read', sessionId: ctx.sessionId, chatJid, at }))
+}
+
+/**
+ * `messages.update`: a customer message (not fromMe) whose status became READ was read on one of our
+ * own devices (Socket/messages-recv `handleReceipt`: a receipt from our own account in a 1:1 chat, with
+ * the receipt's time as `messageTimestamp`): the chat is read up to then. Other updates (edits, revokes,
+ * delivery/read of OUR messages by the customer, stars) change nothing of ours.
+ */
+export function fromMessagesUpdate(ctx: NormaliseContext, updates: unknown): RawInboxEvent[] {
+  if (!Array.isArray(updates)) return []
+  const reads: Array<{ chatJid: string; at: number }> = []
+  for (const u of updates) {
+    if (!isObject(u) || !isObject(u.key) || !isObject(u.update)) continue
+    const chatJid = str(u.key.remoteJid)
+    const status = u.update.status
+    if (!chatJid || !isChatJid(chatJid) || isGroupJid(chatJid) || u.key.fromMe === true) continue
+    if (typeof status !== 'number' || status < READ) continue
+    reads.push({ chatJid, at: timestampMs(u.update.messageTimestamp) ?? ctx.now })
+  }
+  return readsByChat(ctx, reads)
+}
+
+/**
+ * `message-receipt.update`: in groups, a receipt whose `userJid` is our own account with a
+ * `readTimestamp` means one of our devices read the chat (Socket/messages-recv `handleReceipt`). Receipts
+ * of other members (they read our message) change nothing of ours.
+ */
+export function fromMessageReceipts(ctx: NormaliseContext, receipts: unknown): RawInboxEvent[] {
+  if (!Array.isArray(receipts)) return []
+  const reads: Array<{ chatJid: string; at: number }> = []
+  for (const r of receipts) {
+    if (!isObject(r) || !isObject(r.key) || !isObject(r.receipt)) continue
+    const chatJid = str(r.key.remoteJid)
+    const user = str(r.receipt.userJid)
+    if (!chatJid || !isChatJid(chatJid) || !user || !isSelf(user, ctx.self)) continue
+    const at = timestampMs(r.receipt.readTimestamp)
+    if (at !== undefined) reads.push({ chatJid, at })
+  }
+  return readsByChat(ctx, reads)
+}
+
+/**
+ * Customer messages in a `messages.upsert` that carry status READ: Baileys' event buffer folds a read
+ * receipt that arrived in the same window into the buffered message (Utils/event-buffer, `messages.update`
+ * onto an existing upsert, `messageTimestamp` set to the receipt's time). Read up to then.
+ */
+function readsInUpsert(ctx: NormaliseContext, payload: unknown): RawInboxEvent[] {
+  if (!isObject(payload) || !Array.isArray(payload.messages)) return []
+  const reads: Array<{ chatJid: string; at: number }> = []
+  for (const m of payload.messages) {
+    if (!isObject(m) || !isObject(m.key) || m.key.fromMe === true) continue
+    const chatJid = str(m.key.remoteJid)
+    if (!chatJid || !isChatJid(chatJid) || typeof m.status !== 'number' || m.status < READ) continue
+    reads.push({ chatJid, at: timestampMs(m.messageTimestamp) ?? ctx.now })
+  }
+  return readsByChat(ctx, reads)
 }
 
 /** Events we read, in the order their results are delivered within one batch. */
@@ -376,6 +453,7 @@ const HANDLED = [
   'messages.upsert',
   'chats.update',
   'messages.update',
+  'message-receipt.update',
 ] as const satisfies ReadonlyArray<keyof BaileysEventMap>
 
 /** Events that matter to the transport but not to the inbox, or that we deliberately do not read. */
@@ -390,7 +468,6 @@ const NOT_INBOX = new Set<string>([
   'messages.delete',
   'messages.media-update',
   'messages.reaction',
-  'message-receipt.update',
   'groups.upsert',
   'groups.update',
   'group-participants.update',
@@ -446,7 +523,7 @@ export function normaliseBatch(ctx: NormaliseContext, batch: unknown): BatchResu
           break
         case 'messages.upsert': {
           const out = messagesUpsert(ctx, data)
-          events.push(...out.events)
+          events.push(...out.events, ...readsInUpsert(ctx, data))
           skipped.push(...out.skipped)
           break
         }
@@ -457,9 +534,20 @@ export function normaliseBatch(ctx: NormaliseContext, batch: unknown): BatchResu
         case 'messages.update':
           events.push(...fromMessagesUpdate(ctx, data))
           break
+        case 'message-receipt.update':
+          events.push(...fromMessageReceipts(ctx, data))
+          break
       }
     } catch {
       skipped.push({ event: name, reason: 'malformed' })
+    }
+  }
+  // A chats.update folded into a chats.upsert of the same window (Utils/event-buffer) still carries its
+  // chat's read/unread signals.
+  if (ctx.chatSignals && Array.isArray(present['chats.upsert'])) {
+    for (const c of present['chats.upsert']) {
+      const id = isObject(c) ? str(c.id) : undefined
+      if (id && isChatJid(id)) events.push(...(ctx.chatSignals(id) ?? []))
     }
   }
   for (const name of Object.keys(batch)) {

@@ -2,6 +2,9 @@ import {
   type AuthenticationState,
   type BaileysEventMap,
   DisconnectReason,
+  initAuthCreds,
+  isJidBroadcast,
+  isJidNewsletter,
   isMissingKeyError,
   makeCacheableSignalKeyStore,
   makeWASocket,
@@ -9,11 +12,13 @@ import {
   type UserFacingSocketConfig,
   type WAMessageKey,
   type WASocket,
+  type WAVersion,
 } from '@whiskeysockets/baileys'
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../../clock.js'
 import type { MessageKey } from '../../domain/events.js'
 import { describeCause, OutageLog } from '../../outage.js'
+import { type OwnAction, ownActionEvents } from '../own-actions.js'
 import {
   AppStateKeyMissingError,
   type ChatRef,
@@ -25,8 +30,11 @@ import {
   type WhatsAppSession,
   type WhatsAppTransport,
 } from '../port.js'
-import { decideOnClose, disconnectStatusCode } from './lifecycle.js'
+import { MemoryTokenStore, type SendRate, type TokenStore } from '../send-budget.js'
+import { closeCause, decideOnClose, disconnectStatusCode } from './lifecycle.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
+import { RetryCounterCache } from './retry-cache.js'
+import { learnWaWebVersion } from './wa-version.js'
 
 /**
  * The Baileys adapter behind our WhatsApp port. One `BaileysSession` per WhatsApp number, held by exactly
@@ -60,12 +68,8 @@ export interface BaileysAuthHandle {
   wipe: () => Promise<unknown>
 }
 
-export interface SendRate {
-  max: number
-  per: number
-}
-
 export type { StatusListener } from '../port.js'
+export type { SendRate } from '../send-budget.js'
 
 export interface BaileysTransportDeps {
   /** Defaults to Baileys' `makeWASocket`. */
@@ -78,8 +82,13 @@ export interface BaileysTransportDeps {
   getMessage?: (sessionId: string, key: WAMessageKey) => Promise<proto.IMessage | undefined>
   /** Upper bound of every send (receipts, chat modifications, presence, pairing code). Default 15 s. */
   sendTimeoutMs?: number
-  /** Per-session budget of sends (`max` per `per` ms); undefined = unlimited. Read at every send. */
+  /**
+   * Per-session budget of stanzas (`max` per `per` ms); undefined = unlimited. Read at every send. One
+   * `readMessages` for N senders counts N receipts.
+   */
   sendRate?: (sessionId: string) => SendRate | undefined
+  /** Where a session's tokens live (Redis in production: see ../send-budget.ts). Default in-process. */
+  sendTokens?: (sessionId: string) => TokenStore
   clock?: Clock
   /** Jitter source for reconnect backoff. Default Math.random. */
   rand?: () => number
@@ -91,9 +100,31 @@ export interface BaileysTransportDeps {
   socketConfig?: Omit<Partial<UserFacingSocketConfig>, 'auth'>
   /** How long `requestPairingCode` waits for the socket to reach the pairing stage. Default 30 s. */
   pairingWaitMs?: number
+  /**
+   * Sockets that showed QR codes and closed unpaired before the session stops (STOPPED, "not paired: QR
+   * not scanned") instead of cycling QR codes forever. Default 3 (Baileys ends each after its QR refs).
+   */
+  maxQrRounds?: number
+  /** After a chat state, how long until we go back to `unavailable` if nothing follows. Default 10 s. */
+  presenceIdleMs?: number
+  /**
+   * The WhatsApp Web version to announce; undefined = Baileys' bundled one. Asked once per transport
+   * (default: Baileys' `fetchLatestWaWebVersion`, bounded to 3 s, see ./wa-version.ts).
+   */
+  waVersion?: () => Promise<WAVersion | undefined>
+}
+
+/**
+ * Jids whose stanzas Baileys drops before decrypting them (Socket/messages-recv: `shouldIgnoreJid` ->
+ * ack only): status updates, broadcast lists and newsletters are neither decrypted nor read by us.
+ */
+export function ignoredJid(jid: string): boolean {
+  return Boolean(isJidBroadcast(jid) || isJidNewsletter(jid))
 }
 
 export const DEFAULT_SEND_TIMEOUT_MS = 15_000
+export const DEFAULT_MAX_QR_ROUNDS = 3
+export const DEFAULT_PRESENCE_IDLE_MS = 10_000
 const SINK_RETRY_MS = 250
 const QUEUE_WARN_AT = 1_000
 
@@ -161,38 +192,56 @@ function lastMessagesOf(chat: ChatRef): Array<{ key: WAMessageKey; messageTimest
 }
 
 /**
- * In-process token bucket: `max` sends per `per` ms, refilled continuously, bursts up to `max`. Callers
- * wait in FIFO order for a token rather than fail. The limit is read at every use, so rule reloads apply.
+ * The session's send budget: callers wait in FIFO order for their tokens rather than fail. Where the
+ * tokens live is the store's business (in Redis in production, so a restart does not start with a full
+ * burst). The limit is read at every use, so rule reloads apply; no limit = no waiting. A store that
+ * fails (Redis away) falls back to an in-process bucket, so sends stay limited.
  */
 export class TokenBucket {
-  private tokens: number | undefined
-  private last = 0
-  private readonly waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }> = []
-  private timer: ReturnType<typeof setTimeout> | undefined
+  private chain: Promise<void> = Promise.resolve()
+  private generation = 0
+  private pending = 0
+  private cancelled: unknown
+  private readonly sleepers = new Set<{
+    timer: ReturnType<typeof setTimeout>
+    reject: (e: unknown) => void
+  }>()
+  private readonly fallback: TokenStore
 
   constructor(
     private readonly limit: () => SendRate | undefined,
-    private readonly clock: Clock,
-  ) {}
-
-  /** Sends waiting for a token. */
-  get waiting(): number {
-    return this.waiters.length
+    clock: Clock,
+    private readonly store: TokenStore = new MemoryTokenStore(clock),
+    private readonly onStoreError: (err: unknown) => void = () => {},
+  ) {
+    this.fallback = store instanceof MemoryTokenStore ? store : new MemoryTokenStore(clock)
   }
 
-  take(): Promise<void> {
-    if (this.waiters.length === 0 && this.tryTake()) return Promise.resolve()
-    return new Promise<void>((resolve, reject) => {
-      this.waiters.push({ resolve, reject })
-      this.schedule()
+  /** Sends waiting for tokens. */
+  get waiting(): number {
+    return this.pending
+  }
+
+  /** Waits until `cost` tokens (stanzas) may go out. */
+  take(cost = 1): Promise<void> {
+    const generation = this.generation
+    this.pending += 1
+    const turn = this.chain.then(() => this.acquire(Math.max(1, cost), generation))
+    this.chain = turn.catch(() => {})
+    return turn.finally(() => {
+      this.pending -= 1
     })
   }
 
-  /** Rejects every waiting send (the session is closing). */
+  /** Rejects every waiting send (the session is closing or lost its socket). */
   cancel(err: unknown): void {
-    if (this.timer) clearTimeout(this.timer)
-    this.timer = undefined
-    for (const w of this.waiters.splice(0)) w.reject(err)
+    this.generation += 1
+    this.cancelled = err
+    for (const s of this.sleepers) {
+      clearTimeout(s.timer)
+      s.reject(err)
+    }
+    this.sleepers.clear()
   }
 
   private current(): SendRate | undefined {
@@ -203,53 +252,62 @@ export class TokenBucket {
     return lim
   }
 
-  private refill(lim: SendRate): number {
-    const now = this.clock.now()
-    if (this.tokens === undefined) this.tokens = lim.max
-    else this.tokens = Math.min(lim.max, this.tokens + (Math.max(0, now - this.last) * lim.max) / lim.per)
-    this.last = now
-    return this.tokens
-  }
-
-  private tryTake(): boolean {
-    const lim = this.current()
-    if (!lim) return true
-    if (this.refill(lim) >= 1) {
-      this.tokens! -= 1
-      return true
+  private async acquire(cost: number, generation: number): Promise<void> {
+    for (;;) {
+      if (generation !== this.generation) throw this.cancelled
+      const lim = this.current()
+      if (!lim) return
+      let wait: number
+      try {
+        wait = await this.store.take(cost, lim)
+      } catch (err) {
+        this.onStoreError(err)
+        wait = await this.fallback.take(cost, lim)
+      }
+      if (generation !== this.generation) throw this.cancelled
+      if (wait <= 0) return
+      await new Promise<void>((resolve, reject) => {
+        const sleeper = {
+          timer: setTimeout(() => {
+            this.sleepers.delete(sleeper)
+            resolve()
+          }, wait),
+          reject,
+        }
+        this.sleepers.add(sleeper)
+      })
     }
-    return false
   }
+}
 
-  private pump(): void {
-    this.timer = undefined
-    while (this.waiters.length > 0 && this.tryTake()) this.waiters.shift()!.resolve()
-    this.schedule()
-  }
-
-  private schedule(): void {
-    if (this.timer || this.waiters.length === 0) return
-    const lim = this.current()
-    const missing = lim ? 1 - (this.tokens ?? lim.max) : 0
-    const wait = lim ? Math.ceil((missing * lim.per) / lim.max) : 0
-    this.timer = setTimeout(() => this.pump(), Math.max(1, wait))
-  }
+/**
+ * Stanzas a `readMessages` call sends: Baileys groups the keys not from us by chat and participant and
+ * sends one receipt per group (Socket/messages-send `readMessages` -> `aggregateMessageKeysNotFromMe`).
+ */
+export function receiptStanzas(keys: MessageKey[]): number {
+  const groups = new Set<string>()
+  for (const k of keys) if (!k.fromMe) groups.add(`${k.remoteJid}\u0000${k.participant ?? ''}`)
+  return groups.size
 }
 
 export class BaileysTransport implements WhatsAppTransport {
   readonly kind = 'baileys' as const
+  private version: Promise<WAVersion | undefined> | undefined
 
   constructor(private readonly deps: BaileysTransportDeps) {}
 
   async open(sessionId: string, sink: EventSink): Promise<BaileysSession> {
     const auth = await this.deps.authState(sessionId)
-    const session = new BaileysSession(sessionId, sink, auth, this.deps)
+    this.version ??= this.deps.socketConfig?.version
+      ? Promise.resolve(this.deps.socketConfig.version)
+      : (this.deps.waVersion ?? (() => learnWaWebVersion({ log: this.deps.log })))().catch(() => undefined)
+    const version = await this.version
+    const deps = version ? { ...this.deps, socketConfig: { ...this.deps.socketConfig, version } } : this.deps
+    const session = new BaileysSession(sessionId, sink, auth, deps)
     session.start()
     return session
   }
 }
-
-type StatusWaiter = { want: SessionStatus; resolve: () => void; reject: (err: unknown) => void }
 
 export class BaileysSession implements WhatsAppSession {
   private state: SessionStatus = 'STARTING'
@@ -261,13 +319,17 @@ export class BaileysSession implements WhatsAppSession {
   private wiped = false
   private attempt = 0
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined
-  private readonly queue: RawInboxEvent[] = []
+  private readonly queue: Array<{ event: RawInboxEvent; delivered?: () => void }> = []
+  /**
+   * Read/unread signals per chat as Baileys emitted them into its event buffer, taken when the batch
+   * carrying that chat's (merged) `chats.update` reaches us.
+   */
+  private readonly chatSignals = new Map<string, RawInboxEvent[]>()
   private draining: Promise<void> | undefined
   private queueWarned = false
   private statusChain: Promise<void> = Promise.resolve()
   private credsChain: Promise<void> = Promise.resolve()
   private closed: Promise<void> | undefined
-  private readonly statusWaiters: StatusWaiter[] = []
   private readonly bucket: TokenBucket
   /** The auth every socket of this session gets: the same object across restarts and reconnects. */
   private readonly socketAuth: AuthenticationState
@@ -277,6 +339,19 @@ export class BaileysSession implements WhatsAppSession {
   private readonly outage: OutageLog
   private readonly clock: Clock
   private readonly timeoutMs: number
+  /** One retry counter cache for every socket of the session (fault 2.9). */
+  private readonly msgRetryCounterCache: RetryCounterCache
+  /** The current socket showed a QR code (it is pairing). */
+  private showedQr = false
+  /** Sockets that showed QR codes and closed unpaired, since the last open. */
+  private qrRounds = 0
+  /** We announced `available` on the current socket (a chat state shows only then). */
+  private available = false
+  private presenceIdle: ReturnType<typeof setTimeout> | undefined
+  /** Pairing by phone number: every new socket asks for a fresh code until the phone has linked. */
+  private pairing:
+    | { digits: string; waiters: Array<(r: { code?: string; err?: unknown }) => void> }
+    | undefined
 
   constructor(
     readonly sessionId: string,
@@ -294,7 +369,13 @@ export class BaileysSession implements WhatsAppSession {
     this.outage = new OutageLog({ name: 'whatsapp', log: this.log, summaryEveryMs: 60_000, settleMs: 0 })
     this.clock = deps.clock ?? systemClock
     this.timeoutMs = deps.sendTimeoutMs ?? DEFAULT_SEND_TIMEOUT_MS
-    this.bucket = new TokenBucket(() => deps.sendRate?.(sessionId), this.clock)
+    this.bucket = new TokenBucket(
+      () => deps.sendRate?.(sessionId),
+      this.clock,
+      deps.sendTokens?.(sessionId) ?? new MemoryTokenStore(this.clock),
+      (err) => this.log.warn({ err }, 'the shared send budget is unreachable; limiting in this process'),
+    )
+    this.msgRetryCounterCache = new RetryCounterCache(this.clock)
     this.socketAuth = {
       creds: auth.state.creds,
       keys: makeCacheableSignalKeyStore(auth.state.keys, this.baileysLog),
@@ -328,9 +409,17 @@ export class BaileysSession implements WhatsAppSession {
       printQRInTerminal: false,
       markOnlineOnConnect: false,
       syncFullHistory: false,
+      // Our own chat modifications would come back as chats.update, indistinguishable from a person
+      // reading on the phone (Socket/chats appPatch); we report our accepted actions ourselves instead.
+      emitOwnEvents: false,
+      msgRetryCounterCache: this.msgRetryCounterCache,
+      shouldIgnoreJid: ignoredJid,
       getMessage: async (key) => (getMessage ? getMessage(this.sessionId, key) : undefined),
     })
     this.sock = sock
+    this.showedQr = false
+    this.available = false
+    this.tapEmits(sock)
     sock.ev.process(async (events) => {
       try {
         await this.onEvents(sock, events)
@@ -338,6 +427,51 @@ export class BaileysSession implements WhatsAppSession {
         this.log.error({ err }, 'handling a Baileys event batch failed')
       }
     })
+  }
+
+  /**
+   * Sees every event as Baileys emits it, before its buffer merges it (Baileys' internals call the same
+   * `ev.emit`). Needed because `concatChats` (Utils/event-buffer) sums the `unreadCount` of buffered
+   * chats.updates: a read (0) followed by a message (+1) would flush as +1 and the read would be lost.
+   */
+  private tapEmits(sock: BaileysSocket): void {
+    const ev = sock.ev
+    const emit = ev.emit.bind(ev)
+    ev.emit = ((event: keyof BaileysEventMap, data: unknown) => {
+      if (event === 'chats.update' && Array.isArray(data)) this.recordChatSignals(data)
+      // Baileys' `end` emits the close and then destroys the buffer with whatever it still holds
+      // (Socket/socket.js `end` -> `ev.destroy`): hand those events over first (fault 2.8).
+      if (event === 'connection.update' && (data as { connection?: string })?.connection === 'close') {
+        ev.flush()
+      }
+      return emit(event, data as never)
+    }) as typeof ev.emit
+  }
+
+  private recordChatSignals(updates: unknown[]): void {
+    const at = this.clock.now()
+    // A conditional update Baileys never releases leaves its signal behind: forget stale ones.
+    if (this.chatSignals.size > 1_000) {
+      for (const [jid, signals] of this.chatSignals) {
+        const last = (signals.at(-1) as { at?: number } | undefined)?.at ?? 0
+        if (last < at - 300_000) this.chatSignals.delete(jid)
+      }
+    }
+    for (const u of updates) {
+      if (typeof u !== 'object' || u === null) continue
+      const { id, unreadCount } = u as { id?: unknown; unreadCount?: unknown }
+      if (typeof id !== 'string' || (unreadCount !== 0 && unreadCount !== -1)) continue
+      const base = { sessionId: this.sessionId, chatJid: id, at }
+      const signal: RawInboxEvent =
+        unreadCount === 0 ? { ...base, type: 'chat.read' } : { ...base, type: 'chat.markedUnread' }
+      this.chatSignals.set(id, [...(this.chatSignals.get(id) ?? []), signal])
+    }
+  }
+
+  private takeChatSignals = (chatJid: string): RawInboxEvent[] => {
+    const taken = this.chatSignals.get(chatJid) ?? []
+    this.chatSignals.delete(chatJid)
+    return taken
   }
 
   private async onEvents(sock: BaileysSocket, events: Partial<BaileysEventMap>): Promise<void> {
@@ -354,6 +488,7 @@ export class BaileysSession implements WhatsAppSession {
         sessionId: this.sessionId,
         now: this.clock.now(),
         self: [me?.id, me?.lid],
+        chatSignals: this.takeChatSignals,
         ...(this.deps.fromMeOrigin ? { fromMeOrigin: this.deps.fromMeOrigin } : {}),
       },
       events,
@@ -368,10 +503,19 @@ export class BaileysSession implements WhatsAppSession {
   private onConnectionUpdate(sock: BaileysSocket, u: BaileysEventMap['connection.update']): void {
     // A socket we replaced or ended (including by close()/logout()) no longer speaks for the session.
     if (sock !== this.sock || this.closing || this.stopped) return
-    if (u.qr) this.setStatus('SCAN_QR_CODE', { qr: u.qr, detail: 'scan the QR code with the phone' })
+    if (u.qr) {
+      const first = !this.showedQr
+      this.showedQr = true
+      if (this.pairing && first) this.requestCodeOn(sock, this.pairing.digits)
+      else if (!this.pairing) {
+        this.setStatus('SCAN_QR_CODE', { qr: u.qr, detail: 'scan the QR code with the phone' })
+      }
+    }
     if (u.connection === 'open') {
       this.outage.recovered()
       this.attempt = 0
+      this.qrRounds = 0
+      this.endPairing({ err: new Error('already paired') })
       this.setStatus('WORKING', { detail: 'connected' })
     }
     if (u.connection === 'close')
@@ -379,9 +523,27 @@ export class BaileysSession implements WhatsAppSession {
   }
 
   private onClose(statusCode: number | undefined, error?: unknown): void {
-    const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random)
+    const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random, closeCause(error))
     this.attempt += 1
     this.sock = undefined
+    this.available = false
+    if (this.presenceIdle) clearTimeout(this.presenceIdle)
+    this.resetHalfWrittenCreds()
+    // A QR socket that closed without pairing (515 is the restart right after a successful scan).
+    if (
+      this.showedQr &&
+      statusCode !== DisconnectReason.restartRequired &&
+      !this.socketAuth.creds.registered
+    ) {
+      this.qrRounds += 1
+      if (this.qrRounds >= (this.deps.maxQrRounds ?? DEFAULT_MAX_QR_ROUNDS)) {
+        this.log.warn({ qrRounds: this.qrRounds }, 'nobody scanned the QR codes; stopping the session')
+        this.stopped = true
+        this.setStatus('STOPPED', { detail: 'not paired: QR not scanned' })
+        this.bucket.cancel(new SessionNotLiveError(this.sessionId))
+        return
+      }
+    }
     const logFields = { statusCode, action: decision.action, delayMs: decision.delayMs }
     switch (decision.action) {
       case 'restart':
@@ -403,6 +565,11 @@ export class BaileysSession implements WhatsAppSession {
         this.stopped = true
         this.setStatus(decision.status, { detail: decision.detail })
         break
+      case 'forbidden':
+        this.log.error(logFields, 'WhatsApp refused this number (403); not reconnecting')
+        this.stopped = true
+        this.setStatus(decision.status, { detail: decision.detail })
+        break
     }
     this.bucket.cancel(new SessionNotLiveError(this.sessionId))
   }
@@ -410,12 +577,37 @@ export class BaileysSession implements WhatsAppSession {
   private reconnect(): void {
     this.reconnectTimer = undefined
     if (this.closing || this.stopped) return
-    try {
-      this.connect()
-    } catch (err) {
-      this.log.error({ err }, 'creating a Baileys socket failed')
-      this.onClose(undefined)
-    }
+    // A creds reset (or save) in flight must land before the next socket reads the creds.
+    void this.credsChain.then(() => {
+      if (this.closing || this.stopped || this.sock) return
+      try {
+        this.connect()
+      } catch (err) {
+        this.log.error({ err }, 'creating a Baileys socket failed')
+        this.onClose(undefined)
+      }
+    })
+  }
+
+  /**
+   * Baileys' `requestPairingCode` writes `creds.me` (and a pairing code) at once, long before the phone
+   * confirms (`creds.registered`). A socket that ends in between leaves half-written creds, and the next
+   * socket would log in with them (Socket/socket.js: `creds.me` set -> login node) and fail. Reset them
+   * to fresh ones (same object, the sockets share it) and drop the keys before the next socket.
+   */
+  private resetHalfWrittenCreds(): void {
+    const creds = this.socketAuth.creds
+    if (creds.registered || !creds.pairingCode) return
+    this.log.warn('the socket closed during pairing by code: resetting the half-written creds')
+    const fresh = initAuthCreds()
+    for (const key of Object.keys(creds)) delete (creds as unknown as Record<string, unknown>)[key]
+    Object.assign(creds, fresh)
+    this.credsChain = this.credsChain
+      .then(async () => {
+        await this.auth.wipe()
+        await this.auth.saveCreds()
+      })
+      .catch((err: unknown) => this.log.error({ err }, 'resetting half-written creds failed'))
   }
 
   /** Deletes the session's auth once pending creds writes are done, and stops saving creds. */
@@ -435,12 +627,6 @@ export class BaileysSession implements WhatsAppSession {
     before?: () => Promise<void>,
   ): Promise<void> {
     this.state = status
-    for (const w of [...this.statusWaiters]) {
-      if (w.want === status) {
-        this.statusWaiters.splice(this.statusWaiters.indexOf(w), 1)
-        w.resolve()
-      }
-    }
     this.statusChain = this.statusChain
       .then(async () => {
         if (before) {
@@ -456,32 +642,12 @@ export class BaileysSession implements WhatsAppSession {
     return this.statusChain
   }
 
-  private waitForStatus(want: SessionStatus, ms: number): Promise<void> {
-    if (this.state === want) return Promise.resolve()
-    return new Promise<void>((resolve, reject) => {
-      const waiter: StatusWaiter = { want, resolve: () => {}, reject: () => {} }
-      const timer = setTimeout(() => {
-        this.statusWaiters.splice(this.statusWaiters.indexOf(waiter), 1)
-        reject(
-          new Error(`session ${this.sessionId} did not reach ${want} within ${ms} ms (now ${this.state})`),
-        )
-      }, ms)
-      waiter.resolve = () => {
-        clearTimeout(timer)
-        resolve()
-      }
-      waiter.reject = (err) => {
-        clearTimeout(timer)
-        reject(err)
-      }
-      this.statusWaiters.push(waiter)
-    })
-  }
-
   // ---- event FIFO ----------------------------------------------------------------------------------
 
-  private enqueue(events: RawInboxEvent[]): void {
-    this.queue.push(...events)
+  private enqueue(events: RawInboxEvent[], delivered?: () => void): void {
+    events.forEach((event, i) => {
+      this.queue.push({ event, ...(delivered && i === events.length - 1 ? { delivered } : {}) })
+    })
     if (this.queue.length >= QUEUE_WARN_AT && !this.queueWarned) {
       this.queueWarned = true
       this.log.warn({ pending: this.queue.length }, 'WhatsApp events are piling up behind a slow sink')
@@ -493,8 +659,9 @@ export class BaileysSession implements WhatsAppSession {
   private async drain(): Promise<void> {
     try {
       while (this.queue.length > 0) {
-        const event = this.queue.shift()!
+        const { event, delivered } = this.queue.shift()!
         await this.deliver(event)
+        delivered?.()
         if (this.queue.length < QUEUE_WARN_AT / 2) this.queueWarned = false
       }
     } finally {
@@ -534,9 +701,13 @@ export class BaileysSession implements WhatsAppSession {
   }
 
   /** Waits for a send token, then runs one send bounded by the timeout, mapping Baileys' errors. */
-  private async act(action: string, send: (sock: BaileysSocket) => Promise<void>): Promise<void> {
+  private async act(
+    action: string,
+    send: (sock: BaileysSocket) => Promise<void>,
+    stanzas = 1,
+  ): Promise<void> {
     this.live()
-    await this.bucket.take()
+    await this.bucket.take(stanzas)
     const sock = this.live()
     try {
       await withTimeout(() => send(sock), this.timeoutMs, action)
@@ -547,37 +718,77 @@ export class BaileysSession implements WhatsAppSession {
     }
   }
 
-  readMessages(keys: MessageKey[]): Promise<void> {
-    if (keys.length === 0) return Promise.resolve()
-    const waKeys = keys.map(toWAKey)
-    return this.act('readMessages', (sock) => sock.readMessages(waKeys))
+  /**
+   * Once WhatsApp accepted one of our actions, the inbox follows (through the same FIFO as incoming
+   * events, so it is ordered with them); resolves when delivered, or at once while closing.
+   */
+  private reflect(action: OwnAction): Promise<void> {
+    const events = ownActionEvents(this.sessionId, action, this.clock.now())
+    if (events.length === 0 || this.closing) return Promise.resolve()
+    return new Promise<void>((resolve) => this.enqueue(events, resolve))
   }
 
-  markChatRead(chat: ChatRef): Promise<void> {
-    return this.act('chatModify markRead', (sock) =>
+  async readMessages(keys: MessageKey[]): Promise<void> {
+    if (keys.length === 0) return
+    const waKeys = keys.map(toWAKey)
+    await this.act('readMessages', (sock) => sock.readMessages(waKeys), receiptStanzas(keys))
+    await this.reflect({ kind: 'read', keys })
+  }
+
+  async markChatRead(chat: ChatRef): Promise<void> {
+    await this.act('chatModify markRead', (sock) =>
       sock.chatModify({ markRead: true, lastMessages: lastMessagesOf(chat) }, chat.jid),
     )
+    await this.reflect({ kind: 'markRead', chat })
   }
 
-  markChatUnread(chat: ChatRef): Promise<void> {
-    return this.act('chatModify markUnread', (sock) =>
+  async markChatUnread(chat: ChatRef): Promise<void> {
+    await this.act('chatModify markUnread', (sock) =>
       sock.chatModify({ markRead: false, lastMessages: lastMessagesOf(chat) }, chat.jid),
     )
+    await this.reflect({ kind: 'markUnread', chat })
   }
 
-  setArchived(chat: ChatRef, archived: boolean): Promise<void> {
-    return this.act(archived ? 'chatModify archive' : 'chatModify unarchive', (sock) =>
+  async setArchived(chat: ChatRef, archived: boolean): Promise<void> {
+    await this.act(archived ? 'chatModify archive' : 'chatModify unarchive', (sock) =>
       sock.chatModify({ archive: archived, lastMessages: lastMessagesOf(chat) }, chat.jid),
     )
-  }
-
-  sendPresence(jid: string, state: PresenceState): Promise<void> {
-    return this.act(`sendPresenceUpdate ${state}`, (sock) => sock.sendPresenceUpdate(state, jid))
+    await this.reflect({ kind: archived ? 'archive' : 'unarchive', chat })
   }
 
   /**
-   * A phone pairing code (the alternative to the QR) for `phone` in international format. Waits for the
-   * socket to reach the pairing stage (the first QR) first.
+   * With `markOnlineOnConnect: false` Baileys announces `unavailable`, and WhatsApp then shows no chat
+   * state: typing/recording needs `available` first (Baileys README, "presence"; Socket/chats
+   * `sendPresenceUpdate`). We go back to `unavailable` on `paused`, or after `presenceIdleMs` without a
+   * new chat state, so the phone keeps getting notifications. Each stanza takes a send token.
+   */
+  async sendPresence(jid: string, state: PresenceState): Promise<void> {
+    if (this.presenceIdle) clearTimeout(this.presenceIdle)
+    this.presenceIdle = undefined
+    if (state !== 'paused' && !this.available) {
+      await this.act('sendPresenceUpdate available', (sock) => sock.sendPresenceUpdate('available'))
+      this.available = true
+    }
+    await this.act(`sendPresenceUpdate ${state}`, (sock) => sock.sendPresenceUpdate(state, jid))
+    if (state === 'paused') await this.goUnavailable()
+    else {
+      this.presenceIdle = setTimeout(() => {
+        this.presenceIdle = undefined
+        this.goUnavailable().catch((err: unknown) => this.log.warn({ err }, 'going unavailable failed'))
+      }, this.deps.presenceIdleMs ?? DEFAULT_PRESENCE_IDLE_MS)
+    }
+  }
+
+  private async goUnavailable(): Promise<void> {
+    if (!this.available || this.closing || !this.sock) return
+    this.available = false
+    await this.act('sendPresenceUpdate unavailable', (sock) => sock.sendPresenceUpdate('unavailable'))
+  }
+
+  /**
+   * A phone pairing code (the alternative to the QR) for `phone` in international format. The code is
+   * requested on a FRESH socket (the current one is replaced) once it reaches the pairing stage; each
+   * later socket asks again, until the phone has linked, and reports its code in the status detail.
    */
   async requestPairingCode(phone: string): Promise<string> {
     const digits = phone.replace(/[\s+()-]/g, '')
@@ -586,10 +797,58 @@ export class BaileysSession implements WhatsAppSession {
     }
     if (this.state === 'WORKING') throw new Error(`session ${this.sessionId} is already paired and connected`)
     if (this.closing || this.stopped) throw new SessionNotLiveError(this.sessionId)
-    await this.waitForStatus('SCAN_QR_CODE', this.deps.pairingWaitMs ?? 30_000)
-    const sock = this.sock
-    if (!sock) throw new SessionNotLiveError(this.sessionId)
-    return withTimeout(() => sock.requestPairingCode(digits), this.timeoutMs, 'requestPairingCode')
+    const result = new Promise<string>((resolve, reject) => {
+      const waiters = this.pairing?.waiters ?? []
+      waiters.push((r) => (r.code !== undefined ? resolve(r.code) : reject(r.err)))
+      this.pairing = { digits, waiters }
+    })
+    const timer = setTimeout(
+      () => this.endPairingWaiters({ err: new Error('WhatsApp did not reach the pairing stage in time') }),
+      this.deps.pairingWaitMs ?? 30_000,
+    )
+    this.freshSocket()
+    try {
+      return await result
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  /** Replaces the current socket by a new one (same auth); the old one's close is ignored. */
+  private freshSocket(): void {
+    const old = this.sock
+    this.sock = undefined
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
+    this.reconnectTimer = undefined
+    if (old) void withTimeout(() => old.end(undefined), this.timeoutMs, 'end').catch(() => {})
+    this.resetHalfWrittenCreds()
+    this.setStatus('STARTING', { detail: 'opening a fresh socket for pairing by phone number' })
+    this.reconnect()
+  }
+
+  private requestCodeOn(sock: BaileysSocket, digits: string): void {
+    withTimeout(() => sock.requestPairingCode(digits), this.timeoutMs, 'requestPairingCode').then(
+      (code) => {
+        if (sock !== this.sock) return
+        this.setStatus('SCAN_QR_CODE', {
+          detail: `pairing code for +${digits}: ${code} (WhatsApp > Linked devices > Link with phone number)`,
+        })
+        this.endPairingWaiters({ code })
+      },
+      (err: unknown) => {
+        this.log.warn({ err }, 'requesting a pairing code failed')
+        this.endPairingWaiters({ err })
+      },
+    )
+  }
+
+  private endPairingWaiters(r: { code?: string; err?: unknown }): void {
+    for (const w of this.pairing?.waiters.splice(0) ?? []) w(r)
+  }
+
+  private endPairing(r: { code?: string; err?: unknown }): void {
+    this.endPairingWaiters(r)
+    this.pairing = undefined
   }
 
   /** Unlinks this device on the phone (`sock.logout`), then wipes the session's auth; status STOPPED. */
@@ -629,12 +888,20 @@ export class BaileysSession implements WhatsAppSession {
 
   private shutdown(sock: BaileysSocket | undefined, detail: string): Promise<void> {
     if (this.closed) return this.closed
+    // What Baileys' buffer still holds is delivered, not dropped (fault 2.8): flush before we stop
+    // taking events, and before `end` destroys the buffer.
+    try {
+      sock?.ev.flush()
+    } catch (err) {
+      this.log.warn({ err }, 'flushing the Baileys event buffer failed')
+    }
     this.closing = true
+    if (this.presenceIdle) clearTimeout(this.presenceIdle)
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer)
     this.reconnectTimer = undefined
     const notLive = new SessionNotLiveError(this.sessionId)
+    this.endPairing({ err: notLive })
     this.bucket.cancel(notLive)
-    for (const w of this.statusWaiters.splice(0)) w.reject(notLive)
     this.outage.close()
     this.closed = (async () => {
       if (sock) {

@@ -1,8 +1,10 @@
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
+import { type Clock, systemClock } from '../../clock.js'
 import type { MessageKey } from '../../domain/events.js'
 import type { Keys } from '../../keys.js'
 import { duplicateRedis } from '../../redis.js'
+import { type OwnAction, ownActionEvents } from '../own-actions.js'
 import {
   type ActionOptions,
   AppStateKeyMissingError,
@@ -42,6 +44,8 @@ interface SimDeps {
   onStatus?: StatusListener
   /** Where the reader's connection errors go (the outage log); without it, one warning each. */
   onConnectionError?: (err: unknown, source: string) => void
+  /** The instant of the inbox events our own actions produce. Default Date.now. */
+  clock?: Clock
 }
 
 const RETRY_MS = 250
@@ -167,9 +171,17 @@ class SimSession implements WhatsAppSession {
     await this.deps.network.recordAction(this.sessionId, action, opts?.idempotencyKey)
   }
 
-  readMessages(keys: MessageKey[], opts?: ActionOptions): Promise<void> {
+  /** Once the simulated WhatsApp accepted our action, the inbox follows, as with Baileys (see ../own-actions). */
+  private async reflect(action: OwnAction): Promise<void> {
+    for (const event of ownActionEvents(this.sessionId, action, (this.deps.clock ?? systemClock).now()))
+      await this.sink(event)
+  }
+
+  async readMessages(keys: MessageKey[], opts?: ActionOptions): Promise<void> {
     // Baileys skips fromMe keys; so does the simulated WhatsApp.
-    return this.act({ kind: 'read', keys: keys.filter((k) => !k.fromMe) }, opts)
+    const read = keys.filter((k) => !k.fromMe)
+    await this.act({ kind: 'read', keys: read }, opts)
+    await this.reflect({ kind: 'read', keys: read })
   }
 
   markChatRead(chat: ChatRef, opts?: ActionOptions): Promise<void> {
@@ -192,7 +204,8 @@ class SimSession implements WhatsAppSession {
     if (this.state !== 'WORKING') throw new SessionNotLiveError(this.sessionId)
     if (await this.deps.network.takeFault(this.sessionId, 'app_state_missing'))
       throw new AppStateKeyMissingError()
-    return this.act({ kind: 'chatModify', modification, jid: chat.jid, lastMessage: chat.lastMessage }, opts)
+    await this.act({ kind: 'chatModify', modification, jid: chat.jid, lastMessage: chat.lastMessage }, opts)
+    await this.reflect({ kind: modification, chat })
   }
 
   sendPresence(jid: string, state: PresenceState, opts?: ActionOptions): Promise<void> {

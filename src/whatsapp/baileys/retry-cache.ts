@@ -1,0 +1,48 @@
+import type { CacheStore } from '@whiskeysockets/baileys'
+import type { Clock } from '../../clock.js'
+
+/**
+ * Baileys' `msgRetryCounterCache`: how often each message was asked to be re-sent (Socket/messages-recv
+ * `willSendMessageAgain`, capped by `maxMsgRetryCount`). Baileys makes a fresh cache per socket unless
+ * given one, so every reconnect would forget the counts; one of these lives per session instead, across
+ * its sockets. Entries expire after Baileys' own MSG_RETRY TTL (1 h, Defaults `DEFAULT_CACHE_TTLS`); the
+ * size is bounded (oldest dropped first).
+ */
+export class RetryCounterCache implements CacheStore {
+  private readonly entries = new Map<string, { value: unknown; expiresAt: number }>()
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly ttlMs = 60 * 60 * 1000,
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  get<T>(key: string): T | undefined {
+    const e = this.entries.get(key)
+    if (!e) return undefined
+    if (e.expiresAt <= this.clock.now()) {
+      this.entries.delete(key)
+      return undefined
+    }
+    return e.value as T
+  }
+
+  set<T>(key: string, value: T): boolean {
+    this.entries.delete(key)
+    this.entries.set(key, { value, expiresAt: this.clock.now() + this.ttlMs })
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next().value
+      if (oldest === undefined) break
+      this.entries.delete(oldest)
+    }
+    return true
+  }
+
+  del(key: string): boolean {
+    return this.entries.delete(key)
+  }
+
+  flushAll(): void {
+    this.entries.clear()
+  }
+}
