@@ -182,7 +182,8 @@ export function isConnectionError(err: unknown): boolean {
     )
   )
     return true
-  return /Connection is closed|Reached the max retries per request limit|Stream isn't writeable|connect ETIMEDOUT|^LOADING/i.test(
+  // "got no answer from Redis": a lease or heartbeat command bounded by its timeout (Redis hung or away).
+  return /Connection is closed|Reached the max retries per request limit|Stream isn't writeable|connect ETIMEDOUT|^LOADING|got no answer from Redis/i.test(
     err.message,
   )
 }

@@ -234,6 +234,11 @@ export class SessionOwnership {
       return
     }
     const actionsConnection = duplicateRedis(redis, { forWorkers: true })
+    // BullMQ drops its own listener when the worker closes; a reconnect attempt still under way then
+    // (Redis down while the session is fenced) would otherwise print "[ioredis] Unhandled error event".
+    actionsConnection.on('error', (err) =>
+      this.deps.onRedisError?.(err, `connection ${sessionQueueName(sid)}`),
+    )
     const actions = new BullWorker(
       sessionQueueName(sid),
       (job, token) => runSessionJob(job, token, sid, this.held.get(sid)?.session, this.deps.processors),
