@@ -410,6 +410,8 @@ async function soak(
         unrecovered: recoveries.filter((r) => r.recoveryMs === null).length,
       },
       windows: truth.faults.length,
+      /** What made verdicts inexact: the fault windows by kind, with their total length in seconds. */
+      windowsByKind: windowsByKind(truth.faults),
     },
     invariants: checked.invariants,
     sessionCost,
@@ -589,6 +591,16 @@ async function leftAfterDrain(
       inflightSample: await sample(inflight),
     },
   }
+}
+
+function windowsByKind(windows: Array<{ from: number; to: number; what: string }>) {
+  const out: Record<string, { count: number; seconds: number }> = {}
+  for (const w of windows) {
+    const k = (out[w.what] ??= { count: 0, seconds: 0 })
+    k.count++
+    k.seconds = Math.round((k.seconds + (w.to - w.from) / 1000) * 10) / 10
+  }
+  return out
 }
 
 async function clientsAndMemory(redis: ReturnType<typeof createRedis>) {

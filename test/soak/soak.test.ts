@@ -43,7 +43,10 @@ describe('soak (short, with faults)', () => {
     // Each invariant checked real work, not an empty set.
     expect(report.invariants.receipts.checked).toBeGreaterThan(1000)
     expect(report.invariants.sla.verdicts.must).toBeGreaterThan(50)
-    expect(report.invariants.sla.verdicts.mustNot).toBeGreaterThan(10)
+    // Levels answered clearly before they were due, away from every fault window: how many there are
+    // depends on where the kills land (4, 29 and 91 in three quiet runs of these settings; see
+    // faults.windowsByKind), so the bound only asks that the case was checked at all.
+    expect(report.invariants.sla.verdicts.mustNot).toBeGreaterThan(0)
     expect(report.invariants.reminders.verdicts.must).toBeGreaterThan(0)
     expect(report.invariants.hubspot.checked).toBeGreaterThan(100)
   }, 300_000)
