@@ -596,7 +596,8 @@ async function leftAfterDrain(
 function windowsByKind(windows: Array<{ from: number; to: number; what: string }>) {
   const out: Record<string, { count: number; seconds: number }> = {}
   for (const w of windows) {
-    const k = (out[w.what] ??= { count: 0, seconds: 0 })
+    const k = out[w.what] ?? { count: 0, seconds: 0 }
+    out[w.what] = k
     k.count++
     k.seconds = Math.round((k.seconds + (w.to - w.from) / 1000) * 10) / 10
   }
