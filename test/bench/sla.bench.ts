@@ -189,7 +189,7 @@ export const slaBenchmark: Benchmark<SlaRun> = {
         0,
       ),
       notes:
-        'Memory is server-wide used_memory growth while arming, divided by chats: the clock record, the open index and its 3 delayed jobs.',
+        'Memory is server-wide used_memory growth while arming, divided by chats: the clock record, the open index and its one delayed job (the next level).',
     }
   },
 }
