@@ -98,6 +98,20 @@ const reply = (chat: string) =>
     origin: 'phone',
   })
 
+/** The real level processor over the fixture's services, for runs outside the worker. */
+const levelProcessor = () =>
+  slaLevelProcessor({
+    sla: f.services.sla,
+    inbox: f.services.inbox,
+    ingestor: f.services.ingestor,
+    crm: f.services.crm,
+    jobs: f.services.jobs,
+    rules: () => f.services.rules.current(),
+    clock: systemClock,
+    metrics: f.services.metrics,
+    log: f.services.log,
+  })
+
 describe('SLA escalation ladder', () => {
   it('fires each level at its due time, in order, and each action does its job', async () => {
     const chat = pn(9501)
@@ -166,17 +180,7 @@ describe('SLA escalation ladder', () => {
     await vi.waitFor(async () => expect(await queue.getJobState(id(1))).toBe('delayed'))
     // As if the worker died after level 0 fired and before it armed level 1.
     await queue.remove(id(1))
-    const process = slaLevelProcessor({
-      sla: f.services.sla,
-      inbox: f.services.inbox,
-      ingestor: f.services.ingestor,
-      crm: f.services.crm,
-      jobs: f.services.jobs,
-      rules: () => f.services.rules.current(),
-      clock: systemClock,
-      metrics: f.services.metrics,
-      log: f.services.log,
-    })
+    const process = levelProcessor()
     const level0 = { ...(await f.services.sla.get('sales', chat))!.levels[0]! }
     const data = {
       sessionId: 'sales',
@@ -272,17 +276,7 @@ describe('SLA escalation ladder', () => {
     const clock = (await f.services.sla.get('sales', chat))!
     // The timer is due at the very moment the reply lands: the reply is applied first.
     await reply(chat)
-    const process = slaLevelProcessor({
-      sla: f.services.sla,
-      inbox: f.services.inbox,
-      ingestor: f.services.ingestor,
-      crm: f.services.crm,
-      jobs: f.services.jobs,
-      rules: () => f.services.rules.current(),
-      clock: systemClock,
-      metrics: f.services.metrics,
-      log: f.services.log,
-    })
+    const process = levelProcessor()
     const data = {
       sessionId: 'sales',
       chatJid: chat,
