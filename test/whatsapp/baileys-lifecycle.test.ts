@@ -348,7 +348,8 @@ describe('terminal closes, buffered events and retry counters (issue 14)', () =>
     await session.close()
   })
 
-  it('2.8 close() delivers what is still in Baileys’ event buffer', async () => {
+  /** An open session whose socket holds one customer message in Baileys' event buffer, not yet flushed. */
+  async function sessionWithBufferedMessage(id: string, text: string) {
     const delivered: string[] = []
     const h = fakeBaileys()
     const session = await h.transport.open(SID, async (e) => {
@@ -362,36 +363,26 @@ describe('terminal closes, buffered events and retry counters (issue 14)', () =>
       type: 'notify',
       messages: [
         waMessage({
-          key: { remoteJid: '4915112345678@s.whatsapp.net', fromMe: false, id: 'BUFFERED1' },
+          key: { remoteJid: '4915112345678@s.whatsapp.net', fromMe: false, id },
           messageTimestamp: 1_763_629_200,
-          message: { conversation: 'still in the buffer' },
+          message: { conversation: text },
         }),
       ],
     })
+    return { session, sock, delivered }
+  }
+
+  it('2.8 close() delivers what is still in Baileys’ event buffer', async () => {
+    const { session, delivered } = await sessionWithBufferedMessage('BUFFERED1', 'still in the buffer')
     await session.close()
     expect(delivered).toEqual(['BUFFERED1'])
   })
 
   it('2.8 a socket WhatsApp closes delivers its buffered events before Baileys destroys the buffer', async () => {
-    const delivered: string[] = []
-    const h = fakeBaileys()
-    const session = await h.transport.open(SID, async (e) => {
-      delivered.push((e as { key?: { id: string } }).key?.id ?? (e as { type: string }).type)
-    })
-    const sock = h.sockets.last()
-    sock.open()
-    await settle()
-    sock.ev.buffer()
-    sock.emit('messages.upsert', {
-      type: 'notify',
-      messages: [
-        waMessage({
-          key: { remoteJid: '4915112345678@s.whatsapp.net', fromMe: false, id: 'BUFFERED2' },
-          messageTimestamp: 1_763_629_200,
-          message: { conversation: 'arrived just before the drop' },
-        }),
-      ],
-    })
+    const { session, sock, delivered } = await sessionWithBufferedMessage(
+      'BUFFERED2',
+      'arrived just before the drop',
+    )
     sock.drop(DisconnectReason.connectionLost)
     await settle()
     expect(delivered).toEqual(['BUFFERED2'])
