@@ -132,28 +132,22 @@ export const e2eBenchmark: Benchmark<E2eRun> = {
       const v = pick(f)
       return v.length ? figure(v, digits) : null
     }
+    const summary = (side: (r: E2eRun) => Side) => ({
+      cpuUsPerCustomerMessage: fig((r) => side(r).cpuUsPerCustomerMessage, 1),
+      marginalCpuUsPerCustomerMessage: fig((r) => side(r).marginalCpuUsPerCustomerMessage, 1),
+      idleCpuUsPerSec: fig((r) => side(r).idleCpuUsPerSec, 0),
+      commandsPerCustomerMessage: fig((r) => side(r).commandsPerCustomerMessage, 1),
+      redisBytesPerChat: fig((r) => side(r).redisBytesPerChat, 0),
+      achievedPerSec: fig((r) => side(r).achievedPerSec, 0),
+    })
     // Every run is done: the unpacked revision goes (sync: the runner exits right after the report).
     if (unpackedDir) rmSync(unpackedDir, { recursive: true, force: true })
     return {
       comparedWith: runs[0]?.rev ?? null,
       load: { ...LOAD, seconds: undefined },
       allInvariantsHeld: runs.every((r) => r.current.ok && r.other.ok),
-      current: {
-        cpuUsPerCustomerMessage: fig((r) => r.current.cpuUsPerCustomerMessage, 1),
-        marginalCpuUsPerCustomerMessage: fig((r) => r.current.marginalCpuUsPerCustomerMessage, 1),
-        idleCpuUsPerSec: fig((r) => r.current.idleCpuUsPerSec, 0),
-        commandsPerCustomerMessage: fig((r) => r.current.commandsPerCustomerMessage, 1),
-        redisBytesPerChat: fig((r) => r.current.redisBytesPerChat, 0),
-        achievedPerSec: fig((r) => r.current.achievedPerSec, 0),
-      },
-      other: {
-        cpuUsPerCustomerMessage: fig((r) => r.other.cpuUsPerCustomerMessage, 1),
-        marginalCpuUsPerCustomerMessage: fig((r) => r.other.marginalCpuUsPerCustomerMessage, 1),
-        idleCpuUsPerSec: fig((r) => r.other.idleCpuUsPerSec, 0),
-        commandsPerCustomerMessage: fig((r) => r.other.commandsPerCustomerMessage, 1),
-        redisBytesPerChat: fig((r) => r.other.redisBytesPerChat, 0),
-        achievedPerSec: fig((r) => r.other.achievedPerSec, 0),
-      },
+      current: summary((r) => r.current),
+      other: summary((r) => r.other),
       /** this / other, per run (the same traffic in the same run), then their median. */
       ratio: {
         cpuPerMessage: fig((r) => ratio(r.current.cpuUsPerCustomerMessage, r.other.cpuUsPerCustomerMessage)),

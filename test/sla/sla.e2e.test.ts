@@ -112,6 +112,15 @@ const levelProcessor = () =>
     log: f.services.log,
   })
 
+/** A customer writes: the chat's clock opens. Its SLA shard and the job id of each of its levels. */
+async function openClock(chat: string) {
+  await customerWrites(chat)
+  const clock = (await f.services.sla.get('sales', chat))!
+  const id = (level: number) =>
+    catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level })
+  return { queue: f.services.queues.slaFor('sales'), clock, id }
+}
+
 describe('SLA escalation ladder', () => {
   it('fires each level at its due time, in order, and each action does its job', async () => {
     const chat = pn(9501)
@@ -155,13 +164,8 @@ describe('SLA escalation ladder', () => {
 
   it('an open clock holds one timer: each level arms the next when it fires', async () => {
     const chat = pn(9506)
-    const queue = f.services.queues.slaFor('sales')
-    await customerWrites(chat)
-    const clock = (await f.services.sla.get('sales', chat))!
-    const state = (level: number) =>
-      queue.getJobState(
-        catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level }),
-      )
+    const { queue, id } = await openClock(chat)
+    const state = (level: number) => queue.getJobState(id(level))
     expect([await state(0), await state(1), await state(2)]).toEqual(['delayed', 'unknown', 'unknown'])
     await vi.waitFor(async () => expect(await events(chat)).toHaveLength(1), { timeout: 5000, interval: 20 })
     await vi.waitFor(async () => expect(await state(1)).toBe('delayed'), { timeout: 2000, interval: 20 })
@@ -171,11 +175,7 @@ describe('SLA escalation ladder', () => {
 
   it('a level retried after it fired (crash before arming the next) arms the next one', async () => {
     const chat = pn(9507)
-    const queue = f.services.queues.slaFor('sales')
-    await customerWrites(chat)
-    const clock = (await f.services.sla.get('sales', chat))!
-    const id = (level: number) =>
-      catalog.slaLevel.jobId({ sessionId: 'sales', chatJid: chat, waitSeq: clock.waitSeq, level })
+    const { queue, clock, id } = await openClock(chat)
     await vi.waitFor(async () => expect(await events(chat)).toHaveLength(1), { timeout: 5000, interval: 20 })
     await vi.waitFor(async () => expect(await queue.getJobState(id(1))).toBe('delayed'))
     // As if the worker died after level 0 fired and before it armed level 1.
