@@ -84,7 +84,12 @@ describe('tickbridge sessions pair', () => {
     const out = (t: string) => lines.push(t)
     expect(await runPair('nope', undefined, { rules, statuses, gateway, out })).toBe(2)
     expect(await runPair('p1', '+49 151', { rules, statuses, gateway, out })).toBe(2)
-    await statuses.set('p1', 'STOPPED', { detail: 'worker shut down' })
+    // The last worker shut down a minute ago. (Written "now", it could share the CLI's start millisecond
+    // and count as news, printed as "  stopped: …": that made this test flaky.)
+    const aMinuteAgo = { now: () => Date.now() - 60_000 }
+    await new SessionStatusStore(r.redis, r.keys, aMinuteAgo).set('p1', 'STOPPED', {
+      detail: 'worker shut down',
+    })
     expect(
       await runPair('p1', undefined, { rules, statuses, gateway, out, holderTimeoutMs: 100, pollMs: 20 }),
     ).toBe(1)
