@@ -41,6 +41,10 @@ export async function crmFixture(
     },
   })
   now = () => f.clock.now()
+  const budgetDeferrals = async () =>
+    (await f.services.metrics.crmCalls.get()).values
+      .filter((v) => v.labels.outcome === 'no_budget')
+      .reduce((sum, v) => sum + v.value, 0)
   await f.services.hubspot!.crm.ensureProperties()
   let seq = 0
   return {
@@ -48,12 +52,21 @@ export async function crmFixture(
     hs,
     rulesPath: rules,
     flush: () => flushCrm(f.services, f.clock),
-    /** Flush, moving the clock a second each time, until nothing is pending or `max` runs. */
+    /**
+     * Flush, moving the clock a second each time, until nothing is pending or `max` runs. The request
+     * budget runs on Redis' real clock (shared by every process): a flush it deferred (`no_budget`) does
+     * not count as a run, and the next one waits for the budget's window to move on.
+     */
     async settle(max = 20) {
       let written = 0
-      for (let i = 0; i < max && (await f.services.hubspot!.dirty.pending()) > 0; i++) {
+      const deadline = Date.now() + 15_000
+      for (let i = 0; i < max && (await f.services.hubspot!.dirty.pending()) > 0; ) {
+        const deferredBefore = await budgetDeferrals()
         written += (await flushCrm(f.services, f.clock)).written
         f.clock.advance(1000)
+        if ((await budgetDeferrals()) > deferredBefore && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 250))
+        else i++
       }
       return written
     },

@@ -102,7 +102,7 @@ describe('lookups (2.10)', () => {
       f.clock.advance(3600_000)
       await f.settle()
     }
-    // Every new number was looked up (the budget may have put two in one search), the cached one never.
+    // Every new number was looked up once (the budget may have put two in one search), the cached one never.
     for (let h = 0; h < 25; h++) expect(searchesFor(`49151610000${String(10 + h)}`)).toBe(1)
     expect(searchesFor('4915160000001')).toBe(1)
     await f.customerWrites('4915160000001')
