@@ -62,13 +62,14 @@ const orNull = (v: number): number | null => (v > 0 ? v : null)
 export function chatFromHash(h: Record<string, string>): Chat | null {
   if (!h.jid) return null
   let lastMessage: LastMessage | null = null
-  if (h.lmId && h.lmKey) {
+  const key = lastMessageKey(h)
+  if (h.lmId && key) {
     lastMessage = {
       id: h.lmId,
       fromMe: h.lmFromMe === '1',
       preview: h.lmPreview ?? '',
       timestamp: n(h.lmTs),
-      key: JSON.parse(h.lmKey) as MessageKey,
+      key,
     }
   }
   return {
@@ -89,6 +90,24 @@ export function chatFromHash(h: Record<string, string>): Chat | null {
     owner: !h.owner || h.owner === UNASSIGNED ? null : h.owner,
     archived: h.archived === '1',
     createdAt: n(h.createdAt),
+  }
+}
+
+/**
+ * The last message's WhatsApp key, from its parts: the jid as received (`lmJid`), the group sender
+ * (`lmPart`), `lmFromMe` and `lmId`. Stored apart rather than as one JSON value so that every value of
+ * the chat hash stays within Redis' `hash-max-listpack-value` (64 bytes) and the hash keeps its compact
+ * encoding: one long value turns the whole hash into a hash table, about three times the memory.
+ * Chats written before this carry the key as JSON in `lmKey`.
+ */
+function lastMessageKey(h: Record<string, string>): MessageKey | null {
+  if (h.lmKey) return JSON.parse(h.lmKey) as MessageKey
+  if (!h.lmId || !h.lmJid) return null
+  return {
+    remoteJid: h.lmJid,
+    fromMe: h.lmFromMe === '1',
+    id: h.lmId,
+    ...(h.lmPart ? { participant: h.lmPart } : {}),
   }
 }
 
@@ -114,10 +133,24 @@ export function transitionFromReply(
   }
 }
 
+/**
+ * The longest preview, in UTF-8 bytes: Redis' `hash-max-listpack-value`, so the chat hash that holds it
+ * keeps its compact encoding (see lastMessageKey). About as much as WhatsApp's own chat list shows.
+ */
+export const PREVIEW_MAX_BYTES = 64
+
 /** A short, single-line preview of a message for overviews (never the whole text). */
-export function previewOf(text: string | undefined, media: string | undefined, max = 80): string {
+export function previewOf(text: string | undefined, media: string | undefined): string {
   const t = (text ?? '').replace(/\s+/g, ' ').trim()
-  const body = t.length > max ? `${t.slice(0, max - 1)}…` : t
-  if (media) return body ? `[${media}] ${body}` : `[${media}]`
-  return body
+  const full = media ? (t ? `[${media}] ${t}` : `[${media}]`) : t
+  if (Buffer.byteLength(full) <= PREVIEW_MAX_BYTES) return full
+  // Whole code points only (never half an emoji), leaving room for the ellipsis (3 bytes).
+  let out = ''
+  let bytes = 0
+  for (const ch of full) {
+    bytes += Buffer.byteLength(ch)
+    if (bytes > PREVIEW_MAX_BYTES - 3) break
+    out += ch
+  }
+  return `${out.trimEnd()}…`
 }

@@ -71,12 +71,6 @@ export class InboxStore {
     e: MessageEvent,
     opts: { countsAsAnswer: boolean; defaultOwner: string | null; now: number },
   ): Promise<ChatTransition> {
-    const key = {
-      remoteJid: e.key.remoteJid,
-      fromMe: e.key.fromMe,
-      id: e.key.id,
-      ...(e.key.participant ? { participant: e.key.participant } : {}),
-    }
     const reply = await this.run('apply-message', e.sessionId, [
       e.key.remoteJid,
       e.chatJidAlt ?? '',
@@ -85,7 +79,7 @@ export class InboxStore {
       e.key.fromMe ? '1' : '0',
       e.timestamp,
       previewOf(e.text, e.media),
-      JSON.stringify(key),
+      e.key.participant ?? '',
       e.pushName ?? '',
       opts.countsAsAnswer ? '1' : '0',
       opts.defaultOwner ?? '',

@@ -102,7 +102,12 @@ local function merge(a, b)
     maxField(ka, f, hb[f])
   end
   if num(hb.lmTs) > num(redis.call('HGET', ka, 'lmTs')) then
-    redis.call('HSET', ka, 'lmId', hb.lmId, 'lmFromMe', hb.lmFromMe, 'lmPreview', hb.lmPreview, 'lmTs', hb.lmTs, 'lmKey', hb.lmKey)
+    redis.call('HSET', ka, 'lmId', hb.lmId, 'lmFromMe', hb.lmFromMe, 'lmPreview', hb.lmPreview, 'lmTs', hb.lmTs)
+    redis.call('HDEL', ka, 'lmKey', 'lmJid', 'lmPart')
+    -- A chat written before the key was stored in parts still has it as JSON (lmKey).
+    for _, f in ipairs({ 'lmJid', 'lmPart', 'lmKey' }) do
+      if hb[f] then redis.call('HSET', ka, f, hb[f]) end
+    end
   end
   if redis.call('HGET', ka, 'owner') == UNASSIGNED and present(hb.owner) then redis.call('HSET', ka, 'owner', hb.owner) end
   if not present(redis.call('HGET', ka, 'name')) and present(hb.name) then redis.call('HSET', ka, 'name', hb.name) end

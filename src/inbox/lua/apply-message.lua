@@ -1,5 +1,5 @@
 -- A message in or out. ARGV: 2 chat jid as received, 3 alternate jid or '', 4 chat type, 5 de-dup id,
--- 6 fromMe '1'/'0', 7 timestamp ms, 8 preview, 9 message key JSON, 10 push name or '',
+-- 6 fromMe '1'/'0', 7 timestamp ms, 8 preview, 9 group sender (key.participant) or '', 10 push name or '',
 -- 11 '1' if this outbound message counts as an answer, 12 default owner or '', 13 message id, 14 now ms,
 -- 15 sender jid to remember as a contact or '', 16 its alternate or '', 17 '1' for a DM, 18 group jid or ''.
 -- Returns reply() with extra = 1 when the message was a duplicate, 2 when it created the chat.
@@ -52,7 +52,10 @@ else
   end
 end
 if ts >= num(redis.call('HGET', ck, 'lmTs')) then
-  redis.call('HSET', ck, 'lmId', ARGV[13], 'lmFromMe', fromMe and 1 or 0, 'lmPreview', ARGV[8], 'lmTs', ts, 'lmKey', ARGV[9])
+  -- The key in parts (lmJid as received, lmPart), each value short enough to keep the hash a listpack.
+  redis.call('HSET', ck, 'lmId', ARGV[13], 'lmFromMe', fromMe and 1 or 0, 'lmPreview', ARGV[8], 'lmTs', ts,
+    'lmJid', ARGV[2], 'lmPart', ARGV[9])
+  redis.call('HDEL', ck, 'lmKey')
 end
 maxField(ck, 'lastActivity', ts)
 settle(c, beforeOwner, beforeUn)
