@@ -35,6 +35,25 @@ export interface SlaEvent {
 
 const EVENTS_KEEP = 100_000
 
+/**
+ * The planned levels as `level:ms after waitingSince`, comma-separated ("0:3600000,1:7200000"): short
+ * enough that the clock's hash keeps Redis' compact listpack encoding (every value within
+ * `hash-max-listpack-value`, 64 bytes), where the JSON form made it a hash table of twice the size.
+ */
+export function encodeLevels(levels: readonly PlannedLevel[], waitingSince: number): string {
+  return levels.map((l) => `${l.level}:${l.dueAt - waitingSince}`).join(',')
+}
+
+/** Reads both forms: the compact one, and the JSON that clocks opened before it carry. */
+export function decodeLevels(v: string, waitingSince: number): PlannedLevel[] {
+  if (v.startsWith('[')) return JSON.parse(v) as PlannedLevel[]
+  if (v === '') return []
+  return v.split(',').map((part) => {
+    const [level, offset] = part.split(':')
+    return { level: Number(level), dueAt: waitingSince + Number(offset) }
+  })
+}
+
 /** Open SLA clocks, fired levels and the breach log, in Redis. */
 export class SlaStore {
   private readonly lua: LuaScripts<'sla-claim'>
@@ -61,7 +80,7 @@ export class SlaStore {
       waitingSince: Number(h.waitingSince),
       kind: h.kind as PeriodKind,
       deadline: Number(h.deadline),
-      levels: JSON.parse(h.levels ?? '[]') as PlannedLevel[],
+      levels: decodeLevels(h.levels ?? '', Number(h.waitingSince)),
       state: (h.state ?? 'ok') as SlaState,
     }
   }
@@ -77,7 +96,7 @@ export class SlaStore {
         waitingSince: c.waitingSince,
         kind: c.kind,
         deadline: c.deadline,
-        levels: JSON.stringify(c.levels),
+        levels: encodeLevels(c.levels, c.waitingSince),
         state: c.state,
       })
       .zadd(this.keys.slaOpen(c.sessionId), c.waitingSince, c.chatJid)
