@@ -27,7 +27,7 @@ const SCRIPTS = {
   'seen-enqueue': 4,
   'seen-schedule': 3,
   'seen-claim': 3,
-  'seen-done': 3,
+  'seen-done': 4,
   'seen-cancel': 3,
 } as const
 
@@ -124,7 +124,7 @@ export class ReceiptStore {
   async done(sid: string, chat: string, ids: string[], now: number): Promise<void> {
     if (ids.length === 0) return
     const k = this.k(sid, chat)
-    await this.lua.run('seen-done', [k.batch, k.pending, k.sent], [now, ...ids])
+    await this.lua.run('seen-done', [k.batch, k.pending, k.sent, k.meta], [now, ...ids])
   }
 
   /**

@@ -100,6 +100,24 @@ describe('receipt batches in Redis', () => {
     expect(ids(await store.claim('s', jid, 2, T0 + 3900))).toEqual(['C'])
   })
 
+  it('after the receipt the batch bookkeeping is small again (issue 18: a compact listpack meta hash)', async () => {
+    const jid = pn(9300)
+    const plan = { now: T0, firstDelayMs: 1000, extendMs: 0, maxMs: 20_000, schedule: true }
+    // Ids as long as WhatsApp's: a claim of a few of them, kept as JSON, no longer fits a listpack value.
+    const idsOf = ['A', 'B', 'C', 'D'].map((x) => `3EB0${x.repeat(16)}`)
+    for (const id of idsOf) await store.enqueue('s', jid, entry(id), plan)
+    const claim = await store.claim('s', jid, 1, T0 + 1000)
+    expect('entries' in claim && claim.entries).toHaveLength(4)
+    // Only some were receipted (the rest is what a retry of the same job still owes)…
+    await store.done('s', jid, idsOf.slice(0, 2), T0 + 1001)
+    const retry = await store.claim('s', jid, 1, T0 + 1002)
+    expect('entries' in retry && retry.entries.map((e) => e.key.id)).toEqual(idsOf.slice(2))
+    // …then the rest: nothing is owed, and the meta hash is compact again.
+    await store.done('s', jid, idsOf.slice(2), T0 + 1003)
+    expect(await store.claim('s', jid, 1, T0 + 1004)).toEqual({ dueAt: T0 + 1000, entries: [] })
+    expect(await r.redis.object('ENCODING', r.keys.seenMeta('s', jid))).toBe('listpack')
+  })
+
   it('cancels everything waiting when the chat is read elsewhere', async () => {
     const jid = pn(9200)
     await store.enqueue('s', jid, entry('X'), {
