@@ -158,6 +158,7 @@ async function soak(
 
   const baseline = o.cluster ? 0 : await usedMemory(client)
   const baselineByKind = o.cluster ? new Map<string, number>() : await memoryByKind(client, prefix)
+  const baselineOverhead = o.cluster ? new Map<string, number>() : await memoryOverhead(client)
   const pool = new WorkerPool(
     o.workers,
     env,
@@ -322,6 +323,7 @@ async function soak(
         simBytes += Number((await client.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0)
   const memoryAfterLoad = (o.cluster ? 0 : await usedMemory(client)) - simBytes
   const afterLoadByKind = o.cluster ? new Map<string, number>() : await memoryByKind(client, prefix)
+  const afterLoadOverhead = o.cluster ? new Map<string, number>() : await memoryOverhead(client)
 
   // Drain: every timer due, every queue idle, every CRM change written.
   // Loops, not Math.max(...spread): a full soak sends far more messages than the call stack holds.
@@ -429,7 +431,14 @@ async function soak(
       ),
       redisBytesPerChatByKind: o.cluster
         ? null
-        : itemise(baselineByKind, afterLoadByKind, memoryAfterLoad - baseline, usedChats),
+        : itemise(
+            baselineByKind,
+            afterLoadByKind,
+            memoryAfterLoad - baseline,
+            usedChats,
+            baselineOverhead,
+            afterLoadOverhead,
+          ),
       redisCost:
         costBefore && costAfter && faults.redisRestarts.length === 0
           ? {
@@ -525,25 +534,53 @@ async function memoryByKind(
 }
 
 /**
- * Memory per chat that the load added, by key kind, largest first, and what no key accounts for
- * (`(not in any key)`: Redis' own dictionaries, client buffers, allocator slack), so the parts add up
- * to `redisBytesPerChat`.
+ * What Redis holds outside any key, from `MEMORY STATS`: the keyspace's own tables (a dictionary entry
+ * per key, and per key with a TTL), the clients' buffers (one per connection, so per worker and session,
+ * not per chat), the AOF buffer and the Lua script cache.
+ */
+async function memoryOverhead(redis: ReturnType<typeof createRedis>): Promise<Map<string, number>> {
+  const flat = (await redis.call('MEMORY', 'STATS')) as unknown[]
+  const stats = new Map<string, unknown>()
+  for (let i = 0; i < flat.length; i += 2) stats.set(String(flat[i]), flat[i + 1])
+  let keyTables = 0
+  for (const [name, v] of stats) {
+    if (!/^db\.\d+$/.test(name) || !Array.isArray(v)) continue
+    for (let i = 0; i < v.length; i += 2) keyTables += Number(v[i + 1] ?? 0)
+  }
+  const n = (name: string) => Number(stats.get(name) ?? 0)
+  return new Map([
+    ['(redis: key tables)', keyTables],
+    ['(redis: client connections)', n('clients.normal')],
+    ['(redis: AOF buffer)', n('aof.buffer')],
+    ['(redis: Lua scripts)', n('lua.caches')],
+  ])
+}
+
+/**
+ * Memory per chat that the load added, by key kind, largest first, then what Redis holds outside the
+ * keys (see memoryOverhead), and the rest (`(allocator rounding and the rest)`), so the parts add up to
+ * `redisBytesPerChat`.
  */
 function itemise(
   before: Map<string, number>,
   after: Map<string, number>,
   addedBytes: number,
   chats: number,
+  overheadBefore: Map<string, number>,
+  overheadAfter: Map<string, number>,
 ): Record<string, number> {
   const n = Math.max(1, chats)
-  const added = [...new Set([...before.keys(), ...after.keys()])]
-    .map((kind) => [kind, (after.get(kind) ?? 0) - (before.get(kind) ?? 0)] as const)
-    .filter(([, bytes]) => bytes !== 0)
-    .sort((a, b) => b[1] - a[1])
-  const inKeys = added.reduce((sum, [, bytes]) => sum + bytes, 0)
+  const delta = (a: Map<string, number>, b: Map<string, number>) =>
+    [...new Set([...a.keys(), ...b.keys()])]
+      .map((kind) => [kind, (b.get(kind) ?? 0) - (a.get(kind) ?? 0)] as const)
+      .filter(([, bytes]) => bytes !== 0)
+  const added = delta(before, after).sort((a, b) => b[1] - a[1])
+  const overhead = delta(overheadBefore, overheadAfter)
+  const itemised = [...added, ...overhead].reduce((sum, [, bytes]) => sum + bytes, 0)
   return Object.fromEntries([
     ...added.map(([kind, bytes]) => [kind, Math.round(bytes / n)]),
-    ['(not in any key)', Math.round((addedBytes - inKeys) / n)],
+    ...overhead.map(([kind, bytes]) => [kind, Math.round(bytes / n)]),
+    ['(allocator rounding and the rest)', Math.round((addedBytes - itemised) / n)],
   ])
 }
 
