@@ -98,17 +98,18 @@ export function chatFromHash(h: Record<string, string>): Chat | null {
  * (`lmPart`), `lmFromMe` and `lmId`. Stored apart rather than as one JSON value so that every value of
  * the chat hash stays within Redis' `hash-max-listpack-value` (64 bytes) and the hash keeps its compact
  * encoding: one long value turns the whole hash into a hash table, about three times the memory.
- * Chats written before this carry the key as JSON in `lmKey`.
+ * Chats written before this carry the key as JSON in `lmKey`, left in place (deleting it would cost a
+ * command per message, and Redis never makes such a hash compact again): the parts win once written.
  */
 function lastMessageKey(h: Record<string, string>): MessageKey | null {
-  if (h.lmKey) return JSON.parse(h.lmKey) as MessageKey
-  if (!h.lmId || !h.lmJid) return null
-  return {
-    remoteJid: h.lmJid,
-    fromMe: h.lmFromMe === '1',
-    id: h.lmId,
-    ...(h.lmPart ? { participant: h.lmPart } : {}),
-  }
+  if (h.lmId && h.lmJid)
+    return {
+      remoteJid: h.lmJid,
+      fromMe: h.lmFromMe === '1',
+      id: h.lmId,
+      ...(h.lmPart ? { participant: h.lmPart } : {}),
+    }
+  return h.lmKey ? (JSON.parse(h.lmKey) as MessageKey) : null
 }
 
 export function transitionFromReply(

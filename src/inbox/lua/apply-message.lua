@@ -53,9 +53,9 @@ else
 end
 if ts >= num(redis.call('HGET', ck, 'lmTs')) then
   -- The key in parts (lmJid as received, lmPart), each value short enough to keep the hash a listpack.
+  -- (A chat written before that may still hold the key as JSON in lmKey: lmJid wins when both exist.)
   redis.call('HSET', ck, 'lmId', ARGV[13], 'lmFromMe', fromMe and 1 or 0, 'lmPreview', ARGV[8], 'lmTs', ts,
     'lmJid', ARGV[2], 'lmPart', ARGV[9])
-  redis.call('HDEL', ck, 'lmKey')
 end
 maxField(ck, 'lastActivity', ts)
 settle(c, beforeOwner, beforeUn)

@@ -23,10 +23,11 @@ if claimed then
     redis.call('HSET', meta, 'claimed', cjson.encode(left))
   else
     local fields = redis.call('HGETALL', meta)
-    redis.call('DEL', meta)
     for i = 1, #fields, 2 do
-      redis.call('HSET', meta, fields[i], fields[i] == 'claimed' and '[]' or fields[i + 1])
+      if fields[i] == 'claimed' then fields[i + 1] = '[]' end
     end
+    redis.call('DEL', meta)
+    redis.call('HSET', meta, unpack(fields))
   end
 end
 return #ARGV - 1
