@@ -24,13 +24,22 @@ export async function snapshotRedisCost(redis: Redis): Promise<RedisCostSnapshot
 export interface IdleCost {
   cpuUsPerSec: number
   commandsPerSec: number
+  /** Where the idle commands go: calls per second of the busiest commands (a Lua script's inner calls too). */
+  topCommandsPerSec: Record<string, number>
 }
 
-export function idleCost(from: RedisCostSnapshot, to: RedisCostSnapshot, ms: number): IdleCost {
-  let calls = 0
-  for (const [cmd, t] of to.commands) calls += t.calls - (from.commands.get(cmd)?.calls ?? 0)
+export function idleCost(from: RedisCostSnapshot, to: RedisCostSnapshot, ms: number, top = 8): IdleCost {
   const perSec = (v: number) => Math.round((v / ms) * 1000)
-  return { cpuUsPerSec: perSec(to.cpuUs - from.cpuUs), commandsPerSec: perSec(calls) }
+  const deltas = [...to.commands]
+    .map(([cmd, t]) => [cmd, t.calls - (from.commands.get(cmd)?.calls ?? 0)] as const)
+    .filter(([, calls]) => calls > 0)
+    .sort((a, b) => b[1] - a[1])
+  const calls = deltas.reduce((sum, [, c]) => sum + c, 0)
+  return {
+    cpuUsPerSec: perSec(to.cpuUs - from.cpuUs),
+    commandsPerSec: perSec(calls),
+    topCommandsPerSec: Object.fromEntries(deltas.slice(0, top).map(([cmd, c]) => [cmd, perSec(c)])),
+  }
 }
 
 export interface RedisCostPerMessage {
