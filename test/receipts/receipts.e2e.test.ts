@@ -226,9 +226,13 @@ describe('POST /v1/sessions/:sid/seen', () => {
     expect(res.json()).toMatchObject({ chatId: chat, messageIds: [a, b] })
     await expect.poll(() => reads('manual-line', chat), { timeout: 3000 }).toHaveLength(1)
     expect((await reads('manual-line', chat))[0]!.keys.map((k) => k.id).sort()).toEqual([a, b].sort())
+    // The job records each receipt just after WhatsApp took it: wait for that before asking again.
+    const waiting = async () => (await f.services.receipts.pending('manual-line', chat)).map((e) => e.key.id)
+    await expect.poll(waiting, { timeout: 3000 }).toEqual([c])
     // Without ids: everything still waiting (only c), and a repeat finds nothing left to do.
     expect((await post('manual-line', { chatId: chat, delay: 'none' })).json().messageIds).toEqual([c])
     await expect.poll(() => reads('manual-line', chat), { timeout: 3000 }).toHaveLength(2)
+    await expect.poll(waiting, { timeout: 3000 }).toEqual([])
     const again = await post('manual-line', { chatId: chat, delay: 'none' })
     expect(again.json()).toEqual({ chatId: chat, messageIds: [], plannedAt: null })
   })
