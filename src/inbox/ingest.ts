@@ -125,7 +125,10 @@ export class Ingestor {
     for (const listener of this.listeners) {
       for (let attempt = 0; ; attempt++) {
         try {
-          await listener(event, transition)
+          // A retry is a redelivery to that listener: its first try may have done part of its work (the
+          // SLA planner recorded a clock, then Redis went away before its timer was added), and a
+          // listener finishes such work only for a transition marked `duplicate`.
+          await listener(event, attempt > 0 && transition ? { ...transition, duplicate: true } : transition)
           break
         } catch (err) {
           const giveUp = attempt >= NOTIFY_ATTEMPTS - 1

@@ -249,6 +249,29 @@ describe('SLA escalation ladder', () => {
     )
   })
 
+  it('Redis gone between recording a clock and adding its timer: the retried listener adds the timer', async () => {
+    const chat = pn(9508)
+    const queue = f.services.queues.slaFor('sales')
+    // The first level's add for this chat fails as it does while Redis restarts; the listener is retried.
+    const addForChat: unknown[] = []
+    const original = queue.add.bind(queue)
+    const add = vi.spyOn(queue, 'add').mockImplementation(async (name, data, opts) => {
+      if ((data as { chatJid?: string }).chatJid === chat && addForChat.push(data) === 1)
+        throw new Error('Connection is closed.')
+      return original(name, data, opts)
+    })
+    try {
+      await customerWrites(chat)
+    } finally {
+      add.mockRestore()
+    }
+    expect(addForChat).toHaveLength(2)
+    await vi.waitFor(
+      async () => expect((await events(chat)).map((e: { level: number }) => e.level)).toEqual([1, 2, 3]),
+      { timeout: 5000, interval: 50 },
+    )
+  })
+
   it('a reply between levels 1 and 2 stops levels 2 and 3', async () => {
     const chat = pn(9502)
     await customerWrites(chat)
