@@ -28,17 +28,28 @@ export interface IdleCost {
   topCommandsPerSec: Record<string, number>
 }
 
+/** Calls and µs per command between two snapshots, for the commands that ran. */
+function commandDeltas(
+  before: RedisCostSnapshot,
+  after: RedisCostSnapshot,
+): Array<[string, { calls: number; usec: number }]> {
+  const deltas: Array<[string, { calls: number; usec: number }]> = []
+  for (const [cmd, a] of after.commands) {
+    const b = before.commands.get(cmd) ?? { calls: 0, usec: 0 }
+    const d = { calls: a.calls - b.calls, usec: a.usec - b.usec }
+    if (d.calls > 0) deltas.push([cmd, d])
+  }
+  return deltas
+}
+
 export function idleCost(from: RedisCostSnapshot, to: RedisCostSnapshot, ms: number, top = 8): IdleCost {
   const perSec = (v: number) => Math.round((v / ms) * 1000)
-  const deltas = [...to.commands]
-    .map(([cmd, t]) => [cmd, t.calls - (from.commands.get(cmd)?.calls ?? 0)] as const)
-    .filter(([, calls]) => calls > 0)
-    .sort((a, b) => b[1] - a[1])
-  const calls = deltas.reduce((sum, [, c]) => sum + c, 0)
+  const deltas = commandDeltas(from, to).sort((x, y) => y[1].calls - x[1].calls)
+  const calls = deltas.reduce((sum, [, d]) => sum + d.calls, 0)
   return {
     cpuUsPerSec: perSec(to.cpuUs - from.cpuUs),
     commandsPerSec: perSec(calls),
-    topCommandsPerSec: Object.fromEntries(deltas.slice(0, top).map(([cmd, c]) => [cmd, perSec(c)])),
+    topCommandsPerSec: Object.fromEntries(deltas.slice(0, top).map(([cmd, d]) => [cmd, perSec(d.calls)])),
   }
 }
 
@@ -71,13 +82,7 @@ export function costPerMessage(
   top = 12,
 ): RedisCostPerMessage {
   const n = Math.max(1, customerMessages)
-  const deltas: Array<[string, { calls: number; usec: number }]> = []
-  for (const [cmd, a] of after.commands) {
-    const b = before.commands.get(cmd) ?? { calls: 0, usec: 0 }
-    const d = { calls: a.calls - b.calls, usec: a.usec - b.usec }
-    if (d.calls > 0) deltas.push([cmd, d])
-  }
-  deltas.sort((x, y) => y[1].usec - x[1].usec)
+  const deltas = commandDeltas(before, after).sort((x, y) => y[1].usec - x[1].usec)
   const round = (v: number) => Math.round(v * 100) / 100
   const cpuUs = after.cpuUs - before.cpuUs
   const calls = deltas.reduce((s, [, d]) => s + d.calls, 0)
