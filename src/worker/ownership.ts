@@ -236,9 +236,18 @@ export class SessionOwnership {
     const actionsConnection = duplicateRedis(redis, { forWorkers: true })
     // BullMQ drops its own listener when the worker closes; a reconnect attempt still under way then
     // (Redis down while the session is fenced) would otherwise print "[ioredis] Unhandled error event".
-    actionsConnection.on('error', (err) =>
-      this.deps.onRedisError?.(err, `connection ${sessionQueueName(sid)}`),
-    )
+    const onConnectionError = (err: unknown) =>
+      this.deps.onRedisError?.(err, `connection ${sessionQueueName(sid)}`)
+    actionsConnection.on('error', onConnectionError)
+    // BullMQ's Worker opens its blocking connection as a duplicate of this one and drops its listener
+    // when it closes; a fenced session closes while Redis is down, and that connection's reconnect
+    // attempts then printed "[ioredis] Unhandled error event" with a stack, once per attempt.
+    const duplicate = actionsConnection.duplicate.bind(actionsConnection)
+    actionsConnection.duplicate = (...args: Parameters<typeof duplicate>) => {
+      const c = duplicate(...args)
+      c.on('error', onConnectionError)
+      return c
+    }
     const actions = new BullWorker(
       sessionQueueName(sid),
       (job, token) => runSessionJob(job, token, sid, this.held.get(sid)?.session, this.deps.processors),
