@@ -15,9 +15,9 @@ export default defineConfig({
         test: {
           name: 'suite',
           include: ['test/**/*.test.ts'],
-          // Most files wait on Redis, timers and child processes rather than the CPU: two at a time on
-          // this 2-core machine (vitest's default is one worker fewer than the cores: here one).
-          maxWorkers: 2,
+          // One file at a time on this 2-core machine (vitest's default: one worker fewer than the
+          // cores). Two at a time took 335 s instead of 500 s, but the extra load surfaced timing races
+          // in a few end-to-end tests (reminders, receipts) that are not all fixed yet.
           exclude: [...configDefaults.exclude, ...PRODUCTION_PROOF],
           sequence: { groupOrder: 0 },
         },
