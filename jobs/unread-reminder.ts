@@ -1,7 +1,6 @@
 import { DelayedError } from 'bullmq'
 import type { Logger } from 'pino'
 import type { Clock } from '../src/clock.js'
-import type { Ingestor } from '../src/inbox/ingest.js'
 import type { InboxStore } from '../src/inbox/store.js'
 import type { Metrics } from '../src/metrics.js'
 import { ReminderStore } from '../src/reminders/reminder-store.js'
@@ -20,7 +19,6 @@ const appStateBackoff = (attempt: number) => Math.min(2000 * 2 ** attempt, 600_0
 export function unreadReminderProcessor(deps: {
   reminders: ReminderStore
   inbox: InboxStore
-  ingestor: Ingestor
   rules: () => Rules
   clock: Clock
   metrics: Metrics
@@ -72,13 +70,9 @@ export function unreadReminderProcessor(deps: {
       { sessionId: sid, chat: chatJid, reminderId: rid, lateMs: now() - r.dueAt, snooze: r.snooze },
       'reminder fired',
     )
-    // Our stored state follows what we just did on WhatsApp (a local read: pending receipts stay).
-    const at = now()
-    if (r.snooze)
-      await deps.ingestor.ingest({ type: 'chat.meta', sessionId: sid, chatJid: chat.jid, archived: false })
-    if (r.clearFirst)
-      await deps.ingestor.ingest({ type: 'chat.read', sessionId: sid, chatJid: chat.jid, at, source: 'api' })
-    await deps.ingestor.ingest({ type: 'chat.markedUnread', sessionId: sid, chatJid: chat.jid, at })
+    // Our stored state already follows: each call above resolved once the transport had reported the
+    // accepted change to the inbox (port.ts). Reporting it again here would clear the dot a second
+    // time after the reminder was seen done, so a caller reading the chat then could find no dot.
     return { fired: true, status: 'done' }
   }
 }

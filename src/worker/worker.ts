@@ -126,7 +126,6 @@ export async function startWorker(
         unreadReminderProcessor({
           reminders: s.reminderStore,
           inbox: s.inbox,
-          ingestor: s.ingestor,
           rules: () => s.rules.current(),
           clock: s.clock,
           metrics: s.metrics,

@@ -68,6 +68,45 @@ describe('mark unread now', () => {
     })
   })
 
+  it('each change reaches our inbox once, before the reminder is done: a caller then never finds the dot gone', async () => {
+    // The API answers with the chat as soon as it sees the reminder done. Anything of ours that
+    // reaches the inbox after that moment (a second "read") takes the dot off under the caller's eyes.
+    const chat = pn(8002)
+    await customerWrites(chat, 'where is my order?')
+    const seen: string[] = []
+    const ingestor = f.services.ingestor
+    const ingest = ingestor.ingest.bind(ingestor)
+    const store = f.services.reminderStore
+    const transition = store.transition.bind(store)
+    vi.spyOn(ingestor, 'ingest').mockImplementation(async (event) => {
+      const e = event as { type?: string; chatJid?: string }
+      if (e.chatJid === chat) seen.push(e.type!)
+      return ingest(event)
+    })
+    vi.spyOn(store, 'transition').mockImplementation(async (...args) => {
+      if (args[1] === chat && args[3] === 'done') seen.push('(reminder done)')
+      return transition(...args)
+    })
+    try {
+      expect((await unread(chat)).statusCode).toBe(200)
+      // The job may still run after the API answered: wait until it has finished.
+      const [{ reminderId }] = (
+        await f.app.inject({ url: `/v1/sessions/desk/chats/${chat}/reminders`, headers: auth })
+      ).json().items
+      const queue = f.services.jobs.queueOf(catalog.unreadReminder, 'desk')
+      const id = f.services.jobs.jobId(catalog.unreadReminder, { reminderId })
+      await vi.waitFor(async () => {
+        const job = await queue.getJob(id)
+        expect(job === undefined || (await job.isCompleted())).toBe(true)
+      })
+    } finally {
+      vi.restoreAllMocks()
+    }
+    expect(seen).toEqual(['chat.read', 'chat.markedUnread', '(reminder done)'])
+    const after = await f.app.inject({ url: `/v1/sessions/desk/chats/${chat}`, headers: auth })
+    expect(after.json()).toMatchObject({ markedUnread: true, unreadCount: 0 })
+  })
+
   it('without clearFirst only marks unread; a group chat uses its last key with participant', async () => {
     const g = group(801)
     await customerWrites(g, 'hi all', { participant: pn(8101) })
