@@ -48,6 +48,14 @@ export function buildChats(plan: LoadPlan, truth: Truth): SoakChat[] {
   return chats
 }
 
+export const emptyLoadStats = (): LoadStats => ({
+  sent: { customer: 0, answer: 0, bot: 0 },
+  reminders: { created: 0, skipped: 0 },
+  injectRetries: 0,
+  achievedRate: 0,
+  maxBehindMs: 0,
+})
+
 export async function runLoad(deps: {
   plan: LoadPlan
   chats: SoakChat[]
@@ -56,18 +64,14 @@ export async function runLoad(deps: {
   reminders: ReminderService
   idPrefix: string
   stopped: () => boolean
+  /** Filled as the load runs (for a profile taken meanwhile); returned at the end. */
+  stats?: LoadStats
 }): Promise<LoadStats> {
   const { plan, chats, truth, network, reminders } = deps
   const slow = chats.map(() => plan.rand() < 0.3)
   const lastTs = new Map<string, number>()
   const reminderBusyUntil = new Map<string, number>()
-  const stats: LoadStats = {
-    sent: { customer: 0, answer: 0, bot: 0 },
-    reminders: { created: 0, skipped: 0 },
-    injectRetries: 0,
-    achievedRate: 0,
-    maxBehindMs: 0,
-  }
+  const stats = deps.stats ?? emptyLoadStats()
   const started = Date.now()
   const endAt = started + plan.seconds * 1000
   const total = Math.floor(plan.rate * plan.seconds)

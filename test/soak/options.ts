@@ -3,7 +3,7 @@ import { z } from 'zod'
 /** Every soak setting, from `npm run soak -- --flag value` (or the CI test), validated once. */
 export const soakOptionsSchema = z
   .object({
-    sessions: z.coerce.number().int().min(1).max(500).default(20),
+    sessions: z.coerce.number().int().min(1).max(1000).default(20),
     chats: z.coerce.number().int().min(1).max(200_000).default(2000),
     /** Messages per second the generator injects, all kinds together. */
     rate: z.coerce.number().positive().max(20_000).default(500),
@@ -40,6 +40,8 @@ export const soakOptionsSchema = z
     drainTimeout: z.coerce.number().positive().default(600),
     /** Run the worker processes from this checkout (another revision) instead of this one. */
     workerRoot: z.string().min(1).optional(),
+    /** Seconds of a command profile (Redis µs and calls by operation, from its SLOWLOG) during the load; 0 = none. */
+    profileSeconds: z.coerce.number().min(0).max(60).default(0),
     /** Print progress lines on stderr. */
     verbose: z.boolean().default(true),
   })

@@ -22,7 +22,8 @@ import {
 } from '../helpers/redis-servers.js'
 import { type HubSpotStandIn, STANDIN_TOKEN, startHubSpotStandIn } from '../hubspot-standin/server.js'
 import { checkInvariants, type WebhookDelivery } from './check.js'
-import { buildChats, type LoadStats, runLoad } from './load.js'
+import { profileCommands, scriptNames } from './command-profile.js'
+import { buildChats, emptyLoadStats, type LoadStats, runLoad } from './load.js'
 import { loadSeconds, type SoakInput, type SoakOptions, soakOptionsSchema } from './options.js'
 import { costPerMessage, idleCost, snapshotRedisCost } from './redis-cost.js'
 import { SessionWatch } from './session-watch.js'
@@ -299,8 +300,23 @@ async function soak(
   if (idleFrom) await new Promise((r) => setTimeout(r, 5000))
   const costBefore = o.cluster ? null : await snapshotRedisCost(client)
   const costFromMs = Date.now()
+  const live = emptyLoadStats()
+  // A command profile (every command in the SLOWLOG) from a third into the load, when asked for; logging
+  // costs Redis a little meanwhile, so that run's CPU figures include it.
+  const profiling =
+    o.profileSeconds > 0 && !o.cluster
+      ? new Promise((r) => setTimeout(r, (seconds * 1000) / 3)).then(() =>
+          profileCommands(client, {
+            seconds: Math.min(o.profileSeconds, (seconds * 2) / 3),
+            prefix,
+            scripts: scriptNames([client, s.redis]),
+            customerSent: () => live.sent.customer,
+          }),
+        )
+      : null
   try {
     load = await runLoad({
+      stats: live,
       plan,
       chats,
       truth,
@@ -315,6 +331,7 @@ async function soak(
   }
   await Promise.all(faultLoops)
   hubspot.clearFaults()
+  const commandProfile = await profiling?.catch((err: unknown) => ({ error: String(err) }))
   // Redis memory of the service's state, without the sim's own streams (the stand-in for WhatsApp's servers).
   let simBytes = 0
   if (!o.cluster)
@@ -446,14 +463,14 @@ async function soak(
                 idle: idleCost(idleFrom!, costBefore, 5000),
                 spanMs: costSpanMs,
               }),
-              includes:
-                'load and drain, every automation on; plus the harness: one XADD per message into the sim inbound stream and the session watch polls',
+              includes: `load and drain, every automation on; plus the harness: one XADD per message into the sim inbound stream and the session watch polls${commandProfile ? '; and the command profile (SLOWLOG of every command while it ran)' : ''}`,
             }
           : {
               skipped: o.cluster
                 ? 'cluster: counters are per node'
                 : 'Redis restarted: its counters were reset',
             },
+      ...(commandProfile ? { commandProfile } : {}),
       hubspotCalls: hubspot.stats(),
     },
     workerExits: pool.exited.filter((e) => e.code !== null && e.code !== 0),

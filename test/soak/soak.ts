@@ -5,7 +5,8 @@ import { runSoak } from './run.js'
 
 /**
  * `npm run soak -- --sessions 20 --chats 2000 --rate 500 --minutes 5 --workers 3 --kill-every 20
- *  --redis-restarts 1 --wa-disconnect-every 10 --hubspot-fault-every 30 [--cluster] [--drain-timeout 600]`
+ *  --redis-restarts 1 --wa-disconnect-every 10 --hubspot-fault-every 30 [--cluster] [--drain-timeout 600]
+ *  [--profile-seconds 5]`
  * Prints the JSON report on stdout (progress on stderr); exits 1 when an invariant was violated, 2 on
  * bad flags.
  */
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     'tolerance-ms': { type: 'string' },
     'drain-timeout': { type: 'string' },
     seed: { type: 'string' },
+    'profile-seconds': { type: 'string' },
     cluster: { type: 'boolean' },
     quiet: { type: 'boolean' },
   },
