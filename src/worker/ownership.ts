@@ -15,6 +15,7 @@ import {
 import type { SessionStatusStore } from '../whatsapp/status-store.js'
 import { preferredWorker } from './assignment.js'
 import type { LeaseStore } from './lease.js'
+import { type MarkerWaits, sessionWorkerBackend } from './marker-waits.js'
 import { runSessionJob, type SessionJobProcessor } from './session-jobs.js'
 import { sessionQueueName } from './session-queues.js'
 
@@ -42,8 +43,11 @@ interface Held {
   epoch: number
   session: WhatsAppSession
   actions: BullWorker
-  /** The connection handed to `actions`: BullMQ does not close a connection it was given. */
-  actionsConnection: Redis
+  /**
+   * The connection handed to `actions` when it has one of its own (a Cluster: BullMQ does not close a
+   * connection it was given); with the process's shared wait, `actions` uses the shared connection.
+   */
+  actionsConnection?: Redis
   /** Local deadline: past it without a successful renewal we must assume the lease is gone. */
   fenceAt: number
   closing?: Promise<void>
@@ -81,6 +85,11 @@ export class SessionOwnership {
       /** Processors of the session queues' jobs, by job name. */
       processors: Readonly<Record<string, SessionJobProcessor>>
       timings?: Partial<OwnershipTimings>
+      /**
+       * One blocking connection for every held session's job queue (single Redis). Without it each
+       * session's Worker has two connections of its own, one of them blocking (BullMQ's default).
+       */
+      markerWaits?: MarkerWaits
     },
   ) {
     this.rules = deps.rules
@@ -233,33 +242,24 @@ export class SessionOwnership {
       log.warn({ err, sessionId: sid }, 'session take interrupted; will retry')
       return
     }
-    const actionsConnection = duplicateRedis(redis, { forWorkers: true })
-    // BullMQ drops its own listener when the worker closes; a reconnect attempt still under way then
-    // (Redis down while the session is fenced) would otherwise print "[ioredis] Unhandled error event".
-    const onConnectionError = (err: unknown) =>
-      this.deps.onRedisError?.(err, `connection ${sessionQueueName(sid)}`)
-    actionsConnection.on('error', onConnectionError)
-    // BullMQ's Worker opens its blocking connection as a duplicate of this one and drops its listener
-    // when it closes; a fenced session closes while Redis is down, and that connection's reconnect
-    // attempts then printed "[ioredis] Unhandled error event" with a stack, once per attempt.
-    const duplicate = actionsConnection.duplicate.bind(actionsConnection)
-    actionsConnection.duplicate = (...args: Parameters<typeof duplicate>) => {
-      const c = duplicate(...args)
-      c.on('error', onConnectionError)
-      return c
-    }
+    const waits = this.deps.markerWaits
+    const actionsConnection = waits ? undefined : this.ownConnection(sid)
     const actions = new BullWorker(
       sessionQueueName(sid),
       (job, token) => runSessionJob(job, token, sid, this.held.get(sid)?.session, this.deps.processors),
       {
-        connection: actionsConnection as unknown as ConnectionOptions,
+        connection: (actionsConnection ?? redis) as unknown as ConnectionOptions,
         prefix: keys.prefix,
         concurrency: 1,
         // Shorter than the shortest lease expiry after a crash (leaseMs - tickMs), so a dead holder's
         // job lock is always gone when the next holder takes the session (see requeueOrphans).
         lockDuration: Math.max(1000, Math.floor((this.t.leaseMs - this.t.tickMs) * 0.75)),
         stalledInterval: 5000,
+        // A job added or coming due wakes the Worker (its queue's marker); the drain delay is only the
+        // idle re-check, which the shared wait pays per session: once in 30 s rather than every 5 s.
+        ...(waits ? { drainDelay: 30 } : {}),
       },
+      sessionWorkerBackend(waits),
     )
     // Without a listener BullMQ prints every connection error raw (with its stack) to stderr.
     actions.on('error', (err) =>
@@ -274,11 +274,31 @@ export class SessionOwnership {
       epoch,
       session,
       actions,
-      actionsConnection,
+      ...(actionsConnection ? { actionsConnection } : {}),
       fenceAt,
     })
     await this.deps.commands?.serve(sid)
     log.info({ sessionId: sid, epoch, transport: transport.kind }, 'session taken')
+  }
+
+  /** A connection of the session's own for its Worker (no shared wait: a Cluster). */
+  private ownConnection(sid: string): Redis {
+    const connection = duplicateRedis(this.deps.redis, { forWorkers: true })
+    // BullMQ drops its own listener when the worker closes; a reconnect attempt still under way then
+    // (Redis down while the session is fenced) would otherwise print "[ioredis] Unhandled error event".
+    const onConnectionError = (err: unknown) =>
+      this.deps.onRedisError?.(err, `connection ${sessionQueueName(sid)}`)
+    connection.on('error', onConnectionError)
+    // BullMQ's Worker opens its blocking connection as a duplicate of this one and drops its listener
+    // when it closes; a fenced session closes while Redis is down, and that connection's reconnect
+    // attempts then printed "[ioredis] Unhandled error event" with a stack, once per attempt.
+    const duplicate = connection.duplicate.bind(connection)
+    connection.duplicate = (...args: Parameters<typeof duplicate>) => {
+      const c = duplicate(...args)
+      c.on('error', onConnectionError)
+      return c
+    }
+    return connection
   }
 
   /** Re-opens a held session's connection (after FAILED, or to pair again), keeping its lease. */
@@ -342,7 +362,7 @@ export class SessionOwnership {
       // does not wait for it (its socket is already closed; the job is retried by the next holder).
       if (fenced) await boundedStep(h.actions.close(true))
       else await h.actions.close().catch(() => {})
-      h.actionsConnection.disconnect()
+      h.actionsConnection?.disconnect()
       await (socketClosed ? boundedStep(socketClosed) : h.session.close())
       this.held.delete(sid)
       if (release) await leases.release(sid, workerId, h.epoch).catch(() => {})

@@ -11,7 +11,7 @@ import { unreadReminderProcessor } from '../../jobs/unread-reminder.js'
 import { ResetSchedules } from '../counters/reset-schedules.js'
 import type { Ingestor } from '../inbox/ingest.js'
 import { GLOBAL_QUEUES, SLA_SHARDS, slaQueueName } from '../queues.js'
-import { duplicateRedis } from '../redis.js'
+import { duplicateRedis, isCluster } from '../redis.js'
 import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
@@ -22,6 +22,7 @@ import { RedisTokenStore, sendBucketKey } from '../whatsapp/send-budget.js'
 import { SimTransport } from '../whatsapp/sim/transport.js'
 import { startCrmWorker } from './crm-worker.js'
 import { LeaseStore } from './lease.js'
+import { MarkerWaits } from './marker-waits.js'
 import { DEFAULT_TIMINGS, type OwnershipTimings, SessionOwnership } from './ownership.js'
 
 export interface Worker {
@@ -96,6 +97,8 @@ export async function startWorker(
     }
   }
   const commands = new SessionCommandServer(s.redis, s.keys.prefix, handle, s.log)
+  // Every held session's job queue waits on this one connection (single Redis; see marker-waits.ts).
+  const markerWaits = isCluster(s.redis) ? undefined : sharedWait(s, workerId)
   const ownership: SessionOwnership = new SessionOwnership({
     workerId,
     redis: s.redis,
@@ -134,6 +137,7 @@ export async function startWorker(
       ),
     ),
     ...(opts.timings ? { timings: opts.timings } : {}),
+    ...(markerWaits ? { markerWaits } : {}),
   })
   await ownership.start()
   const globalWorkers = startGlobalWorkers(s)
@@ -165,9 +169,16 @@ export async function startWorker(
       await Promise.all(globalWorkers.map((w) => w.close()))
       await crm?.close()
       await ownership.close()
+      await markerWaits?.close()
       await commands.close()
     },
   }
+}
+
+function sharedWait(s: Services, workerId: string): MarkerWaits {
+  const blocking = duplicateRedis(s.redis, { forWorkers: true, name: `${s.keys.prefix}:session-jobs-wait` })
+  blocking.on('error', (err) => s.onRedisError(err, 'session jobs wait'))
+  return new MarkerWaits(blocking, s.redis, s.log.child({ worker: workerId }))
 }
 
 /** Workers of the queues that need no session socket: SLA timers, webhook deliveries, counter resets. */
