@@ -33,6 +33,18 @@ export const DEFAULT_TIMINGS: OwnershipTimings = { tickMs: 2000, leaseMs: 10_000
 /** Past this share of the lease without a successful renewal, the holder closes its socket (fencing). */
 export const FENCE_SHARE = 0.6
 
+/** Sessions renewed, handed over or taken at a time in one ownership pass. */
+const PARALLEL = 16
+
+/** Runs `fn` over the items, at most `limit` at a time. */
+async function eachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>) {
+  let next = 0
+  const lane = async () => {
+    while (next < items.length) await fn(items[next++]!)
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+}
+
 /** A step of a drop that waits on Redis (or on a job that waits on it) gets this long at most. */
 const DROP_STEP_MS = 2000
 
@@ -149,19 +161,17 @@ export class SessionOwnership {
     const wanted = new Set<string>()
     for (const sid of sids) if (!stopped.has(sid) && preferredWorker(sid, live) === workerId) wanted.add(sid)
 
+    // Renewals first: with hundreds of sessions, hand-overs and takes must not hold them up past the
+    // fencing deadline. Each step runs PARALLEL sessions at a time (the shared connection pipelines them).
+    const leaving: Array<[string, Held, string]> = []
+    const keeping: Array<[string, Held]> = []
     for (const [sid, h] of this.held) {
-      if (!this.rules.sessions.has(sid)) {
-        await this.drop(sid, h, 'removed from the rules')
-        continue
-      }
-      if (stopped.has(sid)) {
-        await this.drop(sid, h, 'stopped by an operator')
-        continue
-      }
-      if (!wanted.has(sid)) {
-        await this.drop(sid, h, 'handed over to another worker')
-        continue
-      }
+      if (!this.rules.sessions.has(sid)) leaving.push([sid, h, 'removed from the rules'])
+      else if (stopped.has(sid)) leaving.push([sid, h, 'stopped by an operator'])
+      else if (!wanted.has(sid)) leaving.push([sid, h, 'handed over to another worker'])
+      else keeping.push([sid, h])
+    }
+    await eachLimited(keeping, PARALLEL, async ([sid, h]) => {
       try {
         // The lease runs from when Redis applied the renewal, at the latest when we sent it.
         const sentAt = Date.now()
@@ -174,11 +184,13 @@ export class SessionOwnership {
       } catch (err) {
         log.warn({ err, sessionId: sid }, 'lease renewal failed')
       }
-    }
+    })
     this.fenceExpired()
+    await eachLimited(leaving, PARALLEL, ([sid, h, why]) => this.drop(sid, h, why))
 
-    for (const sid of wanted) {
-      if (this.held.has(sid) || this.stopped) continue
+    const toTake = [...wanted].filter((sid) => !this.held.has(sid))
+    await eachLimited(toTake, PARALLEL, async (sid) => {
+      if (this.held.has(sid) || this.stopped) return
       let epoch = 0
       const sentAt = Date.now()
       try {
@@ -189,7 +201,7 @@ export class SessionOwnership {
       // A lease granted too late to be worth anything (Redis answered slowly) is not used.
       if (epoch > 0 && Date.now() < sentAt + t.leaseMs * FENCE_SHARE) await this.take(sid, epoch, sentAt)
       else if (epoch > 0) await leases.release(sid, workerId, epoch).catch(() => {})
-    }
+    })
   }
 
   /** Stops sessions whose lease may have expired without us noticing (Redis unreachable). */

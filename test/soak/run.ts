@@ -185,9 +185,17 @@ async function soak(
     idle && holding
       ? {
           allWorkingMs,
-          connectionsPerWorker: Math.round((holding.connected - idle.connected) / o.workers),
-          blockingConnections: holding.blocked - idle.blocked,
-          connectionsPerSession: Math.round(((holding.connected - idle.connected) / o.sessions) * 100) / 100,
+          // The service's own connections; the sim's readers (one per session) are counted apart.
+          connectionsPerWorker: Math.round(
+            (holding.connected - idle.connected - (holding.simReaders - idle.simReaders)) / o.workers,
+          ),
+          blockingConnections: holding.blocked - idle.blocked - (holding.simReaders - idle.simReaders),
+          connectionsPerSession:
+            Math.round(
+              ((holding.connected - idle.connected - (holding.simReaders - idle.simReaders)) / o.sessions) *
+                100,
+            ) / 100,
+          simReaderConnections: holding.simReaders - idle.simReaders,
           redisBytesPerSession: Math.round((holding.usedMemory - idle.usedMemory) / o.sessions),
         }
       : null
@@ -661,10 +669,13 @@ function windowsByKind(windows: Array<{ from: number; to: number; what: string }
 async function clientsAndMemory(redis: ReturnType<typeof createRedis>) {
   const info = `${await redis.info('clients')}\n${await redis.info('memory')}`
   const field = (name: string) => Number(new RegExp(`^${name}:(\\d+)`, 'm').exec(info)?.[1] ?? 0)
+  // The sim's readers stand in for WhatsApp's servers (a Baileys session has a WebSocket instead).
+  const list = (await redis.client('LIST')) as string
   return {
     connected: field('connected_clients'),
     blocked: field('blocked_clients'),
     usedMemory: field('used_memory'),
+    simReaders: list.split('\n').filter((line) => line.includes(' name=sim-reader:')).length,
   }
 }
 

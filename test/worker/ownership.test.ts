@@ -96,11 +96,11 @@ describe('session ownership across workers', () => {
           expect(running).toHaveLength(1)
           expect(running[0]).toBe(workers[['w1', 'w2', 'w3'].indexOf(holder!)])
         }
+        // Spread over the three (the first to start takes everything, then hands over to the others).
+        expect(new Set(h.values()).size).toBe(3)
       },
       { timeout: 5000, interval: 50 },
     )
-    const spread = new Set((await holders()).values())
-    expect(spread.size).toBe(3)
 
     // Work keeps arriving for every session while w2 "crashes" (stops without releasing anything).
     const jobs = SESSIONS.flatMap((sid, i) =>
@@ -188,4 +188,47 @@ describe('session ownership across workers', () => {
     await w.close()
     expect(open).toBe(0)
   }, 15_000)
+
+  it('taking many sessions whose sockets open slowly, it keeps renewing the leases it holds: none is fenced', async () => {
+    // Issue 18 (300 sessions per worker): a pass took its sessions one after another and renewed only on
+    // the next pass, so the first ones taken outlived their fencing deadline (60 % of the lease) and
+    // were stopped while the rest were still being opened.
+    const many = Array.from({ length: 20 }, (_, i) => `slow${i}`)
+    const manyRules = compileRules(
+      rulesSchema.parse({ version: 1, orgs: [{ id: 'o' }], sessions: many.map((id) => ({ id, org: 'o' })) }),
+    )
+    const sim = new SimTransport({ redis: r.redis, keys: r.keys, network, log, blockMs: 100 })
+    let opened = 0
+    const transport: WhatsAppTransport = {
+      kind: 'sim',
+      async open(sid, sink) {
+        // A WhatsApp socket takes a while to open: 60 ms here, 20 of them 1.2 s one after another.
+        await new Promise((resolve) => setTimeout(resolve, 60))
+        opened++
+        return sim.open(sid, sink)
+      },
+    }
+    const w = new SessionOwnership({
+      workerId: 'wslow',
+      redis: r.redis,
+      keys: r.keys,
+      leases,
+      transport,
+      statuses,
+      sink: async () => {},
+      log,
+      rules: manyRules,
+      timings,
+      processors: {},
+    })
+    await w.start()
+    await vi.waitFor(() => expect(w.sessionIds().sort()).toEqual([...many].sort()), { timeout: 10_000 })
+    // Two more lease periods: every session stays held, none was stopped and opened again.
+    await new Promise((resolve) => setTimeout(resolve, timings.leaseMs * 2))
+    expect(w.sessionIds()).toHaveLength(many.length)
+    const fenced = (await Promise.all(many.map((sid) => statuses.history(sid)))).flat()
+    expect(fenced.filter((rec) => rec.detail === 'lease not renewed in time')).toEqual([])
+    expect(opened).toBe(many.length)
+    await w.close()
+  }, 20_000)
 })
