@@ -47,6 +47,17 @@ export type GlobalQueues = Record<GlobalQueueName, Queue> & {
  */
 export const QUEUE_STREAMS = { events: { maxLen: 100 } }
 
+/**
+ * How every Worker of ours gets a job back from a process that died with it in flight (kill -9, OOM).
+ * The job is "stalled" once its lock expires unrenewed; the next stalled check (every `stalledInterval`)
+ * hands it to another worker. BullMQ fails it for good after `maxStalledCount` such hand-overs, 1 by
+ * default: two kills landing on one job (a crash loop, a rolling restart, a slow HubSpot call stretched
+ * across two kills) then lost an SLA task for good. Every job here is idempotent by its id, so it may
+ * be handed over several times. A 10 s lock (renewed every 5 s) and a check every 5 s bring it back
+ * within about 15 s instead of BullMQ's default 30-60 s.
+ */
+export const STALLED_JOB_RECOVERY = { lockDuration: 10_000, stalledInterval: 5000, maxStalledCount: 10 }
+
 /** Called with a queue's connection errors (Redis restarting); without a listener BullMQ prints them raw. */
 export type QueueErrorListener = (queue: string, err: Error) => void
 

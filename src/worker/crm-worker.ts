@@ -4,7 +4,7 @@ import { CRM_FLUSH_SCHEDULER, catalog, globalRunner, task, taskList } from '../.
 import { crmFlushProcessor } from '../../jobs/crm-flush.js'
 import { crmTaskProcessor } from '../../jobs/crm-task.js'
 import type { Clock } from '../clock.js'
-import { GLOBAL_QUEUES } from '../queues.js'
+import { GLOBAL_QUEUES, STALLED_JOB_RECOVERY } from '../queues.js'
 import { duplicateRedis } from '../redis.js'
 import type { Services } from '../services.js'
 
@@ -63,8 +63,7 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
       prefix: s.keys.prefix,
       concurrency: 1,
       // A killed worker's flush frees the one slot within seconds, not the default 30-60 s.
-      lockDuration: 10_000,
-      stalledInterval: 5000,
+      ...STALLED_JOB_RECOVERY,
     },
   )
   worker.on('failed', (job, err) => log.warn({ jobId: job?.id, err: err.message }, 'CRM flush failed'))
@@ -83,6 +82,7 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
       connection: duplicateRedis(s.redis, { forWorkers: true }) as unknown as ConnectionOptions,
       prefix: s.keys.prefix,
       concurrency: 2,
+      ...STALLED_JOB_RECOVERY,
     },
   )
   tasks.on('error', (err) => s.onRedisError(err, `worker ${GLOBAL_QUEUES.crmTasks}`))

@@ -2,7 +2,7 @@ import { Worker as BullWorker, type ConnectionOptions, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import type { Keys } from '../keys.js'
-import { QUEUE_STREAMS } from '../queues.js'
+import { QUEUE_STREAMS, STALLED_JOB_RECOVERY } from '../queues.js'
 import { duplicateRedis } from '../redis.js'
 import type { Rules } from '../rules/compile.js'
 import type { SessionCommandServer } from '../whatsapp/command-bus.js'
@@ -266,7 +266,8 @@ export class SessionOwnership {
         // Shorter than the shortest lease expiry after a crash (leaseMs - tickMs), so a dead holder's
         // job lock is always gone when the next holder takes the session (see requeueOrphans).
         lockDuration: Math.max(1000, Math.floor((this.t.leaseMs - this.t.tickMs) * 0.75)),
-        stalledInterval: 5000,
+        stalledInterval: STALLED_JOB_RECOVERY.stalledInterval,
+        maxStalledCount: STALLED_JOB_RECOVERY.maxStalledCount,
         // A job added or coming due wakes the Worker (its queue's marker); the drain delay is only the
         // idle re-check, which the shared wait pays per session: once in 30 s rather than every 5 s.
         ...(waits ? { drainDelay: 30 } : {}),

@@ -10,7 +10,7 @@ import { slaWebhookProcessor } from '../../jobs/sla-webhook.js'
 import { unreadReminderProcessor } from '../../jobs/unread-reminder.js'
 import { ResetSchedules } from '../counters/reset-schedules.js'
 import type { Ingestor } from '../inbox/ingest.js'
-import { GLOBAL_QUEUES, SLA_SHARDS, slaQueueName } from '../queues.js'
+import { GLOBAL_QUEUES, SLA_SHARDS, STALLED_JOB_RECOVERY, slaQueueName } from '../queues.js'
 import { duplicateRedis, isCluster } from '../redis.js'
 import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
@@ -214,19 +214,20 @@ function startGlobalWorkers(s: Services): BullWorker[] {
           prefix: s.keys.prefix,
           concurrency: 4,
           // A crashed worker's in-flight timer returns within seconds rather than the default 30-60 s.
-          lockDuration: 10_000,
-          stalledInterval: 5000,
+          ...STALLED_JOB_RECOVERY,
         }),
     ),
     new BullWorker(GLOBAL_QUEUES.webhooks, globalRunner(taskList(task(catalog.slaWebhook, webhook))), {
       connection: connection(),
       prefix: s.keys.prefix,
       concurrency: 10,
+      ...STALLED_JOB_RECOVERY,
     }),
     new BullWorker(GLOBAL_QUEUES.counters, globalRunner(taskList(task(catalog.counterReset, counterReset))), {
       connection: connection(),
       prefix: s.keys.prefix,
       concurrency: 2,
+      ...STALLED_JOB_RECOVERY,
     }),
   ]
   for (const w of workers) {
