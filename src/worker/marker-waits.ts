@@ -38,6 +38,7 @@ export class MarkerWaits {
   private blocked: { keys: Set<string>; deadline: number } | null = null
   private round = 0
   private clientId: number | undefined
+  private idStale = true
   private wake: (() => void) | undefined
   private unblocking = false
   private readonly running: Promise<void>
@@ -49,6 +50,10 @@ export class MarkerWaits {
     private readonly control: Redis,
     private readonly log: Logger,
   ) {
+    // A reconnect gives the connection a new id: it is asked again before the next BZPOPMIN.
+    blocking.on('ready', () => {
+      this.idStale = true
+    })
     this.running = this.loop()
   }
 
@@ -95,23 +100,19 @@ export class MarkerWaits {
         this.wake = undefined
         continue
       }
-      const keys = [...this.waiters.keys()]
-      const deadline = Math.min(...[...this.waiters.values()].map((w) => w.deadline))
-      const seconds = Math.max(0.01, (deadline - now) / 1000)
       let popped: [string, string, string] | null
       try {
+        if (this.idStale) {
+          // Before the keys are taken: a key registered meanwhile is then in this round's command.
+          this.idStale = false
+          this.clientId = Number(await this.blocking.client('ID'))
+          continue
+        }
+        const keys = [...this.waiters.keys()]
+        const deadline = Math.min(...[...this.waiters.values()].map((w) => w.deadline))
+        const seconds = Math.max(0.01, (deadline - Date.now()) / 1000)
         this.blocked = { keys: new Set(keys), deadline }
         this.round++
-        // Its id as of this very command (a reconnect gives it a new one): asked just before, on the same
-        // connection, so the answer is there before the BZPOPMIN blocks.
-        this.clientId = undefined
-        const round = this.round
-        void this.blocking.client('ID').then(
-          (id) => {
-            if (this.round === round) this.clientId = Number(id)
-          },
-          () => {},
-        )
         popped = await this.bzpopmin(keys, seconds)
       } catch (err) {
         this.blocked = null
