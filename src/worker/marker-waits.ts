@@ -13,7 +13,7 @@ interface Waiter {
 
 /** A blocking command that got no answer this long past its own timeout is taken as lost (see below). */
 const WATCHDOG_MS = 1000
-/** After a failed BZPOPMIN (Redis away), the waiters get the error; BullMQ waits before asking again. */
+/** CLIENT UNBLOCK tries (2 ms apart) while the BZPOPMIN to interrupt has not reached Redis yet. */
 const UNBLOCK_RETRIES = 50
 
 /**
@@ -179,21 +179,27 @@ export class MarkerWaits {
     this.unblocking = true
     const round = this.round
     void (async () => {
+      let unblocked = false
       try {
         // The command may not have reached Redis yet (UNBLOCK answers 0): try again while that round lasts.
         for (let i = 0; i < UNBLOCK_RETRIES && this.round === round && this.blocked; i++) {
           const id = this.clientId
-          if (id !== undefined && Number(await this.control.client('UNBLOCK', id, 'TIMEOUT')) === 1) return
+          if (id !== undefined && Number(await this.control.client('UNBLOCK', id, 'TIMEOUT')) === 1) {
+            unblocked = true
+            return
+          }
           await new Promise((r) => setTimeout(r, 2))
         }
       } catch {
         // Redis away: the blocked command fails too, and the loop starts over.
       } finally {
         this.unblocking = false
-        // A key that came in while this interrupt was under way may need another.
-        const b = this.blocked
-        if (b && this.round !== round && [...this.waiters.keys()].some((k) => !b.keys.has(k)))
-          this.interrupt()
+        // A key or deadline that came in while this interrupt was under way (a new round had begun) may
+        // need another; a round that would not be interrupted is tried again a little later.
+        if (!unblocked && this.outdated()) {
+          if (this.round !== round) this.interrupt()
+          else setTimeout(() => this.outdated() && this.interrupt(), 50).unref()
+        }
       }
     })()
   }
