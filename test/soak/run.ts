@@ -419,6 +419,14 @@ async function soak(
     queues: [...queues, s.queues.crm],
   })
   const violations = Object.values(checked.invariants).reduce((n, inv) => n + inv.violations, 0)
+  // A level that never fired has been seen a few times around a worker kill and a Redis restart; what
+  // the service holds for its chat tells a timer never added from one that ran and judged itself stale.
+  const slaDiagnostics = await Promise.all(
+    (checked.invariants.sla?.examples ?? [])
+      .filter((e) => e.includes('never fired'))
+      .slice(0, 3)
+      .map((e) => diagnoseLevel(e, s, hooks).catch((err: unknown) => ({ example: e, error: String(err) }))),
+  )
   const recoveries = watch.recoveryTimes()
   const recoveryMs = recoveries.map((r) => r.recoveryMs).filter((v): v is number => v !== null)
   const usedChats = [...truth.messages.values()].filter((m) => m.length > 0).length
@@ -427,6 +435,7 @@ async function soak(
     violations,
     drained,
     undrained,
+    ...(slaDiagnostics.length ? { slaDiagnostics } : {}),
     options: { ...o, slaLevels: o.slaLevels.map((ms) => ms / 1000) },
     load,
     faults: {
@@ -664,6 +673,24 @@ function windowsByKind(windows: Array<{ from: number; to: number; what: string }
     k.seconds = Math.round((k.seconds + (w.to - w.from) / 1000) * 10) / 10
   }
   return out
+}
+
+/**
+ * For a "never fired" SLA verdict (`sid|jid|since|level: …`): the chat's state, its clock record and
+ * fired-levels hash, the breach log's entries and the webhooks received for the chat.
+ */
+async function diagnoseLevel(example: string, s: Services, hooks: WebhookDelivery[]) {
+  const [sid, jid] = example.split('|') as [string, string]
+  const org = s.rules.current().sessions.get(sid)?.org ?? ''
+  const events = await s.sla.events(org, { sessionId: sid, limit: 10_000 })
+  return {
+    example,
+    chat: await s.inbox.getChat(sid, jid),
+    clock: await s.redis.hgetall(s.keys.slaClock(sid, jid)),
+    fired: await s.redis.hgetall(s.keys.slaFired(sid, jid)),
+    breachLog: events.items.filter((e) => e.chatJid === jid),
+    webhooks: hooks.filter((h) => h.event.chatJid === jid && h.event.sessionId === sid).map((h) => h.event),
+  }
 }
 
 async function clientsAndMemory(redis: ReturnType<typeof createRedis>) {
