@@ -27,17 +27,18 @@ const leases = new LeaseStore(r.redis, r.keys)
 const statuses = new SessionStatusStore(r.redis, r.keys, systemClock)
 const timings = { tickMs: 100, leaseMs: 800, workerTtlMs: 400 }
 
-function worker(id: string) {
+function worker(id: string, opts: { transport?: WhatsAppTransport; rules?: typeof rules } = {}) {
   return new SessionOwnership({
     workerId: id,
     redis: r.redis,
     keys: r.keys,
     leases,
-    transport: new SimTransport({ redis: r.redis, keys: r.keys, network, log, blockMs: 100 }),
+    transport:
+      opts.transport ?? new SimTransport({ redis: r.redis, keys: r.keys, network, log, blockMs: 100 }),
     statuses,
     sink: async () => {},
     log,
-    rules,
+    rules: opts.rules ?? rules,
     timings,
     processors: taskList(
       task(catalog.sessionAction, sessionActionProcessor({ redis: r.redis, keys: r.keys })),
@@ -163,19 +164,7 @@ describe('session ownership across workers', () => {
         return session
       },
     }
-    const w = new SessionOwnership({
-      workerId: 'wt',
-      redis: r.redis,
-      keys: r.keys,
-      leases,
-      transport,
-      statuses,
-      sink: async () => {},
-      log,
-      rules: one,
-      timings,
-      processors: {},
-    })
+    const w = worker('wt', { transport, rules: one })
     // Redis drops out right after the socket opened (the step that looks for a dead holder's job fails).
     const step = vi
       .spyOn(w as unknown as { requeueOrphans(sid: string): Promise<void> }, 'requeueOrphans')
@@ -208,19 +197,7 @@ describe('session ownership across workers', () => {
         return sim.open(sid, sink)
       },
     }
-    const w = new SessionOwnership({
-      workerId: 'wslow',
-      redis: r.redis,
-      keys: r.keys,
-      leases,
-      transport,
-      statuses,
-      sink: async () => {},
-      log,
-      rules: manyRules,
-      timings,
-      processors: {},
-    })
+    const w = worker('wslow', { transport, rules: manyRules })
     await w.start()
     await vi.waitFor(() => expect(w.sessionIds().sort()).toEqual([...many].sort()), { timeout: 10_000 })
     // Two more lease periods: every session stays held, none was stopped and opened again.
