@@ -71,8 +71,8 @@ export function unreadReminderProcessor(deps: {
       'reminder fired',
     )
     // Our stored state already follows: each call above resolved once the transport had reported the
-    // accepted change to the inbox (port.ts). Reporting it again here would clear the dot a second
-    // time after the reminder was seen done, so a caller reading the chat then could find no dot.
+    // accepted change to the inbox (whatsapp/own-actions.ts). Reporting it again here would clear the
+    // dot a second time after the reminder was seen done, so a caller reading the chat could find none.
     return { fired: true, status: 'done' }
   }
 }
