@@ -181,21 +181,17 @@ async function soak(
   const allWorkingMs = Date.now() - startedAt
   // What holding the sessions costs Redis before any traffic: connections (blocking ones apart) and memory.
   const holding = idle ? await clientsAndMemory(client) : null
+  // The service's own connections; the sim's readers (one per session, blocked in XREAD) apart.
+  const readers = idle && holding ? holding.simReaders - idle.simReaders : 0
+  const service = idle && holding ? holding.connected - idle.connected - readers : 0
   const sessionCost =
     idle && holding
       ? {
           allWorkingMs,
-          // The service's own connections; the sim's readers (one per session) are counted apart.
-          connectionsPerWorker: Math.round(
-            (holding.connected - idle.connected - (holding.simReaders - idle.simReaders)) / o.workers,
-          ),
-          blockingConnections: holding.blocked - idle.blocked - (holding.simReaders - idle.simReaders),
-          connectionsPerSession:
-            Math.round(
-              ((holding.connected - idle.connected - (holding.simReaders - idle.simReaders)) / o.sessions) *
-                100,
-            ) / 100,
-          simReaderConnections: holding.simReaders - idle.simReaders,
+          connectionsPerWorker: Math.round(service / o.workers),
+          blockingConnections: holding.blocked - idle.blocked - readers,
+          connectionsPerSession: Math.round((service / o.sessions) * 100) / 100,
+          simReaderConnections: readers,
           redisBytesPerSession: Math.round((holding.usedMemory - idle.usedMemory) / o.sessions),
         }
       : null
