@@ -218,11 +218,14 @@ async function perform(
     }
     return { action: 'unknown', outcome: 'skipped', ok: false }
   } catch (err) {
-    deps.log.error({ err, sessionId: d.sessionId, chat: d.chatJid, index }, 'SLA action failed')
-    return {
-      action: Object.keys(action)[0] ?? 'unknown',
-      outcome: `error: ${(err as Error).message}`,
-      ok: false,
-    }
+    // Every action only hands work on (a queue add, an inbox write), so an error here is Redis or a queue
+    // failing for now. The level fails and BullMQ retries it; the claim then resumes it and the actions
+    // run again (their ids are fixed, so nothing is done twice). Recording the error and marking the
+    // level done instead would lose the action for good.
+    deps.log.warn(
+      { err, sessionId: d.sessionId, chat: d.chatJid, slaLevel: d.level + 1, action: index },
+      'SLA action could not be handed on; the level will be retried',
+    )
+    throw err
   }
 }

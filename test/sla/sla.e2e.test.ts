@@ -272,6 +272,36 @@ describe('SLA escalation ladder', () => {
     )
   })
 
+  it('Redis gone while a level hands on its work: the level is retried and its webhook still goes out', async () => {
+    const chat = pn(9509)
+    // The level-3 webhook's hand-off fails once, as a queue add does while Redis restarts.
+    const handOffs: unknown[] = []
+    const original = f.services.jobs.add.bind(f.services.jobs)
+    const add = vi.spyOn(f.services.jobs, 'add').mockImplementation(async (def, data, opts) => {
+      if (def === catalog.slaWebhook && (data as { event: { chatJid: string } }).event.chatJid === chat)
+        if (handOffs.push(data) === 1) throw new Error('Connection is closed.')
+      return original(def, data, opts as never)
+    })
+    try {
+      await customerWrites(chat)
+      await vi.waitFor(() => expect(hooks.some((h) => JSON.parse(h.body).chatJid === chat)).toBe(true), {
+        timeout: 8000,
+        interval: 50,
+      })
+    } finally {
+      add.mockRestore()
+    }
+    expect(handOffs).toHaveLength(2)
+    // Logged once, when every action was handed on; not a firing that recorded the error and moved on.
+    const log = await events(chat)
+    expect(log.map((e: { level: number }) => e.level)).toEqual([1, 2, 3])
+    expect(log[2].actions).toEqual([
+      { action: 'webhook', outcome: expect.stringMatching(/^queued to/), ok: true },
+      { action: 'setState', outcome: 'breached', ok: true },
+    ])
+    expect(hooks.filter((h) => JSON.parse(h.body).chatJid === chat)).toHaveLength(1)
+  })
+
   it('a reply between levels 1 and 2 stops levels 2 and 3', async () => {
     const chat = pn(9502)
     await customerWrites(chat)
