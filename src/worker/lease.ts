@@ -14,7 +14,8 @@ if cur then
     redis.call('PEXPIRE', KEYS[1], ARGV[2])
     return tonumber(epoch)
   end
-  return 0
+  -- Held by another: how long until it expires (at least 1 ms), negated, so a taker can try right then.
+  return -math.max(1, redis.call('PTTL', KEYS[1]))
 end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. '|' .. epoch, 'PX', ARGV[2])
@@ -86,7 +87,11 @@ export class LeaseStore {
     return `${this.keys.session(sid)}lease`
   }
 
-  /** Takes the lease if free (or already ours); returns the epoch, or 0 when someone else holds it. */
+  /**
+   * Takes the lease if free (or already ours) and returns its epoch (> 0). When someone else holds it,
+   * returns minus the milliseconds until that lease expires (< 0): the time a dead holder's session can
+   * be taken.
+   */
   acquire(sid: string, holder: string, ttlMs: number): Promise<number> {
     return bounded(
       'lease acquire',

@@ -28,10 +28,18 @@ export interface OwnershipTimings {
   workerTtlMs: number
 }
 
-export const DEFAULT_TIMINGS: OwnershipTimings = { tickMs: 2000, leaseMs: 10_000, workerTtlMs: 6000 }
+export const DEFAULT_TIMINGS: OwnershipTimings = { tickMs: 2000, leaseMs: 8000, workerTtlMs: 6000 }
 
-/** Past this share of the lease without a successful renewal, the holder closes its socket (fencing). */
-export const FENCE_SHARE = 0.6
+/**
+ * Past this share of the lease without a successful renewal, the holder closes its socket (fencing):
+ * 6 s of the 8 s lease, so a holder rides out a Redis outage of about 4 s (two missed passes) and
+ * closes its socket 2 s before anyone else may open one. The lease bounds how soon a dead worker's
+ * sessions start elsewhere.
+ */
+export const FENCE_SHARE = 0.75
+
+/** An extra pass for a dead holder's lease runs this long after the lease's expiry (Redis' clock). */
+const EXPIRY_SLACK_MS = 25
 
 /** Sessions renewed, handed over or taken at a time in one ownership pass. */
 const PARALLEL = 16
@@ -77,6 +85,8 @@ export class SessionOwnership {
   /** Checks the fencing deadlines on its own clock: a tick stuck on Redis must not delay fencing. */
   private fenceTimer: NodeJS.Timeout | undefined
   private ticking: Promise<void> = Promise.resolve()
+  /** An extra pass set for when a dead holder's lease on a session we should hold runs out. */
+  private early: { timer: NodeJS.Timeout; at: number } | undefined
   private stopped = false
   private rules: Rules
 
@@ -189,6 +199,7 @@ export class SessionOwnership {
     await eachLimited(leaving, PARALLEL, ([sid, h, why]) => this.drop(sid, h, why))
 
     const toTake = [...wanted].filter((sid) => !this.held.has(sid))
+    let freeAt = Number.POSITIVE_INFINITY
     await eachLimited(toTake, PARALLEL, async (sid) => {
       if (this.held.has(sid) || this.stopped) return
       let epoch = 0
@@ -198,10 +209,32 @@ export class SessionOwnership {
       } catch (err) {
         log.warn({ err, sessionId: sid }, 'lease acquisition failed')
       }
+      // Still leased by the worker it leaves (dead, or about to hand it over): free at sentAt - epoch.
+      if (epoch < 0) freeAt = Math.min(freeAt, sentAt - epoch)
       // A lease granted too late to be worth anything (Redis answered slowly) is not used.
-      if (epoch > 0 && Date.now() < sentAt + t.leaseMs * FENCE_SHARE) await this.take(sid, epoch, sentAt)
+      else if (epoch > 0 && Date.now() < sentAt + t.leaseMs * FENCE_SHARE) await this.take(sid, epoch, sentAt)
       else if (epoch > 0) await leases.release(sid, workerId, epoch).catch(() => {})
     })
+    this.passAt(freeAt + EXPIRY_SLACK_MS)
+  }
+
+  /**
+   * A lease we wait for runs out before the next regular pass: one extra pass then takes the session
+   * (a dead worker's sessions start elsewhere up to a whole `tickMs` sooner). A live holder renews long
+   * before its lease runs out, so this only fires for one that stopped renewing.
+   */
+  private passAt(at: number): void {
+    const delay = at - Date.now()
+    if (this.stopped || !(delay < this.t.tickMs) || (this.early && this.early.at <= at)) return
+    if (this.early) clearTimeout(this.early.timer)
+    const timer = setTimeout(
+      () => {
+        this.early = undefined
+        void this.tick()
+      },
+      Math.max(0, delay),
+    )
+    this.early = { timer, at }
   }
 
   /** Stops sessions whose lease may have expired without us noticing (Redis unreachable). */
@@ -390,6 +423,7 @@ export class SessionOwnership {
     this.stopped = true
     if (this.timer) clearInterval(this.timer)
     if (this.fenceTimer) clearInterval(this.fenceTimer)
+    if (this.early) clearTimeout(this.early.timer)
     await this.ticking
     await Promise.all([...this.held].map(([sid, h]) => this.drop(sid, h, 'worker shut down')))
     await this.deps.leases.leave(this.deps.workerId).catch(() => {})

@@ -9,7 +9,7 @@ import { rulesSchema } from '../../src/rules/schema.js'
 import { BaileysTransport } from '../../src/whatsapp/baileys/transport.js'
 import { SessionStatusStore } from '../../src/whatsapp/status-store.js'
 import { LeaseStore } from '../../src/worker/lease.js'
-import { SessionOwnership } from '../../src/worker/ownership.js'
+import { FENCE_SHARE, SessionOwnership } from '../../src/worker/ownership.js'
 import { FakeWASocket, memoryAuth } from '../helpers/fake-wa-socket.js'
 import { type PrivateRedis, startPrivateRedis } from '../helpers/redis-servers.js'
 
@@ -22,7 +22,7 @@ import { type PrivateRedis, startPrivateRedis } from '../helpers/redis-servers.j
  */
 const SID = 'fenced'
 const timings = { tickMs: 100, leaseMs: 1000, workerTtlMs: 400 }
-const FENCE_MS = timings.leaseMs * 0.6 // ownership's FENCE_SHARE (6 s of a 10 s lease in production)
+const FENCE_MS = timings.leaseMs * FENCE_SHARE // 6 s of the 8 s lease in production
 const log = pino({ level: 'silent' })
 const rules = compileRules(
   rulesSchema.parse({ version: 1, orgs: [{ id: 'o' }], sessions: [{ id: SID, org: 'o' }] }),

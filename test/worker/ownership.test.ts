@@ -27,7 +27,10 @@ const leases = new LeaseStore(r.redis, r.keys)
 const statuses = new SessionStatusStore(r.redis, r.keys, systemClock)
 const timings = { tickMs: 100, leaseMs: 800, workerTtlMs: 400 }
 
-function worker(id: string, opts: { transport?: WhatsAppTransport; rules?: typeof rules } = {}) {
+function worker(
+  id: string,
+  opts: { transport?: WhatsAppTransport; rules?: typeof rules; timings?: typeof timings } = {},
+) {
   return new SessionOwnership({
     workerId: id,
     redis: r.redis,
@@ -39,7 +42,7 @@ function worker(id: string, opts: { transport?: WhatsAppTransport; rules?: typeo
     sink: async () => {},
     log,
     rules: opts.rules ?? rules,
-    timings,
+    timings: opts.timings ?? timings,
     processors: taskList(
       task(catalog.sessionAction, sessionActionProcessor({ redis: r.redis, keys: r.keys })),
     ),
@@ -58,6 +61,8 @@ afterAll(async () => {
 async function crash(w: SessionOwnership): Promise<void> {
   const internals = w as unknown as {
     timer: NodeJS.Timeout
+    fenceTimer: NodeJS.Timeout
+    early?: { timer: NodeJS.Timeout }
     stopped: boolean
     held: Map<
       string,
@@ -70,6 +75,8 @@ async function crash(w: SessionOwnership): Promise<void> {
   }
   internals.stopped = true
   clearInterval(internals.timer)
+  clearInterval(internals.fenceTimer)
+  clearTimeout(internals.early?.timer)
   for (const h of internals.held.values()) {
     await h.actions.close(true)
     h.actionsConnection.disconnect()
@@ -181,7 +188,7 @@ describe('session ownership across workers', () => {
   it('taking many sessions whose sockets open slowly, it keeps renewing the leases it holds: none is fenced', async () => {
     // Issue 18 (300 sessions per worker): a pass took its sessions one after another and renewed only on
     // the next pass, so the first ones taken outlived their fencing deadline (60 % of the lease) and
-    // were stopped while the rest were still being opened.
+    // were stopped while the rest were still being opened (the deadline was 60 % of the lease then).
     const many = Array.from({ length: 20 }, (_, i) => `slow${i}`)
     const manyRules = compileRules(
       rulesSchema.parse({ version: 1, orgs: [{ id: 'o' }], sessions: many.map((id) => ({ id, org: 'o' })) }),
@@ -207,5 +214,55 @@ describe('session ownership across workers', () => {
     expect(fenced.filter((rec) => rec.detail === 'lease not renewed in time')).toEqual([])
     expect(opened).toBe(many.length)
     await w.close()
+  }, 20_000)
+
+  it('a dead worker’s sessions are taken as soon as its leases run out, not at the next pass', async () => {
+    // Issue 18 (ingest lag after a kill): the survivors tried again only on their next pass, up to a
+    // whole tick after the lease had run out. Here the two workers' passes are half a tick apart, so
+    // that wait would be about half a tick (500 ms) for every session.
+    const slow = { tickMs: 1000, leaseMs: 2000, workerTtlMs: 1200 }
+    const ids = Array.from({ length: 8 }, (_, i) => `dead${i}`)
+    const own = compileRules(
+      rulesSchema.parse({ version: 1, orgs: [{ id: 'o' }], sessions: ids.map((id) => ({ id, org: 'o' })) }),
+    )
+    const survivor = worker('wsurvivor', { rules: own, timings: slow })
+    const doomed = worker('wdoomed', { rules: own, timings: slow })
+    await survivor.start()
+    await new Promise((resolve) => setTimeout(resolve, slow.tickMs / 2))
+    await doomed.start()
+    await vi.waitFor(
+      async () => {
+        const h = await Promise.all(ids.map(async (sid) => (await leases.holderOf(sid))?.holder))
+        expect(new Set(h)).toEqual(new Set(['wsurvivor', 'wdoomed']))
+        expect(doomed.sessionIds().length + survivor.sessionIds().length).toBe(ids.length)
+      },
+      { timeout: 10_000, interval: 50 },
+    )
+    const orphans = doomed.sessionIds()
+    await crash(doomed)
+    // When each orphan's lease runs out (by Redis' clock, read the moment the worker died).
+    const runsOutAt = new Map(
+      await Promise.all(
+        orphans.map(
+          async (sid) => [sid, Date.now() + (await r.redis.pttl(`${r.keys.session(sid)}lease`))] as const,
+        ),
+      ),
+    )
+    const takenAt = new Map<string, number>()
+    await vi.waitFor(
+      async () => {
+        for (const sid of orphans) {
+          if (!takenAt.has(sid) && (await leases.holderOf(sid))?.holder === 'wsurvivor')
+            takenAt.set(sid, Date.now())
+        }
+        expect(takenAt.size).toBe(orphans.length)
+      },
+      { timeout: 10_000, interval: 10 },
+    )
+    const waited = orphans.map((sid) => takenAt.get(sid)! - runsOutAt.get(sid)!)
+    expect(Math.max(...waited)).toBeLessThan(250)
+    // The lease comes first, then the socket: every session ends up running in the survivor.
+    await vi.waitFor(() => expect(survivor.sessionIds().sort()).toEqual([...ids].sort()))
+    await survivor.close()
   }, 20_000)
 })
