@@ -25,6 +25,7 @@ import { checkInvariants, type WebhookDelivery } from './check.js'
 import { profileCommands, scriptNames } from './command-profile.js'
 import { buildChats, emptyLoadStats, type LoadStats, runLoad } from './load.js'
 import { loadSeconds, type SoakInput, type SoakOptions, soakOptionsSchema } from './options.js'
+import { cpuDuringLoad, snapshotCpu } from './process-cpu.js'
 import { costPerMessage, idleCost, snapshotRedisCost } from './redis-cost.js'
 import { SessionWatch } from './session-watch.js'
 import { Truth } from './truth.js'
@@ -162,7 +163,8 @@ async function soak(
   const baselineOverhead = o.cluster ? new Map<string, number>() : await memoryOverhead(client)
   const pool = new WorkerPool(
     o.workers,
-    env,
+    // SOAK_WORKER_NODE_OPTIONS reaches only the workers (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile them).
+    process.env.SOAK_WORKER_NODE_OPTIONS ? { ...env, NODE_OPTIONS: process.env.SOAK_WORKER_NODE_OPTIONS } : env,
     async (pid) =>
       (await client.zrange(s.keys.global('workers'), 0, -1)).some((w) => w.split('/')[1] === String(pid)),
     o.workerRoot,
@@ -303,6 +305,7 @@ async function soak(
   const idleFrom = o.cluster ? null : await snapshotRedisCost(client)
   if (idleFrom) await new Promise((r) => setTimeout(r, 5000))
   const costBefore = o.cluster ? null : await snapshotRedisCost(client)
+  const cpuFrom = o.cluster ? null : await snapshotCpu(client, pool.pids())
   const costFromMs = Date.now()
   const live = emptyLoadStats()
   // A command profile (every command in the SLOWLOG) from a third into the load, when asked for; logging
@@ -333,6 +336,7 @@ async function soak(
     clearInterval(ticker)
     loadDone = true
   }
+  const cpuTo = cpuFrom ? await snapshotCpu(client, pool.pids()).catch(() => null) : null
   await Promise.all(faultLoops)
   hubspot.clearFaults()
   const commandProfile = await profiling?.catch((err: unknown) => ({ error: String(err) }))
@@ -469,6 +473,11 @@ async function soak(
             baselineOverhead,
             afterLoadOverhead,
           ),
+      cpuDuringLoad: (cpuFrom && cpuTo && faults.redisRestarts.length === 0
+        ? cpuDuringLoad(cpuFrom, cpuTo, load.sent.customer)
+        : null) ?? {
+        skipped: 'a worker was killed or Redis restarted: their CPU counters do not cover the load',
+      },
       redisCost:
         costBefore && costAfter && faults.redisRestarts.length === 0
           ? {
