@@ -164,7 +164,9 @@ async function soak(
   const pool = new WorkerPool(
     o.workers,
     // SOAK_WORKER_NODE_OPTIONS reaches only the workers (e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile them).
-    process.env.SOAK_WORKER_NODE_OPTIONS ? { ...env, NODE_OPTIONS: process.env.SOAK_WORKER_NODE_OPTIONS } : env,
+    process.env.SOAK_WORKER_NODE_OPTIONS
+      ? { ...env, NODE_OPTIONS: process.env.SOAK_WORKER_NODE_OPTIONS }
+      : env,
     async (pid) =>
       (await client.zrange(s.keys.global('workers'), 0, -1)).some((w) => w.split('/')[1] === String(pid)),
     o.workerRoot,
@@ -368,14 +370,26 @@ async function soak(
   ]
   const drainStarted = Date.now()
   let drained = true
+  // What the drain waits on, said every 15 s: a long drain names its queue rather than only its length.
+  let waitingOn = ''
+  let saidAt = drainStarted
   try {
     await waitUntil(
       async () => {
+        if (waitingOn && Date.now() - saidAt >= 15_000) {
+          say(`drain: still waiting on ${waitingOn}`)
+          saidAt = Date.now()
+        }
         for (const q of queues) {
           const c = await q.getJobCounts('active', 'wait', 'delayed', 'prioritized')
-          if ((c.active ?? 0) + (c.wait ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) > 0) return false
+          if ((c.active ?? 0) + (c.wait ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0) > 0) {
+            waitingOn = `${q.name} ${JSON.stringify(c)}`
+            return false
+          }
         }
-        return (await s.hubspot!.dirty.pending()) === 0
+        const pending = await s.hubspot!.dirty.pending()
+        waitingOn = `${pending} CRM changes not yet written`
+        return pending === 0
       },
       o.drainTimeout * 1000,
       'idle queues',
