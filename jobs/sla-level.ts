@@ -14,6 +14,7 @@ import { armLevel } from '../src/sla/sla-timer.js'
 import {
   type CrmTaskJob,
   catalog,
+  InvalidJobPayloadError,
   type JobProducer,
   type Processor,
   type SlaLevelJob,
@@ -218,10 +219,19 @@ async function perform(
     }
     return { action: 'unknown', outcome: 'skipped', ok: false }
   } catch (err) {
-    // Every action only hands work on (a queue add, an inbox write), so an error here is Redis or a queue
-    // failing for now. The level fails and BullMQ retries it; the claim then resumes it and the actions
-    // run again (their ids are fixed, so nothing is done twice). Recording the error and marking the
-    // level done instead would lose the action for good.
+    // A payload its job's schema refuses stays refused however often the level is retried: the action is
+    // recorded as failed and the ladder goes on.
+    if (err instanceof InvalidJobPayloadError) {
+      deps.log.error(
+        { err, sessionId: d.sessionId, chat: d.chatJid, slaLevel: d.level + 1, action: index },
+        'SLA action refused: its job payload is invalid',
+      )
+      return { action: Object.keys(action)[0] ?? 'unknown', outcome: `error: ${err.message}`, ok: false }
+    }
+    // Otherwise every action only hands work on (a queue add, an inbox write), so an error here is Redis or
+    // a queue failing for now. The level fails and BullMQ retries it; the claim then resumes it and the
+    // actions run again (their ids are fixed, so nothing is done twice). Recording the error and marking
+    // the level done instead would lose the action for good.
     deps.log.warn(
       { err, sessionId: d.sessionId, chat: d.chatJid, slaLevel: d.level + 1, action: index },
       'SLA action could not be handed on; the level will be retried',

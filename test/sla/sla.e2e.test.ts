@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Job } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
-import { catalog, task } from '../../jobs/catalog.js'
+import { catalog, InvalidJobPayloadError, task } from '../../jobs/catalog.js'
 import { slaLevelProcessor } from '../../jobs/sla-level.js'
 import { signWebhook } from '../../jobs/sla-webhook.js'
 import { TickbridgeClient } from '../../src/client/index.js'
@@ -300,6 +300,31 @@ describe('SLA escalation ladder', () => {
       { action: 'setState', outcome: 'breached', ok: true },
     ])
     expect(hooks.filter((h) => JSON.parse(h.body).chatJid === chat)).toHaveLength(1)
+  })
+
+  it('an action whose job payload is refused is recorded as failed, and the ladder goes on', async () => {
+    const chat = pn(9510)
+    // Retrying cannot fix a payload the job's schema refuses: unlike a Redis error, it is not retried.
+    const original = f.services.jobs.add.bind(f.services.jobs)
+    const add = vi.spyOn(f.services.jobs, 'add').mockImplementation(async (def, data, opts) => {
+      if (def === catalog.slaWebhook && (data as { event: { chatJid: string } }).event.chatJid === chat)
+        throw new InvalidJobPayloadError('sla-webhook', ['url: Invalid URL'])
+      return original(def, data, opts as never)
+    })
+    try {
+      await customerWrites(chat)
+      await vi.waitFor(async () => expect(await events(chat)).toHaveLength(3), {
+        timeout: 5000,
+        interval: 50,
+      })
+    } finally {
+      add.mockRestore()
+    }
+    expect((await events(chat))[2].actions).toEqual([
+      { action: 'webhook', outcome: 'error: invalid sla-webhook payload: url: Invalid URL', ok: false },
+      { action: 'setState', outcome: 'breached', ok: true },
+    ])
+    expect(hooks.filter((h) => JSON.parse(h.body).chatJid === chat)).toEqual([])
   })
 
   it('a reply between levels 1 and 2 stops levels 2 and 3', async () => {
