@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { availableParallelism } from 'node:os'
 import type { Redis } from 'ioredis'
+import { redisCpuUs } from './redis-cost.js'
 
 /**
  * Where the machine's CPU goes during the load. The worker processes (ingest, every job, the sim
@@ -46,13 +47,11 @@ export async function snapshotCpu(redis: Redis, workerPids: number[]): Promise<C
     const ms = await processCpuMs(pid)
     if (ms !== null) workersMs.set(pid, ms)
   }
-  const info = await redis.info('cpu')
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0)
   return {
     atMs: Date.now(),
     soakMs: (own.user + own.system) / 1000,
     workersMs,
-    redisMs: (field('used_cpu_user') + field('used_cpu_sys')) * 1000,
+    redisMs: redisCpuUs(await redis.info('cpu')) / 1000,
   }
 }
 

@@ -10,14 +10,19 @@ export interface RedisCostSnapshot {
   commands: Map<string, { calls: number; usec: number }>
 }
 
+/** CPU (user + sys) the Redis server has used since it started, µs, from `INFO cpu`. */
+export function redisCpuUs(infoCpu: string): number {
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(infoCpu)?.[1] ?? 0)
+  return Math.round((field('used_cpu_user') + field('used_cpu_sys')) * 1e6)
+}
+
 export async function snapshotRedisCost(redis: Redis): Promise<RedisCostSnapshot> {
   const [cpu, stats] = await Promise.all([redis.info('cpu'), redis.info('commandstats')])
-  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0)
   const commands = new Map<string, { calls: number; usec: number }>()
   // cmdstat_evalsha:calls=12,usec=340,usec_per_call=28.33,rejected_calls=0,failed_calls=0
   for (const m of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm))
     commands.set(m[1]!, { calls: Number(m[2]), usec: Number(m[3]) })
-  return { cpuUs: Math.round((field('used_cpu_user') + field('used_cpu_sys')) * 1e6), commands }
+  return { cpuUs: redisCpuUs(cpu), commands }
 }
 
 /** What Redis spends per second with the sessions held and no traffic. */
