@@ -112,6 +112,28 @@ const levelProcessor = () =>
     log: f.services.log,
   })
 
+/**
+ * Makes the hand-off of the chat's SLA webhook job throw what `fail` returns for its n-th attempt (from
+ * 1; null lets it through). `count` says how many hand-offs were tried.
+ */
+function interceptWebhookHandOff(chat: string, fail: (n: number) => Error | null) {
+  let count = 0
+  const original = f.services.jobs.add.bind(f.services.jobs)
+  const add = vi.spyOn(f.services.jobs, 'add').mockImplementation(async (def, data, opts) => {
+    if (def === catalog.slaWebhook && (data as { event: { chatJid: string } }).event.chatJid === chat) {
+      const err = fail(++count)
+      if (err) throw err
+    }
+    return original(def, data, opts as never)
+  })
+  return {
+    get count() {
+      return count
+    },
+    restore: () => add.mockRestore(),
+  }
+}
+
 /** A customer writes: the chat's clock opens. Its SLA shard and the job id of each of its levels. */
 async function openClock(chat: string) {
   await customerWrites(chat)
@@ -275,13 +297,9 @@ describe('SLA escalation ladder', () => {
   it('Redis gone while a level hands on its work: the level is retried and its webhook still goes out', async () => {
     const chat = pn(9509)
     // The level-3 webhook's hand-off fails once, as a queue add does while Redis restarts.
-    const handOffs: unknown[] = []
-    const original = f.services.jobs.add.bind(f.services.jobs)
-    const add = vi.spyOn(f.services.jobs, 'add').mockImplementation(async (def, data, opts) => {
-      if (def === catalog.slaWebhook && (data as { event: { chatJid: string } }).event.chatJid === chat)
-        if (handOffs.push(data) === 1) throw new Error('Connection is closed.')
-      return original(def, data, opts as never)
-    })
+    const handOffs = interceptWebhookHandOff(chat, (n) =>
+      n === 1 ? new Error('Connection is closed.') : null,
+    )
     try {
       await customerWrites(chat)
       await vi.waitFor(() => expect(hooks.some((h) => JSON.parse(h.body).chatJid === chat)).toBe(true), {
@@ -289,9 +307,9 @@ describe('SLA escalation ladder', () => {
         interval: 50,
       })
     } finally {
-      add.mockRestore()
+      handOffs.restore()
     }
-    expect(handOffs).toHaveLength(2)
+    expect(handOffs.count).toBe(2)
     // Logged once, when every action was handed on; not a firing that recorded the error and moved on.
     const log = await events(chat)
     expect(log.map((e: { level: number }) => e.level)).toEqual([1, 2, 3])
@@ -305,12 +323,10 @@ describe('SLA escalation ladder', () => {
   it('an action whose job payload is refused is recorded as failed, and the ladder goes on', async () => {
     const chat = pn(9510)
     // Retrying cannot fix a payload the job's schema refuses: unlike a Redis error, it is not retried.
-    const original = f.services.jobs.add.bind(f.services.jobs)
-    const add = vi.spyOn(f.services.jobs, 'add').mockImplementation(async (def, data, opts) => {
-      if (def === catalog.slaWebhook && (data as { event: { chatJid: string } }).event.chatJid === chat)
-        throw new InvalidJobPayloadError('sla-webhook', ['url: Invalid URL'])
-      return original(def, data, opts as never)
-    })
+    const handOffs = interceptWebhookHandOff(
+      chat,
+      () => new InvalidJobPayloadError('sla-webhook', ['url: Invalid URL']),
+    )
     try {
       await customerWrites(chat)
       await vi.waitFor(async () => expect(await events(chat)).toHaveLength(3), {
@@ -318,7 +334,7 @@ describe('SLA escalation ladder', () => {
         interval: 50,
       })
     } finally {
-      add.mockRestore()
+      handOffs.restore()
     }
     expect((await events(chat))[2].actions).toEqual([
       { action: 'webhook', outcome: 'error: invalid sla-webhook payload: url: Invalid URL', ok: false },
