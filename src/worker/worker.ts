@@ -196,7 +196,7 @@ function startGlobalWorkers(s: Services): BullWorker[] {
     log: s.log,
     ...(s.hubspot ? { onStateChange: (sid: string, jid: string) => s.hubspot!.dirty.mark(sid, jid) } : {}),
   })
-  const webhook = slaWebhookProcessor({ env: process.env })
+  const webhook = slaWebhookProcessor({ env: s.secretEnv })
   const counterReset = counterResetProcessor({
     inbox: s.inbox,
     ingestor: s.ingestor,
