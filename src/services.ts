@@ -18,7 +18,7 @@ import { isConnectionError, OutageLog } from './outage.js'
 import { createGlobalQueues, type GlobalQueues } from './queues.js'
 import { ReceiptPlanner } from './receipts/planner.js'
 import { ReceiptStore } from './receipts/receipt-store.js'
-import { createRedis } from './redis.js'
+import { createRedis, redisTls } from './redis.js'
 import { ReminderStore } from './reminders/reminder-store.js'
 import { ReminderService } from './reminders/reminders.js'
 import type { Rules } from './rules/compile.js'
@@ -108,7 +108,13 @@ export async function createServices(opts: {
     watch: opts.watchRules,
     accept: (r) => [...webhookSecretProblems(r, secretEnv), ...(opts.acceptRules?.(r) ?? [])],
   })
-  const redis = opts.redis ?? createRedis(env.REDIS_URL, { name: 'tickbridge', cluster: env.REDIS_CLUSTER })
+  const redis =
+    opts.redis ??
+    createRedis(env.REDIS_URL, {
+      name: 'tickbridge',
+      cluster: env.REDIS_CLUSTER,
+      tls: redisTls(env.REDIS_TLS_CA_FILE),
+    })
   const redisOutage = new OutageLog({
     name: 'redis',
     log,
