@@ -84,9 +84,12 @@ export class RedisUnreachableError extends Error {
     readonly url: string,
     cause: unknown,
   ) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
     super(
-      `Redis is not reachable at ${redactUrl(url)} (${cause instanceof Error ? cause.message : String(cause)}). ` +
-        'Start one (for example: redis-server --daemonize yes --port 6379) or set REDIS_URL to a reachable server.',
+      `Redis is not reachable at ${redactUrl(url)} (${reason}). ` +
+        (/certificate|CERT_|self[- ]signed/i.test(reason)
+          ? "TLS: set REDIS_TLS_CA_FILE to the CA that signed the server's certificate (docs/security-redis.md)."
+          : 'Start one (for example: redis-server --daemonize yes --port 6379) or set REDIS_URL to a reachable server.'),
     )
     this.name = 'RedisUnreachableError'
   }
@@ -137,7 +140,8 @@ export async function assertRedisReachable(url: string, timeoutMs = 3000, tls?: 
   } catch (err) {
     if (isAuthFailure(err)) throw new RedisAuthError(url, err)
     if (isAuthFailure(lastError)) throw new RedisAuthError(url, lastError)
-    throw new RedisUnreachableError(url, err)
+    // A refused TLS handshake also ends in "Connection is closed": the error event said why.
+    throw new RedisUnreachableError(url, lastError ?? err)
   } finally {
     probe.disconnect()
   }
