@@ -224,5 +224,5 @@ describe('encryption at rest of WhatsApp auth', () => {
     })
     expect(await none.exited).toBe(2)
     expect(none.stderr.join('\n')).toContain('WA_AUTH_KEYS is not set: there is no key to encrypt with')
-  })
+  }, 90_000) // two CLI processes, each starting tsx: slow on a loaded machine
 })
