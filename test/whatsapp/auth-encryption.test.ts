@@ -153,6 +153,30 @@ describe('encryption at rest of WhatsApp auth', () => {
     expect(second).toEqual({ sessions: 3, reEncrypted: 0, alreadyCurrent: 18, changedMeanwhile: 0 })
   })
 
+  it('resumes: a run over a half-rotated store re-encrypts only what is not under the current key', async () => {
+    const r = testRedis('auth-resume')
+    try {
+      const done = sid()
+      const left = sid()
+      await pairedSession(done, ring(`k2:${K2}`), r)
+      await pairedSession(left, ring(`k1:${K1}`), r)
+      const lines: string[] = []
+      const totals = await reEncryptAuth({
+        redis: r.redis,
+        keys: r.keys,
+        cipher: ring(`k2:${K2},k1:${K1}`),
+        out: (l) => lines.push(l),
+      })
+      expect(totals).toEqual({ sessions: 2, reEncrypted: 6, alreadyCurrent: 6, changedMeanwhile: 0 })
+      expect(lines).toContain(
+        `[${[done, left].sort().indexOf(done) + 1}/2] ${done}: 0 re-encrypted, 6 already under "k2"`,
+      )
+      for (const v of await storedValues(left, r)) expect(v).toMatch(/^tbenc1:k2:/)
+    } finally {
+      await r.cleanup()
+    }
+  })
+
   it('a wrong, unknown or missing key is a clear error, never garbage', async () => {
     const s = sid()
     await pairedSession(s, ring(`k1:${K1}`))
