@@ -177,6 +177,41 @@ describe('encryption at rest of WhatsApp auth', () => {
     }
   })
 
+  it('leaves a value a live worker rewrote meanwhile as it is, and says to run again', async () => {
+    const r = testRedis('auth-race')
+    try {
+      const s = sid()
+      await pairedSession(s, ring(`k1:${K1}`), r)
+      const preKeys = authKeys(r.keys, s).key('pre-key')
+      const k2 = ring(`k2:${K2},k1:${K1}`)
+      const rewritten = k2.seal('{"worker":"wrote this"}', { sessionId: s, type: 'pre-key', field: '1' })
+      // A worker's write lands between the command's read of the pre-keys and its swap.
+      let raced = false
+      const racing = new Proxy(r.redis, {
+        get(target, prop) {
+          if (prop === 'hscan') {
+            return async (...args: Parameters<typeof target.hscan>) => {
+              const page = await target.hscan(...args)
+              if (args[0] === preKeys && !raced) {
+                raced = true
+                await target.hset(preKeys, '1', rewritten)
+              }
+              return page
+            }
+          }
+          const value = Reflect.get(target, prop, target)
+          return typeof value === 'function' ? value.bind(target) : value
+        },
+      })
+      const totals = await reEncryptAuth({ redis: racing, keys: r.keys, cipher: k2, out: () => {} })
+      expect(raced).toBe(true)
+      expect(totals).toEqual({ sessions: 1, reEncrypted: 5, alreadyCurrent: 0, changedMeanwhile: 1 })
+      expect(await r.redis.hget(preKeys, '1')).toBe(rewritten)
+    } finally {
+      await r.cleanup()
+    }
+  })
+
   it('a wrong, unknown or missing key is a clear error, never garbage', async () => {
     const s = sid()
     await pairedSession(s, ring(`k1:${K1}`))
