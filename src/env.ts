@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { parseAuthKeys } from './whatsapp/baileys/auth-cipher.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
 
@@ -38,6 +39,22 @@ export const envSchema = z
     LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
     /** `pretty` (readable lines, a terminal's default) or `json` (one object per line, the default otherwise). */
     LOG_FORMAT: z.enum(['json', 'pretty'], 'must be json or pretty').optional(),
+    /**
+     * Encryption at rest of WhatsApp auth in Redis: `<id>:<base64 32-byte key>`, comma-separated, the first
+     * current (docs/security-redis.md). Parsed to a keyring that never prints its keys.
+     */
+    WA_AUTH_KEYS: z
+      .string()
+      .optional()
+      .transform((text, ctx) => {
+        if (text === undefined) return undefined
+        const parsed = parseAuthKeys(text)
+        if (parsed.ok) return parsed.keyring
+        ctx.addIssue({ code: 'custom', message: parsed.problem })
+        return z.NEVER
+      }),
+    /** A PEM file of the CA that signed the Redis server's certificate (with rediss://). */
+    REDIS_TLS_CA_FILE: z.string().min(1).optional(),
   })
   .superRefine((env, ctx) => {
     if (!env.REDIS_CLUSTER && env.REDIS_URL.includes(','))

@@ -3,7 +3,7 @@ import { EnvError, parseEnv } from './env.js'
 import { buildApp } from './http/app.js'
 import { bindProblems, isLoopbackHost } from './http/bind-guard.js'
 import { createLogger, type Logger, resolveLogFormat } from './log.js'
-import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl } from './redis.js'
+import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl, redisTls } from './redis.js'
 import { resolveRulesPath } from './rules/load.js'
 import { RulesError } from './rules/store.js'
 import { createServices, dashboardQueues, type Services } from './services.js'
@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<void> {
   }
 
   try {
-    await assertRedisReachable(env.REDIS_URL)
+    await assertRedisReachable(env.REDIS_URL, undefined, redisTls(env.REDIS_TLS_CA_FILE))
   } catch (err) {
     if (err instanceof RedisUnreachableError || err instanceof RedisAuthError) {
       log.fatal(err.message)
@@ -91,6 +91,9 @@ async function main(argv: string[]): Promise<void> {
       apiKeys: rules.config.apiKeys.length,
       transport: env.WA_TRANSPORT,
       crmSync: env.HUBSPOT_ACCESS_TOKEN ? 'on' : 'off (no HUBSPOT_ACCESS_TOKEN)',
+      waAuthAtRest: env.WA_AUTH_KEYS
+        ? `encrypted (key ${env.WA_AUTH_KEYS.currentId})`
+        : 'plaintext (no WA_AUTH_KEYS)',
     },
     'tickbridge loaded',
   )

@@ -1,4 +1,23 @@
+import { readFileSync } from 'node:fs'
+import type { ConnectionOptions as TlsOptions } from 'node:tls'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
+
+/**
+ * TLS settings for `rediss://` URLs: the CA that signed the server's certificate, from REDIS_TLS_CA_FILE
+ * (without it Node's default CAs verify the server). The server's name or IP must be in its certificate.
+ */
+export function redisTls(caFile: string | undefined): TlsOptions | undefined {
+  if (caFile === undefined) return undefined
+  try {
+    return { ca: readFileSync(caFile) }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message
+    throw new RedisUnreachableError(
+      `(REDIS_TLS_CA_FILE)`,
+      new Error(`cannot read the CA file ${caFile}: ${code}`),
+    )
+  }
+}
 
 export interface ConnectionRole {
   /** maxRetriesPerRequest: null, which BullMQ workers and blocking reads need to survive a Redis restart. */
@@ -24,8 +43,12 @@ function roleOptions(role: ConnectionRole): RedisOptions {
  * touches in one command, script or MULTI carries one hash tag. The one method whose signature differs,
  * `duplicate()`, is only ever called through `duplicateRedis()` below.
  */
-export function createRedis(url: string, options: ConnectionRole & { cluster?: boolean } = {}): Redis {
-  if (!options.cluster) return new Redis(url, { ...roleOptions(options), enableReadyCheck: true })
+export function createRedis(
+  url: string,
+  options: ConnectionRole & { cluster?: boolean; tls?: TlsOptions } = {},
+): Redis {
+  const tls = options.tls && url.startsWith('rediss://') ? { tls: options.tls } : {}
+  if (!options.cluster) return new Redis(url, { ...roleOptions(options), enableReadyCheck: true, ...tls })
   const seeds = url.split(',').map((u) => new URL(u.trim()))
   const first = seeds[0]!
   const cluster = new Cluster(
@@ -36,7 +59,7 @@ export function createRedis(url: string, options: ConnectionRole & { cluster?: b
         ...roleOptions(options),
         ...(first.username ? { username: decodeURIComponent(first.username) } : {}),
         ...(first.password ? { password: decodeURIComponent(first.password) } : {}),
-        ...(first.protocol === 'rediss:' ? { tls: {} } : {}),
+        ...(first.protocol === 'rediss:' ? { tls: options.tls ?? {} } : {}),
       },
     },
   )
@@ -61,9 +84,12 @@ export class RedisUnreachableError extends Error {
     readonly url: string,
     cause: unknown,
   ) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
     super(
-      `Redis is not reachable at ${redactUrl(url)} (${cause instanceof Error ? cause.message : String(cause)}). ` +
-        'Start one (for example: redis-server --daemonize yes --port 6379) or set REDIS_URL to a reachable server.',
+      `Redis is not reachable at ${redactUrl(url)} (${reason}). ` +
+        (/certificate|CERT_|self[- ]signed/i.test(reason)
+          ? "TLS: set REDIS_TLS_CA_FILE to the CA that signed the server's certificate (docs/security-redis.md)."
+          : 'Start one (for example: redis-server --daemonize yes --port 6379) or set REDIS_URL to a reachable server.'),
     )
     this.name = 'RedisUnreachableError'
   }
@@ -91,9 +117,11 @@ const isAuthFailure = (err: unknown) =>
  * Pings Redis once with a short timeout; the service refuses to start without it. A refused password is
  * a RedisAuthError, anything else a RedisUnreachableError.
  */
-export async function assertRedisReachable(url: string, timeoutMs = 3000): Promise<void> {
+export async function assertRedisReachable(url: string, timeoutMs = 3000, tls?: TlsOptions): Promise<void> {
   // A cluster's seed list: its first node answers for the start-up check.
-  const probe = new Redis(url.split(',')[0]!.trim(), {
+  const first = url.split(',')[0]!.trim()
+  const probe = new Redis(first, {
+    ...(tls && first.startsWith('rediss://') ? { tls } : {}),
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     connectTimeout: timeoutMs,
@@ -112,7 +140,8 @@ export async function assertRedisReachable(url: string, timeoutMs = 3000): Promi
   } catch (err) {
     if (isAuthFailure(err)) throw new RedisAuthError(url, err)
     if (isAuthFailure(lastError)) throw new RedisAuthError(url, lastError)
-    throw new RedisUnreachableError(url, err)
+    // A refused TLS handshake also ends in "Connection is closed": the error event said why.
+    throw new RedisUnreachableError(url, lastError ?? err)
   } finally {
     probe.disconnect()
   }

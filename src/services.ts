@@ -18,11 +18,12 @@ import { isConnectionError, OutageLog } from './outage.js'
 import { createGlobalQueues, type GlobalQueues } from './queues.js'
 import { ReceiptPlanner } from './receipts/planner.js'
 import { ReceiptStore } from './receipts/receipt-store.js'
-import { createRedis } from './redis.js'
+import { createRedis, redisTls } from './redis.js'
 import { ReminderStore } from './reminders/reminder-store.js'
 import { ReminderService } from './reminders/reminders.js'
 import type { Rules } from './rules/compile.js'
 import { RulesStore } from './rules/store.js'
+import { type SecretEnv, webhookSecretProblems } from './rules/webhook-secrets.js'
 import { SlaPlanner } from './sla/sla-planner.js'
 import { SlaStore } from './sla/sla-store.js'
 import { authKeys } from './whatsapp/baileys/auth-state.js'
@@ -42,6 +43,8 @@ export interface Services {
   redis: Redis
   keys: Keys
   rules: RulesStore
+  /** Where SLA webhook secrets (`secretEnv`) are read: checked against the rules at load, used to sign. */
+  secretEnv: SecretEnv
   inbox: InboxStore
   /** The single door into the inbox state, for transports and for API actions alike. */
   ingestor: Ingestor
@@ -92,17 +95,26 @@ export async function createServices(opts: {
   watchRules: boolean
   /** Extra checks on the rules for how this process runs (see RulesStoreOptions.accept). */
   acceptRules?: (rules: Rules) => string[]
+  /** The environment webhook secrets come from; process.env unless a test gives its own. */
+  secretEnv?: SecretEnv
   redis?: Redis
   crm?: CrmPort
   /** Node's process metrics (tickbridge_process_*, tickbridge_nodejs_*): once per process, by main. */
   processMetrics?: boolean
 }): Promise<Services> {
   const { env, log, clock } = opts
+  const secretEnv = opts.secretEnv ?? process.env
   const rules = await RulesStore.open(opts.rulesPath, log, {
     watch: opts.watchRules,
-    accept: opts.acceptRules,
+    accept: (r) => [...webhookSecretProblems(r, secretEnv), ...(opts.acceptRules?.(r) ?? [])],
   })
-  const redis = opts.redis ?? createRedis(env.REDIS_URL, { name: 'tickbridge', cluster: env.REDIS_CLUSTER })
+  const redis =
+    opts.redis ??
+    createRedis(env.REDIS_URL, {
+      name: 'tickbridge',
+      cluster: env.REDIS_CLUSTER,
+      tls: redisTls(env.REDIS_TLS_CA_FILE),
+    })
   const redisOutage = new OutageLog({
     name: 'redis',
     log,
@@ -169,6 +181,7 @@ export async function createServices(opts: {
     redis,
     keys,
     rules,
+    secretEnv,
     inbox,
     ingestor,
     statuses,

@@ -99,6 +99,18 @@ function buildProgram(): Command {
     })
 
   program
+    .command('auth')
+    .description('the WhatsApp auth (creds and Signal keys) stored in Redis')
+    .command('re-encrypt')
+    .description(
+      "write every session's stored auth again under the current key of WA_AUTH_KEYS (plaintext and " +
+        'older keys alike); idempotent and resumable, safe beside running workers',
+    )
+    .action(async () => {
+      done(await reEncrypt())
+    })
+
+  program
     .command('sessions')
     .description('WhatsApp sessions')
     .command('pair')
@@ -114,14 +126,62 @@ function buildProgram(): Command {
   return program
 }
 
+async function reEncrypt(): Promise<number> {
+  const [
+    { parseEnv },
+    { createRedis, assertRedisReachable, redisTls },
+    { Keys },
+    { AuthCipher },
+    { reEncryptAuth },
+  ] = await Promise.all([
+    import('../env.js'),
+    import('../redis.js'),
+    import('../keys.js'),
+    import('../whatsapp/baileys/auth-cipher.js'),
+    import('../whatsapp/baileys/auth-re-encrypt.js'),
+  ])
+  const env = parseEnv(process.env)
+  if (!env.WA_AUTH_KEYS) {
+    err('WA_AUTH_KEYS is not set: there is no key to encrypt with (docs/security-redis.md)')
+    return 2
+  }
+  const tls = redisTls(env.REDIS_TLS_CA_FILE)
+  await assertRedisReachable(env.REDIS_URL, undefined, tls)
+  const redis = createRedis(env.REDIS_URL, { name: 'tickbridge-cli', cluster: env.REDIS_CLUSTER, tls })
+  try {
+    const t = await reEncryptAuth({
+      redis,
+      keys: new Keys(env.TICKBRIDGE_PREFIX),
+      cipher: new AuthCipher(env.WA_AUTH_KEYS),
+      out,
+    })
+    out(
+      `done: ${t.sessions} session(s), ${t.reEncrypted} value(s) re-encrypted, ${t.alreadyCurrent} already current` +
+        (t.changedMeanwhile ? `, ${t.changedMeanwhile} changed meanwhile: run again` : ''),
+    )
+    return t.changedMeanwhile ? 1 : 0
+  } catch (e) {
+    err(
+      `re-encrypt stopped: ${e instanceof Error ? e.message : String(e)} (what was done is kept; fix and run again)`,
+    )
+    return 1
+  } finally {
+    redis.disconnect()
+  }
+}
+
 async function pair(sid: string, phone: string | undefined): Promise<number> {
-  const [{ parseEnv }, { loadRulesFile, resolveRulesPath }, { createRedis, assertRedisReachable }, { Keys }] =
-    await Promise.all([
-      import('../env.js'),
-      import('../rules/load.js'),
-      import('../redis.js'),
-      import('../keys.js'),
-    ])
+  const [
+    { parseEnv },
+    { loadRulesFile, resolveRulesPath },
+    { createRedis, assertRedisReachable, redisTls },
+    { Keys },
+  ] = await Promise.all([
+    import('../env.js'),
+    import('../rules/load.js'),
+    import('../redis.js'),
+    import('../keys.js'),
+  ])
   const { SessionStatusStore } = await import('../whatsapp/status-store.js')
   const { RedisSessionGateway } = await import('../whatsapp/command-bus.js')
   const { systemClock } = await import('../clock.js')
@@ -132,8 +192,9 @@ async function pair(sid: string, phone: string | undefined): Promise<number> {
     err(`invalid rules:\n${rules.problems.join('\n')}`)
     return 2
   }
-  await assertRedisReachable(env.REDIS_URL)
-  const redis = createRedis(env.REDIS_URL, { name: 'tickbridge-cli', cluster: env.REDIS_CLUSTER })
+  const tls = redisTls(env.REDIS_TLS_CA_FILE)
+  await assertRedisReachable(env.REDIS_URL, undefined, tls)
+  const redis = createRedis(env.REDIS_URL, { name: 'tickbridge-cli', cluster: env.REDIS_CLUSTER, tls })
   const keys = new Keys(env.TICKBRIDGE_PREFIX)
   const gateway = new RedisSessionGateway(redis, keys.prefix)
   try {

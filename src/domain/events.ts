@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { isChatJid, isUserJid } from './jid.js'
+import { type JidRole, jidProblem } from './jid.js'
 
 /**
  * The normalised stream of domain events a WhatsApp transport (Baileys or sim) feeds into the inbox.
@@ -9,14 +9,16 @@ import { isChatJid, isUserJid } from './jid.js'
 const ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/
 
 export const sessionIdSchema = z.string().regex(ID, 'expected a session id (letters, digits, "-", "_")')
-export const chatJidSchema = z
-  .string()
-  .max(128)
-  .refine(isChatJid, 'expected a chat jid (…@s.whatsapp.net, …@lid or …@g.us)')
-export const userJidSchema = z
-  .string()
-  .max(128)
-  .refine(isUserJid, 'expected a user jid (…@s.whatsapp.net or …@lid)')
+/** A jid of this role by the full grammar (domain/jid.ts); the message says what is wrong and where. */
+export function jidSchema(role: JidRole, expected: string) {
+  return z.string().superRefine((jid, ctx) => {
+    const problem = jidProblem(jid, role)
+    if (problem) ctx.addIssue({ code: 'custom', message: `expected ${expected}: ${problem}` })
+  })
+}
+export const chatJidSchema = jidSchema('chat', 'a chat jid (…@s.whatsapp.net, …@lid or …@g.us)')
+export const userJidSchema = jidSchema('user', 'a user jid (…@s.whatsapp.net or …@lid)')
+export const groupJidSchema = jidSchema('group', 'a group jid (…@g.us)')
 /** Milliseconds since the epoch, between 2009 (WhatsApp's birth) and 2100. */
 export const epochMsSchema = z
   .number()

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { chatJidSchema, sessionIdSchema, userJidSchema } from '../domain/events.js'
+import { chatJidSchema, groupJidSchema, sessionIdSchema, userJidSchema } from '../domain/events.js'
 import { SESSION_STATUSES } from '../whatsapp/port.js'
 import { REPORTED_STATUSES } from '../whatsapp/session-liveness.js'
 
@@ -97,7 +97,7 @@ export const overviewResponse = z.object({ items: z.array(chatSchema), nextCurso
 export const contactsQuery = z
   .object({
     source: z.enum(['dm', 'group']).optional(),
-    group: chatJidSchema.refine((j) => j.endsWith('@g.us'), 'expected a group jid (…@g.us)').optional(),
+    group: groupJidSchema.optional(),
     q: z.string().min(1).max(100).optional(),
     limit: limit(50),
     cursor,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { z } from 'zod'
+import { chatJidSchema } from '../domain/events.js'
 import { duplicateRedis } from '../redis.js'
 import type { PresenceState } from './port.js'
 import { SessionNotLiveError } from './port.js'
@@ -15,7 +16,8 @@ import { SessionNotLiveError } from './port.js'
 export const sessionCommandSchema = z.discriminatedUnion('cmd', [
   z.object({
     cmd: z.literal('presence'),
-    jid: z.string(),
+    /** Reaches Baileys' sendPresenceUpdate: the full jid grammar, like every jid from outside. */
+    jid: chatJidSchema,
     state: z.enum(['composing', 'recording', 'paused']),
   }),
   /** Re-open the session's connection (after FAILED, or to re-pair). */

@@ -14,6 +14,7 @@ import { GLOBAL_QUEUES, SLA_SHARDS, STALLED_JOB_RECOVERY, slaQueueName } from '.
 import { duplicateRedis, isCluster } from '../redis.js'
 import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
+import { AuthCipher } from '../whatsapp/baileys/auth-cipher.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
 import { BaileysTransport } from '../whatsapp/baileys/transport.js'
 import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
@@ -47,7 +48,7 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
     })
   }
   return new BaileysTransport({
-    authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),
+    authState: (sid) => useRedisAuthState(s.redis, s.keys, sid, new AuthCipher(s.env.WA_AUTH_KEYS)),
     // The transport names its own component per session (`baileys-session`, and `baileys` for Baileys'
     // own lines): a component bound here as well would appear twice in every line.
     log: s.log,
@@ -196,7 +197,7 @@ function startGlobalWorkers(s: Services): BullWorker[] {
     log: s.log,
     ...(s.hubspot ? { onStateChange: (sid: string, jid: string) => s.hubspot!.dirty.mark(sid, jid) } : {}),
   })
-  const webhook = slaWebhookProcessor({ env: process.env })
+  const webhook = slaWebhookProcessor({ env: s.secretEnv })
   const counterReset = counterResetProcessor({
     inbox: s.inbox,
     ingestor: s.ingestor,

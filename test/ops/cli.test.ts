@@ -43,6 +43,8 @@ describe('tickbridge CLI', () => {
       ['key', 'hash'],
       ['sessions'],
       ['sessions', 'pair'],
+      ['auth'],
+      ['auth', 're-encrypt'],
     ]) {
       const r = await cli([...args, '--help'])
       expect(r.code, args.join(' ')).toBe(0)

@@ -11,6 +11,7 @@ import {
 } from '@whiskeysockets/baileys'
 import type { Redis } from 'ioredis'
 import type { Keys } from '../../keys.js'
+import { AuthCipher, type AuthSlot } from './auth-cipher.js'
 
 /**
  * Durable Baileys auth state in Redis.
@@ -19,6 +20,9 @@ import type { Keys } from '../../keys.js'
  * - `<prefix>:{sid}:auth:creds`: a string, the creds as `BufferJSON` JSON;
  * - `<prefix>:{sid}:auth:key:<type>`: one hash per signal key type, field = key id, value = `BufferJSON`
  *   JSON. A batched read is one HMGET per type, and a wipe deletes a known set of 11 keys.
+ *
+ * With WA_AUTH_KEYS set, every value is AES-256-GCM encrypted (auth-cipher.ts); plaintext values written
+ * before are read as they are. docs/security-redis.md says what Redis access means and how to rotate.
  *
  * No key has a TTL: losing any of them (e.g. `app-state-sync-key`, sessions, pre-keys) breaks the
  * session or forces a re-pair. For the same reason production Redis holding auth must persist with
@@ -82,6 +86,9 @@ export type BaileysLogger = NonNullable<Parameters<typeof makeCacheableSignalKey
 const serialise = (value: unknown): string => JSON.stringify(value, BufferJSON.replacer)
 const deserialise = (raw: string): unknown => JSON.parse(raw, BufferJSON.reviver)
 
+/** A stored auth value's plain text as Baileys' BufferJSON reads it (for the re-encrypt command). */
+export const authValueCodec = { serialise, deserialise }
+
 function assertKeyType(type: string): asserts type is SignalKeyType {
   if (!isKeyType(type)) throw new Error(`unknown Baileys signal key type: ${type}`)
 }
@@ -90,12 +97,16 @@ export async function useRedisAuthState(
   redis: Redis,
   keys: Keys,
   sessionId: string,
+  /** Encrypts what is written, decrypts what is read; without a keyring values are stored as they are. */
+  cipher: AuthCipher = new AuthCipher(undefined),
 ): Promise<RedisAuthState> {
   const k = authKeys(keys, sessionId)
+  const credsSlot: AuthSlot = { sessionId, type: 'creds', field: '' }
+  const slot = (type: SignalKeyType, field: string): AuthSlot => ({ sessionId, type, field })
 
   const stored = await redis.get(k.creds)
   const creds: AuthenticationCreds =
-    stored === null ? initAuthCreds() : (deserialise(stored) as AuthenticationCreds)
+    stored === null ? initAuthCreds() : (deserialise(cipher.open(stored, credsSlot)) as AuthenticationCreds)
 
   const store: SignalKeyStore = {
     async get<T extends SignalKeyType>(
@@ -109,7 +120,7 @@ export async function useRedisAuthState(
       ids.forEach((id, i) => {
         const raw = values[i]
         if (raw === null || raw === undefined) return
-        let value = deserialise(raw)
+        let value = deserialise(cipher.open(raw, slot(type, id)))
         if (type === 'app-state-sync-key') {
           value = proto.Message.AppStateSyncKeyData.fromObject(value as Record<string, unknown>)
         }
@@ -128,7 +139,7 @@ export async function useRedisAuthState(
         const op = { key: k.key(type), writes: [] as string[], deletes: [] as string[] }
         for (const [id, value] of Object.entries(entries)) {
           if (value === null || value === undefined) op.deletes.push(id)
-          else op.writes.push(id, serialise(value))
+          else op.writes.push(id, cipher.seal(serialise(value), slot(type, id)))
         }
         if (op.writes.length || op.deletes.length) ops.push(op)
       }
@@ -154,7 +165,7 @@ export async function useRedisAuthState(
   return {
     state,
     saveCreds: async () => {
-      await redis.set(k.creds, serialise(state.creds))
+      await redis.set(k.creds, cipher.seal(serialise(state.creds), credsSlot))
     },
     wipe: () => redis.del(...k.all()),
     hasCreds: async () => (await redis.exists(k.creds)) === 1,
