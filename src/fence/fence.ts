@@ -62,3 +62,8 @@ export async function fenced<T>(
     throw err
   }
 }
+
+/** For a `.catch`: a refused write is expected (the holder was told through `onRefused`); others rethrow. */
+export function unlessRefused(err: unknown): void {
+  if (!(err instanceof FenceRefusedError)) throw err
+}

@@ -9,6 +9,7 @@ import { slaLevelProcessor } from '../../jobs/sla-level.js'
 import { slaWebhookProcessor } from '../../jobs/sla-webhook.js'
 import { unreadReminderProcessor } from '../../jobs/unread-reminder.js'
 import { ResetSchedules } from '../counters/reset-schedules.js'
+import { type Fence, unlessRefused } from '../fence/fence.js'
 import type { Ingestor } from '../inbox/ingest.js'
 import { GLOBAL_QUEUES, SLA_SHARDS, STALLED_JOB_RECOVERY, slaQueueName } from '../queues.js'
 import { duplicateRedis, isCluster } from '../redis.js'
@@ -34,7 +35,15 @@ export interface Worker {
   close(): Promise<void>
 }
 
-function createTransport(s: Services, onStatus: StatusListener): WhatsAppTransport {
+/**
+ * `fenceOf`: the fence of this process's holding of a session (see SessionOwnership.fenceOf); the auth
+ * state's writes carry the one current when the socket opens.
+ */
+function createTransport(
+  s: Services,
+  onStatus: StatusListener,
+  fenceOf: (sid: string) => Fence | undefined,
+): WhatsAppTransport {
   if (s.env.WA_TRANSPORT === 'sim') {
     return new SimTransport({
       redis: s.redis,
@@ -47,7 +56,13 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
     })
   }
   return new BaileysTransport({
-    authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),
+    authState: async (sid) => {
+      const fence = fenceOf(sid)
+      const auth = await useRedisAuthState(s.redis, s.keys, sid, fence ? { fence } : {})
+      // A refused creds save was told to the holder (which closes the socket); a key write still throws,
+      // so Baileys never takes a refused Signal state for stored.
+      return { ...auth, saveCreds: () => auth.saveCreds().catch(unlessRefused) }
+    },
     // The transport names its own component per session (`baileys-session`, and `baileys` for Baileys'
     // own lines): a component bound here as well would appear twice in every line.
     log: s.log,
@@ -71,9 +86,11 @@ export async function startWorker(
   opts: { timings?: Partial<OwnershipTimings> } = {},
 ): Promise<Worker> {
   const workerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`
+  // The transport's writes for a session carry the fence of our holding of it (refused once stale).
+  const fenceOf = (sid: string) => ownership.fenceOf(sid)
   const onStatus: StatusListener = (sid, status, extra) =>
-    s.statuses.set(sid, status, { ...extra, holder: workerId })
-  const transport = createTransport(s, onStatus)
+    s.statuses.set(sid, status, { ...extra, holder: workerId }, fenceOf(sid)).catch(unlessRefused)
+  const transport = createTransport(s, onStatus, fenceOf)
   const ingestor = s.ingestor
 
   const handle: SessionCommandHandler = async (sid, command) => {
@@ -111,8 +128,8 @@ export async function startWorker(
     ),
     transport,
     statuses: s.statuses,
-    sink: async (event) => {
-      await ingestor.ingest(event)
+    sink: async (event, fence) => {
+      await ingestor.ingest(event, { fence })
     },
     log: s.log.child({ worker: workerId }),
     onRedisError: s.onRedisError,
