@@ -16,7 +16,7 @@ import { duplicateRedis, isCluster } from '../redis.js'
 import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
-import { BaileysTransport } from '../whatsapp/baileys/transport.js'
+import { BaileysTransport, type BaileysTransportDeps } from '../whatsapp/baileys/transport.js'
 import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
 import { RedisTokenStore, sendBucketKey } from '../whatsapp/send-budget.js'
@@ -35,6 +35,9 @@ export interface Worker {
   close(): Promise<void>
 }
 
+/** What a test may put in place of WhatsApp for the Baileys transport (a stand-in socket, no version fetch). */
+export type BaileysTestDeps = Pick<BaileysTransportDeps, 'socketFactory' | 'waVersion'>
+
 /**
  * `fenceOf`: the fence of this process's holding of a session (see SessionOwnership.fenceOf); the auth
  * state's writes carry the one current when the socket opens.
@@ -43,6 +46,7 @@ function createTransport(
   s: Services,
   onStatus: StatusListener,
   fenceOf: (sid: string) => Fence | undefined,
+  baileys: BaileysTestDeps = {},
 ): WhatsAppTransport {
   if (s.env.WA_TRANSPORT === 'sim') {
     return new SimTransport({
@@ -74,6 +78,7 @@ function createTransport(
     },
     sendTokens: (sid) => new RedisTokenStore(s.redis, sendBucketKey(s.keys, sid)),
     clock: s.clock,
+    ...baileys,
   })
 }
 
@@ -83,14 +88,14 @@ function createTransport(
  */
 export async function startWorker(
   s: Services,
-  opts: { timings?: Partial<OwnershipTimings> } = {},
+  opts: { timings?: Partial<OwnershipTimings>; baileys?: BaileysTestDeps } = {},
 ): Promise<Worker> {
   const workerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`
   // The transport's writes for a session carry the fence of our holding of it (refused once stale).
   const fenceOf = (sid: string) => ownership.fenceOf(sid)
   const onStatus: StatusListener = (sid, status, extra) =>
     s.statuses.set(sid, status, { ...extra, holder: workerId }, fenceOf(sid)).catch(unlessRefused)
-  const transport = createTransport(s, onStatus, fenceOf)
+  const transport = createTransport(s, onStatus, fenceOf, opts.baileys)
   const ingestor = s.ingestor
 
   const handle: SessionCommandHandler = async (sid, command) => {
