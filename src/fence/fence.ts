@@ -10,6 +10,11 @@ import type { Keys } from '../keys.js'
 export interface Fence {
   /** The lease epoch the writer acquired. */
   readonly epoch: number
+  /**
+   * True once one of its writes was refused. Epochs only grow, so every later write is refused without
+   * asking Redis (Baileys retries a failed key commit ten times, 3 s apart).
+   */
+  readonly refused?: boolean
   /** Told of each write Redis refused: a newer holder has the session, this one must stop. */
   readonly onRefused?: (err: FenceRefusedError) => void
 }
@@ -51,14 +56,16 @@ export async function fenced<T>(
   write: string,
   call: () => Promise<T>,
 ): Promise<T> {
+  const refuse = (f: Fence) => {
+    const refused = new FenceRefusedError(sessionId, f.epoch, write)
+    f.onRefused?.(refused)
+    return refused
+  }
+  if (fence?.refused) throw refuse(fence)
   try {
     return await call()
   } catch (err) {
-    if (fence && err instanceof Error && err.message.startsWith(FENCED_REPLY)) {
-      const refused = new FenceRefusedError(sessionId, fence.epoch, write)
-      fence.onRefused?.(refused)
-      throw refused
-    }
+    if (fence && err instanceof Error && err.message.startsWith(FENCED_REPLY)) throw refuse(fence)
     throw err
   }
 }

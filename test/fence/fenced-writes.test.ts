@@ -169,6 +169,20 @@ describe('cost: one round trip per fenced write', () => {
   })
 })
 
+describe('a fence already refused', () => {
+  it('is refused again without a round trip (epochs only grow)', async () => {
+    const { sid, a } = await deposed()
+    const auth = await useRedisAuthState(t.redis, t.keys, sid, { fence: { ...a, refused: true } })
+    const sent = await commandsDuring(t.redis, async () => {
+      await expect(auth.state.keys.set({ session: { x: new Uint8Array([1]) } })).rejects.toThrow(
+        FenceRefusedError,
+      )
+    })
+    expect(sent).toEqual([])
+    expect(a.refusals).toEqual(['keys-apply'])
+  })
+})
+
 async function dump(sid: string): Promise<Record<string, unknown>> {
   const out: Record<string, unknown> = {}
   for (const key of authKeys(t.keys, sid).all()) {
