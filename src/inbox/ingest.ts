@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.js'
 import { type InboxEvent, inboxEventSchema, type MessageEvent } from '../domain/events.js'
+import type { Fence } from '../fence/fence.js'
 import type { Metrics } from '../metrics.js'
 import type { Rules } from '../rules/compile.js'
 import { formatIssues } from '../rules/report.js'
@@ -67,7 +68,11 @@ export class Ingestor {
     }
   }
 
-  async ingest(raw: unknown): Promise<IngestOutcome> {
+  /**
+   * `fence`: the event comes from a session's holder (its WhatsApp socket); its state change is refused
+   * (FenceRefusedError, nothing applied, no listener told) once a newer holder has the session.
+   */
+  async ingest(raw: unknown, opts: { fence?: Fence } = {}): Promise<IngestOutcome> {
     const started = performance.now()
     const parsed = inboxEventSchema.safeParse(raw)
     if (!parsed.success) {
@@ -79,6 +84,7 @@ export class Ingestor {
       return { ok: false, reason: 'invalid', problems }
     }
     const event = parsed.data
+    const store = opts.fence ? this.deps.store.withFence(opts.fence) : this.deps.store
     const rules = this.deps.rules()
     if (!rules.hasSession(event.sessionId)) {
       this.deps.metrics.ingestEvents.inc({ type: event.type, outcome: 'unknown_session' })
@@ -94,7 +100,7 @@ export class Ingestor {
     }
     if (event.type === 'counters.reset' && !event.chatJid) {
       // A whole-session reset: listeners hear of each chat it cleared, as if reset one by one.
-      const cleared = await this.deps.store.clearSession(
+      const cleared = await store.clearSession(
         event.sessionId,
         event.at,
         event.owner ? { owner: event.owner } : {},
@@ -103,7 +109,7 @@ export class Ingestor {
       for (const t of cleared) await this.notify({ ...event, chatJid: t.jid }, t)
       return { ok: true, event, transition: null, cleared: cleared.length }
     }
-    const transition = await this.apply(event, rules)
+    const transition = await this.apply(store, event, rules)
     this.deps.metrics.ingestEvents.inc({
       type: event.type,
       outcome: transition?.duplicate ? 'duplicate' : 'applied',
@@ -145,8 +151,8 @@ export class Ingestor {
     }
   }
 
-  private async apply(e: InboxEvent, rules: IngestRules): Promise<ChatTransition | null> {
-    const { store, clock } = this.deps
+  private async apply(store: InboxStore, e: InboxEvent, rules: IngestRules): Promise<ChatTransition | null> {
+    const { clock } = this.deps
     const sid = e.sessionId
     const defaultOwner = rules.defaultOwnerOf(sid)
     switch (e.type) {

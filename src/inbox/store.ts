@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { MessageEvent } from '../domain/events.js'
 import { chatTypeOf, isLid, phoneOf } from '../domain/jid.js'
+import { type Fence, fenceArg, fenced } from '../fence/fence.js'
 import type { Keys } from '../keys.js'
 import {
   type Chat,
@@ -58,12 +59,27 @@ export class InboxStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    private readonly fence?: Fence,
   ) {
     this.scripts = new ChatScripts(redis)
   }
 
+  /**
+   * The same store for a session's holder applying its WhatsApp events: each transition is refused in its
+   * script (FenceRefusedError) once `fence` is no longer the session's lease epoch.
+   */
+  withFence(fence: Fence): InboxStore {
+    return new InboxStore(this.redis, this.keys, fence)
+  }
+
   private run(name: ChatScriptName, sid: string, args: Array<string | number>): Promise<unknown> {
-    return this.scripts.run(name, this.keys.chatScriptKeys(sid), [this.keys.session(sid), ...args])
+    return fenced(sid, this.fence, name, () =>
+      this.scripts.run(name, this.keys.chatScriptKeys(sid), [
+        this.keys.session(sid),
+        fenceArg(this.fence),
+        ...args,
+      ]),
+    )
   }
 
   /** Applies a message in or out. Idempotent by message key: a replay reports `duplicate` and changes nothing. */

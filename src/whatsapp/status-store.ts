@@ -1,5 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { Clock } from '../clock.js'
+import type { Fence } from '../fence/fence.js'
+import { FencedWrites } from '../fence/scripts.js'
 import type { Keys } from '../keys.js'
 import type { SessionStatus } from './port.js'
 
@@ -17,16 +19,25 @@ const HISTORY_KEEP = 50
 
 /** Session statuses with their history, in Redis so every web process can answer for every worker. */
 export class SessionStatusStore {
+  private readonly writes: FencedWrites
+
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly clock: Clock,
-  ) {}
+  ) {
+    this.writes = new FencedWrites(redis, keys)
+  }
 
+  /**
+   * Records a status. A session's holder passes its `fence`: once a newer holder has the session the
+   * write is refused (FenceRefusedError), so a deposed holder cannot show STOPPED over its successor.
+   */
   async set(
     sid: string,
     status: SessionStatus,
     extra: { detail?: string; qr?: string; holder?: string } = {},
+    fence?: Fence,
   ): Promise<void> {
     const rec: SessionStatusRecord = {
       status,
@@ -36,12 +47,13 @@ export class SessionStatusStore {
       holder: extra.holder ?? null,
     }
     const json = JSON.stringify(rec)
-    await this.redis
-      .multi()
-      .set(this.keys.sessionStatus(sid), json)
-      .lpush(this.keys.sessionHistory(sid), json)
-      .ltrim(this.keys.sessionHistory(sid), 0, HISTORY_KEEP - 1)
-      .exec()
+    await this.writes.run(
+      'status-set',
+      sid,
+      fence,
+      [this.keys.sessionStatus(sid), this.keys.sessionHistory(sid)],
+      [json, HISTORY_KEEP],
+    )
   }
 
   async get(sid: string): Promise<SessionStatusRecord> {

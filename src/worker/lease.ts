@@ -1,10 +1,11 @@
 import type { Redis } from 'ioredis'
+import { leaseEpochKey } from '../fence/fence.js'
 import type { Keys } from '../keys.js'
 
 /**
  * Session leases and the live-worker registry. Times come from Redis (TIME / PX), so processes on
  * machines with skewed clocks still agree. A lease is `holder|epoch`; the epoch grows with every new
- * holder (a fencing token).
+ * holder (a fencing token: the holder's writes carry it and are refused once it is stale, see ../fence).
  */
 const ACQUIRE = `
 local cur = redis.call('GET', KEYS[1])
@@ -96,7 +97,7 @@ export class LeaseStore {
     return bounded(
       'lease acquire',
       this.commandTimeoutMs,
-      this.r.tbLeaseAcquire(this.leaseKey(sid), `${this.keys.session(sid)}lease-epoch`, holder, ttlMs),
+      this.r.tbLeaseAcquire(this.leaseKey(sid), leaseEpochKey(this.keys, sid), holder, ttlMs),
     )
   }
 

@@ -1,6 +1,7 @@
 import { Worker as BullWorker, type ConnectionOptions, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
+import { type Fence, FenceRefusedError, unlessRefused } from '../fence/fence.js'
 import type { Keys } from '../keys.js'
 import { QUEUE_STREAMS, STALLED_JOB_RECOVERY } from '../queues.js'
 import { duplicateRedis } from '../redis.js'
@@ -59,8 +60,15 @@ const DROP_STEP_MS = 2000
 const boundedStep = (work: Promise<unknown>, ms = DROP_STEP_MS): Promise<unknown> =>
   Promise.race([work.catch(() => {}), new Promise((r) => setTimeout(r, ms).unref())])
 
+/** A holding's fencing token: its lease epoch, and whether Redis has refused one of its writes. */
+interface HolderFence extends Fence {
+  refused: boolean
+}
+
 interface Held {
   epoch: number
+  /** Carried by every write of this holding (status, auth, inbox events): see ../fence. */
+  fence: HolderFence
   session: WhatsAppSession
   actions: BullWorker
   /**
@@ -77,10 +85,15 @@ interface Held {
  * Decides which sessions this worker process holds and runs them. Each session is held by exactly one
  * process through a Redis lease; sessions spread over the live workers by rendezvous hashing; when a
  * worker dies its leases expire and the sessions start elsewhere. A holder that cannot renew stops its
- * socket before the lease can expire (self-fencing), so two sockets never run for one number.
+ * socket before the lease can expire (self-fencing), so two sockets never run for one number. A holder
+ * that stalled past its lease (its process stopped) cannot fence itself in time; its writes carry its
+ * lease epoch instead, Redis refuses them once a newer holder has the session, and the first refusal
+ * closes its socket.
  */
 export class SessionOwnership {
   private readonly held = new Map<string, Held>()
+  /** The fence of each session's latest holding in this process (kept after it ends: late writes carry it). */
+  private readonly fences = new Map<string, HolderFence>()
   private timer: NodeJS.Timeout | undefined
   /** Checks the fencing deadlines on its own clock: a tick stuck on Redis must not delay fencing. */
   private fenceTimer: NodeJS.Timeout | undefined
@@ -98,7 +111,8 @@ export class SessionOwnership {
       leases: LeaseStore
       transport: WhatsAppTransport
       statuses: SessionStatusStore
-      sink: EventSink
+      /** Where a held session's WhatsApp events go, with the holding's fence to apply them under. */
+      sink: (event: unknown, fence: Fence) => Promise<void>
       log: Logger
       /** Connection errors of the session queues' workers and the heartbeat (see Services.onRedisError). */
       onRedisError?: (err: unknown, source: string) => void
@@ -123,6 +137,14 @@ export class SessionOwnership {
 
   get(sessionId: string): WhatsAppSession | undefined {
     return this.held.get(sessionId)?.session
+  }
+
+  /**
+   * The fence for writes the transport makes for a session this process holds (its status, its auth):
+   * that of the latest holding here, also after it ended, so a late write of a deposed holding is refused.
+   */
+  fenceOf(sessionId: string): Fence | undefined {
+    return this.fences.get(sessionId)
   }
 
   sessionIds(): string[] {
@@ -252,23 +274,61 @@ export class SessionOwnership {
     }
   }
 
+  /**
+   * Redis refused a write of this holding: a newer holder has the session. Closes the socket at once
+   * (without waiting on Redis, like self-fencing), logged once per holding.
+   */
+  private deposed(sid: string, fence: HolderFence, err: FenceRefusedError): void {
+    fence.refused = true
+    const h = this.held.get(sid)
+    // Still being taken: take() sees `refused` and closes what it opened.
+    if (!h || h.fence !== fence || h.closing) return
+    this.deps.log.error(
+      { sessionId: sid, epoch: fence.epoch, write: err.write },
+      'a newer holder took the session (this lease epoch is stale): stopping the socket (fencing)',
+    )
+    void this.drop(sid, h, 'a newer holder took the session', false, true)
+  }
+
+  /** A holding's events go to the sink under its fence; one refused is the newer holder's to apply. */
+  private holderSink(fence: Fence): EventSink {
+    return (event) => this.deps.sink(event, fence).catch(unlessRefused)
+  }
+
   private async take(sid: string, epoch: number, acquiredAt: number): Promise<void> {
     const { transport, statuses, log, workerId, redis, keys } = this.deps
-    await statuses.set(sid, 'STARTING', { holder: workerId })
+    const fence: HolderFence = { epoch, refused: false, onRefused: (err) => this.deposed(sid, fence, err) }
+    this.fences.set(sid, fence)
+    const superseded = () =>
+      log.error(
+        { sessionId: sid, epoch },
+        'a newer holder took the session while this worker was taking it: not starting it (fencing)',
+      )
+    try {
+      await statuses.set(sid, 'STARTING', { holder: workerId }, fence)
+    } catch (err) {
+      if (!(err instanceof FenceRefusedError)) throw err
+      return superseded()
+    }
     let session: WhatsAppSession
     try {
-      session = await transport.open(sid, this.deps.sink)
+      session = await transport.open(sid, this.holderSink(fence))
     } catch (err) {
-      await statuses.set(sid, 'FAILED', {
-        detail: err instanceof Error ? err.message : String(err),
-        holder: workerId,
-      })
+      await statuses
+        .set(
+          sid,
+          'FAILED',
+          { detail: err instanceof Error ? err.message : String(err), holder: workerId },
+          fence,
+        )
+        .catch(unlessRefused)
       await this.deps.leases.release(sid, workerId, epoch)
       log.error({ err, sessionId: sid }, 'session failed to start')
       return
     }
     const fenceAt = acquiredAt + this.t.leaseMs * FENCE_SHARE
     try {
+      if (fence.refused) throw new FenceRefusedError(sid, epoch, 'take')
       // Bounded by the fencing deadline: a socket in nobody's `held` map would escape fencing.
       await Promise.race([
         this.requeueOrphans(sid),
@@ -280,9 +340,11 @@ export class SessionOwnership {
         ),
       ])
     } catch (err) {
-      // Redis went away mid-take: close the socket just opened (it is in nobody's hands) and let a later
-      // pass take the session again, rather than leave a second socket running for the number.
+      // Redis went away mid-take (or a newer holder took the session): close the socket just opened (it
+      // is in nobody's hands) and let a later pass take the session again, rather than leave a second
+      // socket running for the number.
       await session.close().catch(() => {})
+      if (err instanceof FenceRefusedError) return superseded()
       await this.deps.leases.release(sid, workerId, epoch).catch(() => {})
       log.warn({ err, sessionId: sid }, 'session take interrupted; will retry')
       return
@@ -318,6 +380,7 @@ export class SessionOwnership {
     )
     this.held.set(sid, {
       epoch,
+      fence,
       session,
       actions,
       ...(actionsConnection ? { actionsConnection } : {}),
@@ -325,6 +388,8 @@ export class SessionOwnership {
     })
     await this.deps.commands?.serve(sid)
     log.info({ sessionId: sid, epoch, transport: transport.kind }, 'session taken')
+    // Refused between the checks above and now: the holding is in `held`, so fence it the usual way.
+    if (fence.refused) this.deposed(sid, fence, new FenceRefusedError(sid, epoch, 'take'))
   }
 
   /** A connection of the session's own for its Worker (no shared wait: a Cluster). */
@@ -352,8 +417,13 @@ export class SessionOwnership {
     const h = this.held.get(sid)
     if (!h) throw new SessionNotLiveError(sid)
     await h.session.close()
-    await this.deps.statuses.set(sid, 'STARTING', { holder: this.deps.workerId, detail: 'restart requested' })
-    h.session = await this.deps.transport.open(sid, this.deps.sink)
+    await this.deps.statuses.set(
+      sid,
+      'STARTING',
+      { holder: this.deps.workerId, detail: 'restart requested' },
+      h.fence,
+    )
+    h.session = await this.deps.transport.open(sid, this.holderSink(h.fence))
     this.deps.log.info({ sessionId: sid }, 'session restarted')
   }
 
@@ -412,7 +482,8 @@ export class SessionOwnership {
       await (socketClosed ? boundedStep(socketClosed) : h.session.close())
       this.held.delete(sid)
       if (release) await leases.release(sid, workerId, h.epoch).catch(() => {})
-      await statuses.set(sid, 'STOPPED', { detail: why }).catch(() => {})
+      // Fenced: once a newer holder has the session, its status stands (a refusal here is expected).
+      await statuses.set(sid, 'STOPPED', { detail: why }, h.fence).catch(() => {})
       log.info({ sessionId: sid, why }, 'session released')
     })()
     return h.closing

@@ -9,6 +9,7 @@ import { slaLevelProcessor } from '../../jobs/sla-level.js'
 import { slaWebhookProcessor } from '../../jobs/sla-webhook.js'
 import { unreadReminderProcessor } from '../../jobs/unread-reminder.js'
 import { ResetSchedules } from '../counters/reset-schedules.js'
+import { type Fence, unlessRefused } from '../fence/fence.js'
 import type { Ingestor } from '../inbox/ingest.js'
 import { GLOBAL_QUEUES, SLA_SHARDS, STALLED_JOB_RECOVERY, slaQueueName } from '../queues.js'
 import { duplicateRedis, isCluster } from '../redis.js'
@@ -16,7 +17,7 @@ import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
 import { AuthCipher } from '../whatsapp/baileys/auth-cipher.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
-import { BaileysTransport } from '../whatsapp/baileys/transport.js'
+import { BaileysTransport, type BaileysTransportDeps } from '../whatsapp/baileys/transport.js'
 import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
 import { RedisTokenStore, sendBucketKey } from '../whatsapp/send-budget.js'
@@ -35,7 +36,19 @@ export interface Worker {
   close(): Promise<void>
 }
 
-function createTransport(s: Services, onStatus: StatusListener): WhatsAppTransport {
+/** What a test may put in place of WhatsApp for the Baileys transport (a stand-in socket, no version fetch). */
+export type BaileysTestDeps = Pick<BaileysTransportDeps, 'socketFactory' | 'waVersion'>
+
+/**
+ * `fenceOf`: the fence of this process's holding of a session (see SessionOwnership.fenceOf); the auth
+ * state's writes carry the one current when the socket opens.
+ */
+function createTransport(
+  s: Services,
+  onStatus: StatusListener,
+  fenceOf: (sid: string) => Fence | undefined,
+  baileys: BaileysTestDeps = {},
+): WhatsAppTransport {
   if (s.env.WA_TRANSPORT === 'sim') {
     return new SimTransport({
       redis: s.redis,
@@ -47,8 +60,16 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
       clock: s.clock,
     })
   }
+  // One keyring for every session's auth state (WA_AUTH_KEYS; without it values are stored as they are).
+  const cipher = new AuthCipher(s.env.WA_AUTH_KEYS)
   return new BaileysTransport({
-    authState: (sid) => useRedisAuthState(s.redis, s.keys, sid, new AuthCipher(s.env.WA_AUTH_KEYS)),
+    authState: async (sid) => {
+      const fence = fenceOf(sid)
+      const auth = await useRedisAuthState(s.redis, s.keys, sid, { fence, cipher })
+      // A refused creds save was told to the holder (which closes the socket); a key write still throws,
+      // so Baileys never takes a refused Signal state for stored.
+      return { ...auth, saveCreds: () => auth.saveCreds().catch(unlessRefused) }
+    },
     // The transport names its own component per session (`baileys-session`, and `baileys` for Baileys'
     // own lines): a component bound here as well would appear twice in every line.
     log: s.log,
@@ -60,6 +81,7 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
     },
     sendTokens: (sid) => new RedisTokenStore(s.redis, sendBucketKey(s.keys, sid)),
     clock: s.clock,
+    ...baileys,
   })
 }
 
@@ -69,12 +91,14 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
  */
 export async function startWorker(
   s: Services,
-  opts: { timings?: Partial<OwnershipTimings> } = {},
+  opts: { timings?: Partial<OwnershipTimings>; baileys?: BaileysTestDeps } = {},
 ): Promise<Worker> {
   const workerId = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`
+  // The transport's writes for a session carry the fence of our holding of it (refused once stale).
+  const fenceOf = (sid: string) => ownership.fenceOf(sid)
   const onStatus: StatusListener = (sid, status, extra) =>
-    s.statuses.set(sid, status, { ...extra, holder: workerId })
-  const transport = createTransport(s, onStatus)
+    s.statuses.set(sid, status, { ...extra, holder: workerId }, fenceOf(sid)).catch(unlessRefused)
+  const transport = createTransport(s, onStatus, fenceOf, opts.baileys)
   const ingestor = s.ingestor
 
   const handle: SessionCommandHandler = async (sid, command) => {
@@ -112,8 +136,8 @@ export async function startWorker(
     ),
     transport,
     statuses: s.statuses,
-    sink: async (event) => {
-      await ingestor.ingest(event)
+    sink: async (event, fence) => {
+      await ingestor.ingest(event, { fence })
     },
     log: s.log.child({ worker: workerId }),
     onRedisError: s.onRedisError,

@@ -170,7 +170,9 @@ describe('Redis over TLS with an ACL limited to the key prefix', () => {
     expect(await job.getState()).toBe('delayed')
     const keyring = parseAuthKeys(`k1:${randomBytes(32).toString('base64')}`)
     if (!keyring.ok) throw new Error(keyring.problem)
-    const auth = await useRedisAuthState(s.redis, s.keys, 'acme-sales', new AuthCipher(keyring.keyring))
+    const auth = await useRedisAuthState(s.redis, s.keys, 'acme-sales', {
+      cipher: new AuthCipher(keyring.keyring),
+    })
     await auth.saveCreds()
     expect(await auth.hasCreds()).toBe(true)
     // Every key written lies under the prefix the ACL allows.

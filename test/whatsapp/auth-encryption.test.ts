@@ -39,7 +39,7 @@ const sid = () => `enc${++n}-${randomBytes(3).toString('hex')}`
 
 /** A session's auth as Baileys leaves it after pairing: creds plus keys of several types. */
 async function pairedSession(sessionId: string, cipher: AuthCipher, r: R = t) {
-  const auth = await useRedisAuthState(r.redis, r.keys, sessionId, cipher)
+  const auth = await useRedisAuthState(r.redis, r.keys, sessionId, { cipher })
   auth.state.creds.me = {
     id: '4915112345678:7@s.whatsapp.net',
     lid: '123456789012345:7@lid',
@@ -98,7 +98,7 @@ describe('encryption at rest of WhatsApp auth', () => {
     const s = sid()
     const cipher = ring(`k1:${K1}`)
     const { auth, data } = await pairedSession(s, cipher)
-    const again = await useRedisAuthState(t.redis, t.keys, s, cipher)
+    const again = await useRedisAuthState(t.redis, t.keys, s, { cipher })
     expect(again.state.creds).toEqual(auth.state.creds)
     expect(await again.state.keys.get('pre-key', ['1', '2'])).toEqual(data['pre-key'])
     expect(await again.state.keys.get('session', ['4915112345678.0'])).toEqual(data.session)
@@ -115,7 +115,7 @@ describe('encryption at rest of WhatsApp auth', () => {
     const s = sid()
     const { auth } = await pairedSession(s, PLAIN)
     expect((await storedValues(s)).every((v) => v.startsWith('{') || v.startsWith('"'))).toBe(true)
-    const encrypted = await useRedisAuthState(t.redis, t.keys, s, ring(`k1:${K1}`))
+    const encrypted = await useRedisAuthState(t.redis, t.keys, s, { cipher: ring(`k1:${K1}`) })
     expect(encrypted.state.creds).toEqual(auth.state.creds)
     await encrypted.saveCreds()
     expect(await t.redis.get(authKeys(t.keys, s).creds)).toMatch(/^tbenc1:k1:/)
@@ -129,7 +129,9 @@ describe('encryption at rest of WhatsApp auth', () => {
     await pairedSession(b, ring(`k1:${K1}`), rot)
     await pairedSession(legacy, PLAIN, rot)
     const rotated = ring(`k2:${K2},k1:${K1}`)
-    expect((await useRedisAuthState(rot.redis, rot.keys, a, rotated)).state.creds).toEqual(auth.state.creds)
+    expect((await useRedisAuthState(rot.redis, rot.keys, a, { cipher: rotated })).state.creds).toEqual(
+      auth.state.creds,
+    )
 
     const lines: string[] = []
     const first = await reEncryptAuth({
@@ -147,7 +149,9 @@ describe('encryption at rest of WhatsApp auth', () => {
       for (const v of await storedValues(s, rot)) expect(v).toMatch(/^tbenc1:k2:/)
     // k1 can be dropped now.
     const onlyK2 = ring(`k2:${K2}`)
-    expect((await useRedisAuthState(rot.redis, rot.keys, a, onlyK2)).state.creds).toEqual(auth.state.creds)
+    expect((await useRedisAuthState(rot.redis, rot.keys, a, { cipher: onlyK2 })).state.creds).toEqual(
+      auth.state.creds,
+    )
 
     const second = await reEncryptAuth({ redis: rot.redis, keys: rot.keys, cipher: onlyK2, out: () => {} })
     expect(second).toEqual({ sessions: 3, reEncrypted: 0, alreadyCurrent: 18, changedMeanwhile: 0 })
@@ -215,7 +219,7 @@ describe('encryption at rest of WhatsApp auth', () => {
   it('a wrong, unknown or missing key is a clear error, never garbage', async () => {
     const s = sid()
     await pairedSession(s, ring(`k1:${K1}`))
-    const open = (cipher: AuthCipher) => useRedisAuthState(t.redis, t.keys, s, cipher)
+    const open = (cipher: AuthCipher) => useRedisAuthState(t.redis, t.keys, s, { cipher })
     await expect(open(ring(`k1:${b64()}`))).rejects.toThrow(
       new AuthDecryptError(
         `session ${s}: stored creds does not decrypt with key "k1" (a different key under the same id, or the value was altered)`,

@@ -4,6 +4,13 @@
 local K_ALIAS, K_CHATS, K_UNREAD, K_UNANS = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local K_OWN_UN, K_OWN_WAIT, K_LID_PN, K_PN_LID = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local BASE = ARGV[1]
+-- ARGV[2]: the lease epoch of the session holder applying its WhatsApp events, '' for any other writer.
+-- Fencing (src/fence): a holder whose epoch is no longer the session's (a newer holder took it) changes
+-- nothing. Taken out of ARGV so each script reads its own arguments from ARGV[2] on.
+local FENCE = table.remove(ARGV, 2)
+if FENCE ~= '' and redis.call('GET', BASE .. 'lease-epoch') ~= FENCE then
+  return redis.error_reply('FENCED lease epoch ' .. FENCE .. ' is no longer current')
+end
 local UNASSIGNED = '~'
 local SEEN_KEEP = 1000 -- recent message ids remembered per chat for de-duplication
 

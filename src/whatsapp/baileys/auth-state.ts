@@ -10,6 +10,8 @@ import {
   type SignalKeyStore,
 } from '@whiskeysockets/baileys'
 import type { Redis } from 'ioredis'
+import type { Fence } from '../../fence/fence.js'
+import { FencedWrites } from '../../fence/scripts.js'
 import type { Keys } from '../../keys.js'
 import { AuthCipher, type AuthSlot } from './auth-cipher.js'
 
@@ -93,16 +95,29 @@ function assertKeyType(type: string): asserts type is SignalKeyType {
   if (!isKeyType(type)) throw new Error(`unknown Baileys signal key type: ${type}`)
 }
 
+/**
+ * `fence`: the lease epoch of the session's holder. Every write (creds, a key transaction, a wipe) is then
+ * applied only while that epoch is current, checked in the same script (FenceRefusedError otherwise): a
+ * holder that stalled past its lease cannot write its stale Signal state over its successor's.
+ */
 export async function useRedisAuthState(
   redis: Redis,
   keys: Keys,
   sessionId: string,
-  /** Encrypts what is written, decrypts what is read; without a keyring values are stored as they are. */
-  cipher: AuthCipher = new AuthCipher(undefined),
+  opts: {
+    /** The holder's lease epoch: writes are refused once a newer holder took the session. */
+    fence?: Fence
+    /** Encrypts what is written, decrypts what is read; without a keyring values are stored as they are. */
+    cipher?: AuthCipher
+  } = {},
 ): Promise<RedisAuthState> {
   const k = authKeys(keys, sessionId)
+  const cipher = opts.cipher ?? new AuthCipher(undefined)
   const credsSlot: AuthSlot = { sessionId, type: 'creds', field: '' }
   const slot = (type: SignalKeyType, field: string): AuthSlot => ({ sessionId, type, field })
+  const writes = new FencedWrites(redis, keys)
+  const write = (name: 'creds-set' | 'auth-delete', keyList: string[], args: string[] = []) =>
+    writes.run(name, sessionId, opts.fence, keyList, args)
 
   const stored = await redis.get(k.creds)
   const creds: AuthenticationCreds =
@@ -129,7 +144,7 @@ export async function useRedisAuthState(
       return out
     },
 
-    /** Applies the whole transaction (every type, writes and deletes) in one MULTI/EXEC. */
+    /** Applies the whole transaction (every type, writes and deletes) in one fenced script. */
     async set(data: SignalDataSet): Promise<void> {
       const ops: { key: string; writes: string[]; deletes: string[] }[] = []
       for (const type of Object.keys(data)) {
@@ -144,19 +159,18 @@ export async function useRedisAuthState(
         if (op.writes.length || op.deletes.length) ops.push(op)
       }
       if (ops.length === 0) return
-      const multi = redis.multi()
-      for (const op of ops) {
-        if (op.writes.length) multi.hset(op.key, ...op.writes)
-        if (op.deletes.length) multi.hdel(op.key, ...op.deletes)
-      }
-      const results = await multi.exec()
-      if (results === null) throw new Error('auth key transaction aborted')
-      for (const [err] of results) if (err) throw err
+      await writes.run(
+        'keys-apply',
+        sessionId,
+        opts.fence,
+        ops.map((op) => op.key),
+        ops.flatMap((op) => [op.writes.length / 2, op.deletes.length, ...op.writes, ...op.deletes]),
+      )
     },
 
     /** Deletes every signal key of the session (not the creds). */
     async clear(): Promise<void> {
-      await redis.del(...SIGNAL_KEY_TYPES.map(k.key))
+      await write('auth-delete', SIGNAL_KEY_TYPES.map(k.key))
     },
   }
 
@@ -165,9 +179,9 @@ export async function useRedisAuthState(
   return {
     state,
     saveCreds: async () => {
-      await redis.set(k.creds, cipher.seal(serialise(state.creds), credsSlot))
+      await write('creds-set', [k.creds], [cipher.seal(serialise(state.creds), credsSlot)])
     },
-    wipe: () => redis.del(...k.all()),
+    wipe: async () => Number(await write('auth-delete', k.all())),
     hasCreds: async () => (await redis.exists(k.creds)) === 1,
   }
 }
