@@ -20,6 +20,14 @@ export const envSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Loopback by default: serving other machines is a decision (and needs keys of your own). */
     HOST: z.string().min(1).default('127.0.0.1'),
+    /**
+     * Lets the queue dashboard change jobs (retry, promote, add, clean, obliterate). Off, it only shows
+     * them: whoever holds the operator key could otherwise queue any job, webhooks to any URL included.
+     */
+    DASHBOARD_ACTIONS: z
+      .enum(['true', 'false', '1', '0'], 'must be true or false')
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
     TICKBRIDGE_RULES: z.string().min(1).optional(),
     /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
     TICKBRIDGE_PREFIX: z

@@ -10,7 +10,7 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
-import { authenticate, type Capability, requireCapability } from './auth.js'
+import { authenticate, type Capability, type Principal, requireCapability, requireOperator } from './auth.js'
 import type { HttpDeps } from './context.js'
 import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
 import { openApiTransform } from './openapi.js'
@@ -86,24 +86,36 @@ export async function buildApp(deps: HttpDeps) {
 
   async function guard(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const config = req.routeOptions.config
-    const isAdmin = req.url.startsWith(ADMIN_PREFIX)
+    const route = req.routeOptions.url
     // Unknown routes fall through to the JSON 404 without asking for a key; the docs UI is public
     // (a browser cannot send a bearer key), as is the OpenAPI document it renders.
-    if (!req.routeOptions.url || config.public || req.routeOptions.url.startsWith('/docs')) return
+    if (!route || config.public || route.startsWith('/docs')) return
+    // The matched route, not the raw URL: no spelling of a path reaches the dashboard as an org route.
+    const isAdmin = route.startsWith(ADMIN_PREFIX)
     const rules = s.rules.current()
+    let principal: Principal
     try {
-      req.principal = authenticate(bearerOf(req, isAdmin), rules)
+      principal = authenticate(bearerOf(req, isAdmin), rules)
     } catch (err) {
       if (isAdmin) reply.header('www-authenticate', 'Basic realm="tickbridge admin", charset="UTF-8"')
       throw err
     }
-    requireCapability(
-      req.principal,
-      isAdmin ? 'admin' : ((config.capability as Capability | undefined) ?? 'admin'),
-    )
-    const key = rules.config.apiKeys.find((k) => k.id === req.principal!.keyId)
+    if (isAdmin) {
+      req.operator = requireOperator(principal)
+      // Bull Board's readOnlyMode hides its buttons and refuses its queue actions; this refuses every
+      // other write under /admin/ too, whatever a Bull Board version adds.
+      if (!s.env.DASHBOARD_ACTIONS && req.method !== 'GET' && req.method !== 'HEAD')
+        throw new ApiError(
+          'forbidden',
+          'the queue dashboard is read-only: set DASHBOARD_ACTIONS=true to let the operator key change jobs',
+          { readOnly: true },
+        )
+    } else {
+      req.principal = requireCapability(principal, (config.capability as Capability | undefined) ?? 'admin')
+    }
+    const key = rules.config.apiKeys.find((k) => k.id === principal.keyId)
     const limit = key?.rateLimit ?? rules.config.api.rateLimit
-    const decision = await limiter.hit(req.principal.keyId, limit, s.clock.now())
+    const decision = await limiter.hit(principal.keyId, limit, s.clock.now())
     reply.header('x-ratelimit-limit', String(limit.max))
     reply.header('x-ratelimit-remaining', String(decision.remaining))
     if (!decision.allowed) {
@@ -128,7 +140,7 @@ export async function buildApp(deps: HttpDeps) {
         route: req.routeOptions.url,
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
-        key: req.principal?.keyId,
+        key: (req.principal ?? req.operator)?.keyId,
       },
       'request',
     )
@@ -163,7 +175,11 @@ export async function buildApp(deps: HttpDeps) {
 
   const board = new FastifyAdapter()
   board.setBasePath('/admin/queues')
-  createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board })
+  const readOnlyMode = !s.env.DASHBOARD_ACTIONS
+  createBullBoard({
+    queues: deps.queues.map((q) => new BullMQAdapter(q, { readOnlyMode })),
+    serverAdapter: board,
+  })
   await app.register(board.registerPlugin(), { prefix: '/admin/queues' })
 
   return app
