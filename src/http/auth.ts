@@ -25,31 +25,43 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
-/**
- * Resolves a bearer key against the hashes in the rules. Every stored hash is compared in constant
- * time and the loop never exits early, so timing tells nothing about which hashes exist.
- */
-export function authenticate(authorization: string | undefined, rules: Rules): Principal {
+/** A well-formed key that matches none: a guess, counted against the client's address. */
+export class UnknownKeyError extends ApiError {
+  constructor() {
+    super('unauthorized', 'unknown API key')
+  }
+}
+
+/** The key in an `Authorization: Bearer <key>` header; a missing or malformed header is a 401. */
+export function presentedKey(authorization: string | undefined): string {
   const match = /^Bearer\s+(\S{8,512})\s*$/i.exec(authorization ?? '')
   if (!match)
     throw new ApiError('unauthorized', 'missing or malformed Authorization header: expected "Bearer <key>"')
-  const presented = Buffer.from(sha256Hex(match[1]!), 'hex')
+  return match[1]!
+}
+
+/**
+ * Resolves a presented key against the hashes in the rules. Every stored hash is compared in constant
+ * time and the loop never exits early, so timing tells nothing about which hashes exist.
+ */
+export function principalOf(key: string, rules: Rules): Principal {
+  const presented = Buffer.from(sha256Hex(key), 'hex')
   let found: Principal | null = null
-  for (const key of rules.config.apiKeys) {
-    const stored = Buffer.from(key.sha256, 'hex')
+  for (const entry of rules.config.apiKeys) {
+    const stored = Buffer.from(entry.sha256, 'hex')
     if (stored.length === presented.length && timingSafeEqual(stored, presented) && !found) {
       found =
-        key.org === undefined
-          ? { kind: 'operator', keyId: key.id }
+        entry.org === undefined
+          ? { kind: 'operator', keyId: entry.id }
           : {
               kind: 'org',
-              keyId: key.id,
-              org: key.org,
-              capabilities: new Set(key.capabilities as Capability[]),
+              keyId: entry.id,
+              org: entry.org,
+              capabilities: new Set(entry.capabilities as Capability[]),
             }
     }
   }
-  if (!found) throw new ApiError('unauthorized', 'unknown API key')
+  if (!found) throw new UnknownKeyError()
   return found
 }
 

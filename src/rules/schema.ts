@@ -436,7 +436,16 @@ export const rulesSchema = z
         resets: z.array(resetSchema).default([]),
       })
       .prefault({}),
-    api: z.strictObject({ rateLimit: rateLimitSchema.default({ max: 600, per: 60_000 }) }).prefault({}),
+    api: z
+      .strictObject({
+        rateLimit: rateLimitSchema.default({ max: 600, per: 60_000 }),
+        /**
+         * Failed authentications (unknown keys) one client address may make per window; then every
+         * request from it is 429, a right key included, until the window ends.
+         */
+        authFailureLimit: rateLimitSchema.default({ max: 20, per: 60_000 }),
+      })
+      .prefault({}),
     whatsapp: z
       .strictObject({
         /**

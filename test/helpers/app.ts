@@ -16,6 +16,7 @@ export const KEYS = {
   acmeSend: 'tbk_acme_send_0001',
   globexAdmin: 'tbk_globex_admin_01',
   acmeLimited: 'tbk_acme_limited_01',
+  acmeBurst: 'tbk_acme_burst_0001',
   /** The deployment operator's key: no org, the queue dashboard only. */
   operator: 'tbk_operator_0001',
 } as const
