@@ -1,7 +1,42 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
 import { parseAuthKeys } from './whatsapp/baileys/auth-cipher.js'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+/** proxy-addr's names for address ranges (what Fastify's trustProxy accepts besides addresses). */
+const PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal']
+
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_RANGES.includes(entry)) return true
+  const [address, bits, extra] = entry.split('/')
+  const family = isIP(address ?? '')
+  if (!family || extra !== undefined) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128)
+}
+
+/**
+ * Which proxies' X-Forwarded-For Fastify believes (its `trustProxy`), so `req.ip` is the client's and
+ * not the proxy's. Unset: none, `req.ip` is the connecting address.
+ */
+const trustProxySchema = z
+  .string()
+  .transform((v, ctx): boolean | number | string[] => {
+    const value = v.trim()
+    if (value === 'false') return false
+    if (value === 'true') return true
+    if (/^\d+$/.test(value) && Number(value) >= 1 && Number(value) <= 16) return Number(value)
+    const entries = value.split(',').map((e) => e.trim())
+    const bad = entries.filter((e) => !isProxyEntry(e))
+    if (bad.length === 0) return entries
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${bad[0]}" is not an address, CIDR range or one of ${PROXY_RANGES.join(', ')} (or give true, or a hop count 1-16)`,
+    })
+    return z.NEVER
+  })
+  .default(false)
 
 /** Every environment variable Tickbridge reads, parsed once at start-up. */
 export const envSchema = z
@@ -21,6 +56,15 @@ export const envSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Loopback by default: serving other machines is a decision (and needs keys of your own). */
     HOST: z.string().min(1).default('127.0.0.1'),
+    TRUST_PROXY: trustProxySchema,
+    /**
+     * Lets the queue dashboard change jobs (retry, promote, add, clean, obliterate). Off, it only shows
+     * them: whoever holds the operator key could otherwise queue any job, webhooks to any URL included.
+     */
+    DASHBOARD_ACTIONS: z
+      .enum(['true', 'false', '1', '0'], 'must be true or false')
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
     TICKBRIDGE_RULES: z.string().min(1).optional(),
     /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
     TICKBRIDGE_PREFIX: z

@@ -7,6 +7,8 @@ export const ORG = 'demo-shop'
 export const BOT_LINE = 'shop-bot'
 export const SALES_LINE = 'shop-sales'
 export const DEMO_API_KEY = 'tb_demo_key'
+/** Opens the queue dashboard, which shows every org's jobs (config/rules.demo.yaml, demo-operator). */
+export const DEMO_OPERATOR_KEY = 'tb_demo_operator_key'
 
 export interface DemoUser {
   id: string

@@ -23,7 +23,7 @@ import { RulesError } from '../rules/store.js'
 import { createServices, dashboardQueues, type Services } from '../services.js'
 import { RedisSessionGateway } from '../whatsapp/command-bus.js'
 import { startWorker } from '../worker/worker.js'
-import { BOT_LINE, DEMO_API_KEY, namesByJid, SALES_LINE } from './cast.js'
+import { BOT_LINE, DEMO_API_KEY, DEMO_OPERATOR_KEY, namesByJid, SALES_LINE } from './cast.js'
 import { runScript, SCRIPT_END } from './script.js'
 import {
   countKeys,
@@ -306,7 +306,7 @@ async function main(): Promise<void> {
     phase = 'waiting'
     out(`The service keeps running until Ctrl-C:\n`)
     info('API docs', `${base}/docs`)
-    info('queues', `${base}/admin/queues   (Bull Board: any user name, password ${DEMO_API_KEY})`)
+    info('queues', `${base}/admin/queues   (Bull Board: any user name, password ${DEMO_OPERATOR_KEY})`)
     info('API key', DEMO_API_KEY)
     info('try', `curl -s -H 'Authorization: Bearer ${DEMO_API_KEY}' ${base}/v1/counters/unanswered/dora`)
     info(

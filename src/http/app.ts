@@ -10,11 +10,19 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
-import { authenticate, type Capability, requireCapability } from './auth.js'
+import type { Rules } from '../rules/compile.js'
+import {
+  type Capability,
+  presentedKey,
+  principalOf,
+  requireCapability,
+  requireOperator,
+  UnknownKeyError,
+} from './auth.js'
 import type { HttpDeps } from './context.js'
 import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
 import { openApiTransform } from './openapi.js'
-import { RedisRateLimiter } from './rate-limit.js'
+import { installRateLimits } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
 import { counterRoutes } from './routes/counters.js'
@@ -30,6 +38,8 @@ import { slaRoutes } from './routes/sla.js'
 export type { HttpDeps } from './context.js'
 
 const ADMIN_PREFIX = '/admin/'
+/** Answers whose access-log line names the client's address. */
+const REFUSALS = new Set([401, 403, 429])
 
 /**
  * Builds the HTTP API without listening (tests use inject(); main() calls listen()). Every route is
@@ -45,6 +55,8 @@ export async function buildApp(deps: HttpDeps) {
     // Our ids never need more; longer params are rejected before routing.
     routerOptions: { maxParamLength: 200 },
     genReqId: () => crypto.randomUUID(),
+    // Behind a proxy, req.ip (throttling failed logins, the access log) is the client's only if trusted.
+    trustProxy: trustProxyOf(s.env.TRUST_PROXY),
     // Errors raised while routing (bad percent-encoding, over-long parameters) get our JSON shape too,
     // without echoing the path back.
     frameworkErrors: (err, _req, reply) => {
@@ -71,7 +83,7 @@ export async function buildApp(deps: HttpDeps) {
     parseJson(req, body as string, done)
   })
 
-  const limiter = new RedisRateLimiter(s.redis, s.keys.global('ratelimit'))
+  const limits = await installRateLimits(app, s.redis, `${s.keys.global('ratelimit')}:`)
 
   app.addHook('onRequest', async (req, reply) => {
     try {
@@ -86,34 +98,64 @@ export async function buildApp(deps: HttpDeps) {
 
   async function guard(req: FastifyRequest, reply: FastifyReply): Promise<void> {
     const config = req.routeOptions.config
-    const isAdmin = req.url.startsWith(ADMIN_PREFIX)
+    const route = req.routeOptions.url
     // Unknown routes fall through to the JSON 404 without asking for a key; the docs UI is public
     // (a browser cannot send a bearer key), as is the OpenAPI document it renders.
-    if (!req.routeOptions.url || config.public || req.routeOptions.url.startsWith('/docs')) return
+    if (!route || config.public || route.startsWith('/docs')) return
+    // The matched route, not the raw URL: no spelling of a path reaches the dashboard as an org route.
+    const isAdmin = route.startsWith(ADMIN_PREFIX)
     const rules = s.rules.current()
-    try {
-      req.principal = authenticate(bearerOf(req, isAdmin), rules)
-    } catch (err) {
-      if (isAdmin) reply.header('www-authenticate', 'Basic realm="tickbridge admin", charset="UTF-8"')
-      throw err
+    const principal = await identify(req, reply, isAdmin, rules)
+    if (isAdmin) {
+      req.operator = requireOperator(principal)
+      // Bull Board's readOnlyMode hides its buttons and refuses its queue actions; this refuses every
+      // other write under /admin/ too, whatever a Bull Board version adds.
+      if (!s.env.DASHBOARD_ACTIONS && req.method !== 'GET' && req.method !== 'HEAD')
+        throw new ApiError(
+          'forbidden',
+          'the queue dashboard is read-only: set DASHBOARD_ACTIONS=true to let the operator key change jobs',
+          { readOnly: true },
+        )
+    } else {
+      req.principal = requireCapability(principal, (config.capability as Capability | undefined) ?? 'admin')
     }
-    requireCapability(
-      req.principal,
-      isAdmin ? 'admin' : ((config.capability as Capability | undefined) ?? 'admin'),
-    )
-    const key = rules.config.apiKeys.find((k) => k.id === req.principal!.keyId)
+    const key = rules.config.apiKeys.find((k) => k.id === principal.keyId)
     const limit = key?.rateLimit ?? rules.config.api.rateLimit
-    const decision = await limiter.hit(req.principal.keyId, limit, s.clock.now())
+    const decision = await limits.spend(req, principal.keyId, limit)
     reply.header('x-ratelimit-limit', String(limit.max))
     reply.header('x-ratelimit-remaining', String(decision.remaining))
     if (!decision.allowed) {
-      const seconds = Math.max(1, Math.ceil(decision.retryAfterMs / 1000))
       throw new ApiError(
         'rate_limited',
         `rate limit of ${limit.max} requests per ${limit.per / 1000}s exceeded for this key`,
-        { retryAfterSeconds: seconds },
-        { 'retry-after': String(seconds) },
+        { retryAfterSeconds: decision.retryAfterSeconds },
+        { 'retry-after': String(decision.retryAfterSeconds) },
       )
+    }
+  }
+
+  /** The key's principal; unknown keys count against the client's address, which may be locked out. */
+  async function identify(req: FastifyRequest, reply: FastifyReply, isAdmin: boolean, rules: Rules) {
+    const failures = rules.config.api.authFailureLimit
+    try {
+      const key = presentedKey(bearerOf(req, isAdmin))
+      // Refused before the key is looked at: a right guess must look no different from a wrong one.
+      const lock = await limits.locked(req, failures)
+      if (!lock.allowed) {
+        throw new ApiError(
+          'rate_limited',
+          `too many failed authentications from this address (${failures.max} per ${failures.per / 1000}s)`,
+          { retryAfterSeconds: lock.retryAfterSeconds },
+          { 'retry-after': String(lock.retryAfterSeconds) },
+        )
+      }
+      return principalOf(key, rules)
+    } catch (err) {
+      // Only a presented key that matches none counts: a browser's first, bare request is no guess.
+      if (err instanceof UnknownKeyError) await limits.failed(req, failures)
+      if (isAdmin && err instanceof ApiError && err.code === 'unauthorized')
+        reply.header('www-authenticate', 'Basic realm="tickbridge admin", charset="UTF-8"')
+      throw err
     }
   }
 
@@ -128,7 +170,9 @@ export async function buildApp(deps: HttpDeps) {
         route: req.routeOptions.url,
         status: reply.statusCode,
         ms: Math.round(reply.elapsedTime),
-        key: req.principal?.keyId,
+        key: (req.principal ?? req.operator)?.keyId,
+        // Who knocks: the client's address on refusals (behind a proxy see TRUST_PROXY); never the key.
+        ...(REFUSALS.has(reply.statusCode) ? { ip: req.ip } : {}),
       },
       'request',
     )
@@ -163,7 +207,11 @@ export async function buildApp(deps: HttpDeps) {
 
   const board = new FastifyAdapter()
   board.setBasePath('/admin/queues')
-  createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board })
+  const readOnlyMode = !s.env.DASHBOARD_ACTIONS
+  createBullBoard({
+    queues: deps.queues.map((q) => new BullMQAdapter(q, { readOnlyMode })),
+    serverAdapter: board,
+  })
   await app.register(board.registerPlugin(), { prefix: '/admin/queues' })
 
   return app
@@ -179,4 +227,10 @@ function bearerOf(req: FastifyRequest, allowBasic: boolean): string | undefined 
   const decoded = Buffer.from(header.slice(6), 'base64').toString()
   const password = decoded.slice(decoded.indexOf(':') + 1)
   return `Bearer ${password}`
+}
+
+/** A hop count trusts that many proxies nearest to us (what Fastify does with a number, which its types omit). */
+function trustProxyOf(setting: boolean | number | string[]) {
+  if (typeof setting !== 'number') return setting
+  return (_address: string, hop: number) => hop < setting
 }

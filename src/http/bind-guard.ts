@@ -10,6 +10,7 @@ export const PUBLISHED_KEYS: readonly string[] = [
   'tb_example_admin_key',
   'tb_example_read_key',
   'tb_demo_key',
+  'tb_demo_operator_key',
 ]
 
 const PUBLISHED_HASHES = new Map(PUBLISHED_KEYS.map((key) => [sha256Hex(key), key]))

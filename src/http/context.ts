@@ -1,7 +1,7 @@
 import type { Queue } from 'bullmq'
 import type { Services } from '../services.js'
 import type { SessionGateway } from '../whatsapp/command-bus.js'
-import type { Capability, Principal } from './auth.js'
+import type { Capability, OperatorPrincipal, OrgPrincipal } from './auth.js'
 
 /** What the HTTP layer needs; build() takes it, so tests can pass their own parts. */
 export interface HttpDeps {
@@ -13,7 +13,10 @@ export interface HttpDeps {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    principal?: Principal
+    /** The caller's org key, on org routes (after the capability check). */
+    principal?: OrgPrincipal
+    /** The operator key, on the queue dashboard. */
+    operator?: OperatorPrincipal
   }
   interface FastifyContextConfig {
     /** Capability the route requires; routes without one and without `public` require `admin`. */

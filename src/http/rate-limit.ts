@@ -1,38 +1,78 @@
-import type { Redis } from 'ioredis'
+import fastifyRateLimit, { normalizeIP } from '@fastify/rate-limit'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { Cluster, Redis } from 'ioredis'
 
-/** One atomic step of a fixed-window counter: count this hit, start the window on the first one. */
-const LUA = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return { n, redis.call('PTTL', KEYS[1]) }
-`
+/** So many requests per window of `per` ms. */
+export interface Limit {
+  max: number
+  per: number
+}
 
 export interface RateDecision {
   allowed: boolean
   remaining: number
-  retryAfterMs: number
+  /** Until the window ends (Redis' TTL of the counter), at least 1. */
+  retryAfterSeconds: number
+}
+
+/** The budget a request is counted against, read by the plugin's keyGenerator, max and timeWindow. */
+const budgets = new WeakMap<FastifyRequest, { subject: string; limit: Limit }>()
+
+function budgetOf(req: FastifyRequest) {
+  const budget = budgets.get(req)
+  if (!budget) throw new Error('rate limit asked without a budget')
+  return budget
 }
 
 /**
- * A per-API-key request budget kept in Redis, so every web process shares it. Fixed windows: cheap
- * (one round-trip) and exact per window; a burst at a window edge can reach twice the rate briefly.
+ * The API's request budgets on @fastify/rate-limit's Redis store, so every web process shares them:
+ * one per API key, and one of failed authentications per client address. Each window starts at its
+ * first hit and ends when Redis expires the counter (the store's Lua INCR + PEXPIRE, one round-trip).
+ * `global: false`: no route gets the plugin's own hook; the auth guard asks, because a key's budget is
+ * known only once the key is.
  */
-export class RedisRateLimiter {
-  constructor(
-    private readonly redis: Redis,
-    private readonly keyPrefix: string,
-  ) {
-    if (!('tbRateHit' in redis)) redis.defineCommand('tbRateHit', { numberOfKeys: 1, lua: LUA })
+export async function installRateLimits(app: FastifyInstance, redis: Redis | Cluster, nameSpace: string) {
+  await app.register(fastifyRateLimit, {
+    global: false,
+    redis,
+    nameSpace,
+    keyGenerator: (req) => budgetOf(req).subject,
+    max: (req) => budgetOf(req).limit.max,
+    timeWindow: (req) => budgetOf(req).limit.per,
+  })
+  const limiter = app.createRateLimit()
+
+  async function count(req: FastifyRequest, subject: string, limit: Limit, increment: boolean) {
+    budgets.set(req, { subject, limit })
+    const result = await limiter(req, { increment })
+    // No allowList is configured, so every answer is a counted one.
+    if (result.isAllowed) throw new Error('rate limit answered without counting')
+    return {
+      exceeded: result.isExceeded,
+      remaining: result.remaining,
+      retryAfterSeconds: Math.max(1, result.ttlInSeconds),
+    }
   }
 
-  async hit(id: string, limit: { max: number; per: number }, now = Date.now()): Promise<RateDecision> {
-    const window = Math.floor(now / limit.per)
-    const key = `${this.keyPrefix}:${id}:${limit.per}:${window}`
-    const untilWindowEnd = limit.per - (now % limit.per)
-    const hit = (this.redis as unknown as { tbRateHit: (k: string, ms: number) => Promise<[number, number]> })
-      .tbRateHit
-    const [count, ttl] = await hit.call(this.redis, key, untilWindowEnd)
-    const retryAfterMs = ttl > 0 ? ttl : untilWindowEnd
-    return { allowed: count <= limit.max, remaining: Math.max(0, limit.max - count), retryAfterMs }
+  // IPv6 clients are counted per /64 (the plugin's default), as one host usually holds a whole /64.
+  const addressOf = (req: FastifyRequest) => `authfail:${normalizeIP(req.ip)}`
+
+  return {
+    /** Spends one request of the key's budget. A change of the window's length starts a new count. */
+    async spend(req: FastifyRequest, keyId: string, limit: Limit): Promise<RateDecision> {
+      const r = await count(req, `key:${keyId}:${limit.per}`, limit, true)
+      return { allowed: !r.exceeded, remaining: r.remaining, retryAfterSeconds: r.retryAfterSeconds }
+    },
+    /** Whether the client's address has used up its failed authentications (`max` of them); spends nothing. */
+    async locked(req: FastifyRequest, limit: Limit): Promise<RateDecision> {
+      const r = await count(req, addressOf(req), limit, false)
+      return { allowed: r.remaining > 0, remaining: r.remaining, retryAfterSeconds: r.retryAfterSeconds }
+    },
+    /** Counts one failed authentication of the client's address. */
+    async failed(req: FastifyRequest, limit: Limit): Promise<void> {
+      await count(req, addressOf(req), limit, true)
+    },
   }
 }
+
+export type RateLimits = Awaited<ReturnType<typeof installRateLimits>>

@@ -40,8 +40,14 @@ export const sessionSchema = z.object({
   status: z.enum(REPORTED_STATUSES),
   statusSince: iso.nullable(),
   statusDetail: z.string().nullable(),
-  /** The pairing QR payload while status is SCAN_QR_CODE. */
-  qr: z.string().nullable(),
+  /** Whoever scans the QR links their own phone to the number: only a key with admin is shown it. */
+  qr: z
+    .string()
+    .nullable()
+    .optional()
+    .describe(
+      'The pairing QR payload while status is SCAN_QR_CODE, else null. Only for a key with admin: absent for other keys.',
+    ),
 })
 
 export const sessionDetailSchema = sessionSchema.extend({

@@ -344,7 +344,10 @@ export function cronProblem(expression: string, timeZone?: string): string | und
   }
 }
 
-const capabilityEnum = z.enum(['read', 'send', 'admin'])
+/** What an org's key may do on that org's routes. */
+const ORG_CAPABILITIES = ['read', 'send', 'admin'] as const
+/** `operator`: the deployment's queue dashboard (every org's jobs), and nothing of any org. */
+const capabilityEnum = z.enum([...ORG_CAPABILITIES, 'operator'])
 
 /** Requests one API key may make per window, shared by every web process through Redis. */
 const rateLimitSchema = z.strictObject({
@@ -352,17 +355,48 @@ const rateLimitSchema = z.strictObject({
   per: positiveDurationSchema,
 })
 
-const apiKeySchema = z.strictObject({
-  id: idSchema,
-  org: idSchema,
-  // Only the hash is stored, so a leaked config file does not leak keys.
-  sha256: z
-    .string()
-    .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters (printf %s "$KEY" | sha256sum)'),
-  capabilities: uniqueItems(capabilityEnum).min(1, 'must list at least one of read, send, admin'),
-  /** Overrides `api.rateLimit` for this key. */
-  rateLimit: rateLimitSchema.optional(),
-})
+/**
+ * An org key (`org` and some of read, send, admin) reaches that org's routes. An operator key has no
+ * `org` and the capability `operator` alone: the queue dashboard shows every org's jobs, so it is the
+ * deployment operator's, and such a key reaches no org route (it would have to pick an org).
+ */
+const apiKeySchema = z
+  .strictObject({
+    id: idSchema,
+    org: idSchema.optional(),
+    // Only the hash is stored, so a leaked config file does not leak keys.
+    sha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters (printf %s "$KEY" | sha256sum)'),
+    capabilities: uniqueItems(capabilityEnum).min(
+      1,
+      'must list at least one of read, send, admin (or operator, alone)',
+    ),
+    /** Overrides `api.rateLimit` for this key. */
+    rateLimit: rateLimitSchema.optional(),
+  })
+  .superRefine((key, ctx) => {
+    const operator = key.capabilities.includes('operator')
+    if (operator && key.capabilities.length > 1)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['capabilities'],
+        message:
+          'an operator key has the "operator" capability alone (it reaches no org route): make a separate org key for read, send or admin',
+      })
+    if (operator && key.org !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['org'],
+        message: 'an operator key belongs to no org: remove "org" (or remove "operator" for an org key)',
+      })
+    if (!operator && key.org === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['org'],
+        message: 'required: the org whose sessions the key reaches (only an operator key has none)',
+      })
+  })
 
 export const rulesSchema = z
   .strictObject({
@@ -402,7 +436,16 @@ export const rulesSchema = z
         resets: z.array(resetSchema).default([]),
       })
       .prefault({}),
-    api: z.strictObject({ rateLimit: rateLimitSchema.default({ max: 600, per: 60_000 }) }).prefault({}),
+    api: z
+      .strictObject({
+        rateLimit: rateLimitSchema.default({ max: 600, per: 60_000 }),
+        /**
+         * Failed authentications (unknown keys) one client address may make per window; then every
+         * request from it is 429, a right key included, until the window ends.
+         */
+        authFailureLimit: rateLimitSchema.default({ max: 20, per: 60_000 }),
+      })
+      .prefault({}),
     whatsapp: z
       .strictObject({
         /**

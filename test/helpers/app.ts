@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url'
+import type { Queue } from 'bullmq'
 import { type Clock, ManualClock } from '../../src/clock.js'
 import { parseEnv } from '../../src/env.js'
 import { buildApp } from '../../src/http/app.js'
@@ -15,6 +16,9 @@ export const KEYS = {
   acmeSend: 'tbk_acme_send_0001',
   globexAdmin: 'tbk_globex_admin_01',
   acmeLimited: 'tbk_acme_limited_01',
+  acmeBurst: 'tbk_acme_burst_0001',
+  /** The deployment operator's key: no org, the queue dashboard only. */
+  operator: 'tbk_operator_0001',
 } as const
 
 export const API_RULES = fileURLToPath(new URL('../fixtures/rules.api.yaml', import.meta.url))
@@ -33,6 +37,8 @@ export async function appFixture<C extends Clock = ManualClock>(
     gateway?: SessionGateway
     clock?: C
     env?: Record<string, string>
+    /** Shown in the queue dashboard. */
+    queues?: Queue[]
   } = {},
 ) {
   const r = testRedis(label)
@@ -56,7 +62,7 @@ export async function appFixture<C extends Clock = ManualClock>(
     redis: r.redis,
   })
   const gateway = opts.gateway ?? new RedisSessionGateway(r.redis, prefix, 2000)
-  const app = await buildApp({ services, gateway, queues: [] })
+  const app = await buildApp({ services, gateway, queues: opts.queues ?? [] })
   await app.ready()
   return {
     app,

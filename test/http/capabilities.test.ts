@@ -19,7 +19,7 @@ afterAll(async () => {
   await worker.close()
 })
 
-type Capability = 'read' | 'send' | 'admin'
+type Capability = 'read' | 'send' | 'admin' | 'operator'
 const basic = (key: string) => ({ authorization: `Basic ${Buffer.from(`x:${key}`).toString('base64')}` })
 
 const ROUTES: Array<{
@@ -49,15 +49,16 @@ const ROUTES: Array<{
     needs: 'send',
     payload: { chatId: pn(2), text: 'hi' },
   },
-  { method: 'GET', url: '/admin/queues', needs: 'admin' },
-  { method: 'GET', url: '/admin/queues/api/queues', needs: 'admin' },
-  { method: 'GET', url: '/admin/queues/api/queues', needs: 'admin', basic: true },
+  { method: 'GET', url: '/admin/queues', needs: 'operator' },
+  { method: 'GET', url: '/admin/queues/api/queues', needs: 'operator' },
+  { method: 'GET', url: '/admin/queues/api/queues', needs: 'operator', basic: true },
 ]
 
 const KEYRING: Array<{ name: string; key: string; has: Capability[] }> = [
   { name: 'acme-admin', key: KEYS.acmeAdmin, has: ['read', 'send', 'admin'] },
   { name: 'acme-read', key: KEYS.acmeRead, has: ['read'] },
   { name: 'acme-send', key: KEYS.acmeSend, has: ['send'] },
+  { name: 'operator', key: KEYS.operator, has: ['operator'] },
 ]
 
 const CASES = ROUTES.flatMap((route) =>

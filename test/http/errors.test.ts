@@ -136,13 +136,13 @@ describe('forbidden (403)', () => {
     expect(e.details).toEqual({ required: 'read' })
   })
 
-  it('a key without admin on /admin/queues', async () => {
+  it("an org's key (admin included) on /admin/queues, the operator's dashboard", async () => {
     const e = expectApiError(
-      await inject({ url: '/admin/queues', headers: bearer(KEYS.acmeRead) }),
+      await inject({ url: '/admin/queues', headers: bearer(KEYS.acmeAdmin) }),
       403,
       'forbidden',
     )
-    expect(e.details).toEqual({ required: 'admin' })
+    expect(e.details).toEqual({ required: 'operator' })
   })
 })
 

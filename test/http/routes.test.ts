@@ -76,7 +76,6 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
           status: 'STOPPED',
           statusSince: null,
           statusDetail: null,
-          qr: null,
         },
         {
           id: 'acme-support',
@@ -86,7 +85,6 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
           status: 'STOPPED',
           statusSince: null,
           statusDetail: null,
-          qr: null,
         },
       ],
     })
@@ -102,7 +100,7 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
     await f.services.ingestor.ingest(inbound('acme-support', pn(2)))
     await f.services.ingestor.ingest(inbound('acme-support', pn(2))) // same chat: still two chats
 
-    const pairing = await api.get('/v1/sessions/acme-support')
+    const pairing = await api.get('/v1/sessions/acme-support', KEYS.acmeAdmin)
     expect(pairing.statusCode).toBe(200)
     expect(pairing.json()).toEqual({
       id: 'acme-support',
@@ -126,7 +124,7 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
       qr: 'stale',
       holder: 'worker-1',
     })
-    const working = (await api.get('/v1/sessions/acme-support')).json()
+    const working = (await api.get('/v1/sessions/acme-support', KEYS.acmeAdmin)).json()
     expect(working).toMatchObject({ status: 'WORKING', statusDetail: 'connected', qr: null, chats: 2 })
     expect(working.history.map((h: { status: string }) => h.status)).toEqual([
       'WORKING',
@@ -164,10 +162,13 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
     })
     // A QR left behind by a dead holder is not offered for scanning either.
     await f.services.statuses.set('acme-sales', 'SCAN_QR_CODE', { qr: '2@stale', holder: 'worker-gone' })
-    expect((await api.get('/v1/sessions/acme-sales')).json()).toMatchObject({ status: 'MOVING', qr: null })
+    expect((await api.get('/v1/sessions/acme-sales', KEYS.acmeAdmin)).json()).toMatchObject({
+      status: 'MOVING',
+      qr: null,
+    })
   })
 
-  it('2.6 serves the pairing QR as a PNG while pairing, 409 otherwise', async () => {
+  it('2.6 serves the pairing QR as a PNG to an admin key while pairing, 409 otherwise', async () => {
     const { f } = ref
     // The same holder as above still has the lease of acme-support.
     const holder = await liveHolder(f, 'acme-support', 'worker-1')
@@ -175,7 +176,7 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
       qr: '2@first-payload',
       holder: 'worker-1',
     })
-    const res = await api.get('/v1/sessions/acme-support/qr')
+    const res = await api.get('/v1/sessions/acme-support/qr', KEYS.acmeAdmin)
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toBe('image/png')
     expect(res.rawPayload.subarray(0, 8)).toEqual(
@@ -185,11 +186,41 @@ describe('GET /v1/sessions and /v1/sessions/:sid', () => {
       qr: '2@refreshed-payload',
       holder: 'worker-1',
     })
-    const refreshed = await api.get('/v1/sessions/acme-support/qr')
+    const refreshed = await api.get('/v1/sessions/acme-support/qr', KEYS.acmeAdmin)
     expect(refreshed.rawPayload.equals(res.rawPayload)).toBe(false)
     await f.services.statuses.set('acme-support', 'STOPPED', { detail: 'closed' })
-    expectApiError(await api.get('/v1/sessions/acme-support/qr'), 409, 'conflict')
-    expectApiError(await api.get('/v1/sessions/acme-nope/qr'), 404, 'not_found')
+    expectApiError(await api.get('/v1/sessions/acme-support/qr', KEYS.acmeAdmin), 409, 'conflict')
+    expectApiError(await api.get('/v1/sessions/acme-nope/qr', KEYS.acmeAdmin), 404, 'not_found')
+    await holder.die()
+  })
+
+  it('the pairing QR is for admin keys only: read and send keys see no qr and get 403 on the PNG', async () => {
+    const { f } = ref
+    // Scanning the QR links the scanner's phone to the org's number.
+    const holder = await liveHolder(f, 'acme-support', 'worker-1')
+    await f.services.statuses.set('acme-support', 'SCAN_QR_CODE', {
+      qr: '2@secret-pairing',
+      holder: 'worker-1',
+    })
+    for (const key of [KEYS.acmeRead, KEYS.acmeSend, KEYS.acmeLimited]) {
+      for (const url of ['/v1/sessions/acme-support', '/v1/sessions']) {
+        const res = await api.get(url, key)
+        if (key === KEYS.acmeSend) {
+          expectApiError(res, 403, 'forbidden')
+          continue
+        }
+        expect(res.statusCode).toBe(200)
+        expect(res.body).not.toContain('2@secret-pairing')
+        const session = url === '/v1/sessions' ? res.json().items[1] : res.json()
+        expect(session).toMatchObject({ id: 'acme-support', status: 'SCAN_QR_CODE' })
+        expect(session).not.toHaveProperty('qr')
+      }
+      const png = expectApiError(await api.get('/v1/sessions/acme-support/qr', key), 403, 'forbidden')
+      expect(png.details).toEqual({ required: 'admin' })
+    }
+    expect((await api.get('/v1/sessions/acme-support', KEYS.acmeAdmin)).json().qr).toBe('2@secret-pairing')
+    expect((await api.get('/v1/sessions', KEYS.acmeAdmin)).json().items[1].qr).toBe('2@secret-pairing')
+    expect((await api.get('/v1/sessions/acme-support/qr', KEYS.acmeAdmin)).statusCode).toBe(200)
     await holder.die()
   })
 
@@ -780,13 +811,13 @@ describe('ops routes', () => {
     expect(uiSpec.json().paths).toEqual(spec.json().paths)
   })
 
-  it('/admin/queues: 200 with an admin key via Bearer or via Basic x:<key>', async () => {
-    const viaBearer = await app.inject({ url: '/admin/queues', headers: bearer(KEYS.acmeAdmin) })
+  it('/admin/queues: 200 with the operator key via Bearer or via Basic x:<key>', async () => {
+    const viaBearer = await app.inject({ url: '/admin/queues', headers: bearer(KEYS.operator) })
     expect(viaBearer.statusCode).toBe(200)
     expect(viaBearer.headers['content-type']).toMatch(/^text\/html/)
-    const viaBasic = await app.inject({ url: '/admin/queues', headers: basic('x', KEYS.acmeAdmin) })
+    const viaBasic = await app.inject({ url: '/admin/queues', headers: basic('x', KEYS.operator) })
     expect(viaBasic.statusCode).toBe(200)
-    const api = await app.inject({ url: '/admin/queues/api/queues', headers: basic('x', KEYS.acmeAdmin) })
+    const api = await app.inject({ url: '/admin/queues/api/queues', headers: basic('x', KEYS.operator) })
     expect(api.statusCode).toBe(200)
     expect(api.json().queues.map((q: { name: string }) => q.name)).toEqual(['receipts'])
   })
@@ -799,11 +830,11 @@ describe('ops routes', () => {
     }
   })
 
-  it('/admin/queues: 403 forbidden for a key without the admin capability', async () => {
-    for (const key of [KEYS.acmeRead, KEYS.acmeSend]) {
+  it("/admin/queues: 403 forbidden for every org's key, admin included (it shows every org's jobs)", async () => {
+    for (const key of [KEYS.acmeRead, KEYS.acmeSend, KEYS.acmeAdmin, KEYS.globexAdmin]) {
       expect(
         expectApiError(await app.inject({ url: '/admin/queues', headers: bearer(key) }), 403, 'forbidden'),
-      ).toMatchObject({ details: { required: 'admin' } })
+      ).toMatchObject({ details: { required: 'operator' } })
       expectApiError(
         await app.inject({ url: '/admin/queues/api/queues', headers: basic('x', key) }),
         403,

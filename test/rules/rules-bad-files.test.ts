@@ -279,7 +279,7 @@ const cases: Case[] = [
     mutate: (d) => {
       d.apiKeys[0].capabilities = []
     },
-    equals: ['apiKeys[0].capabilities: must list at least one of read, send, admin'],
+    equals: ['apiKeys[0].capabilities: must list at least one of read, send, admin (or operator, alone)'],
   },
   {
     name: 'unknown and repeated capability',
@@ -287,7 +287,35 @@ const cases: Case[] = [
       d.apiKeys[0].capabilities = ['read', 'write', 'read']
     },
     // The duplicate check needs a parsed list, so it waits until the unknown value is fixed.
-    equals: ['apiKeys[0].capabilities[1]: expected one of read, send, admin'],
+    equals: ['apiKeys[0].capabilities[1]: expected one of read, send, admin, operator'],
+  },
+  {
+    name: 'an operator key with an org',
+    mutate: (d) => {
+      d.apiKeys[0].capabilities = ['operator']
+    },
+    equals: [
+      'apiKeys[0].org: an operator key belongs to no org: remove "org" (or remove "operator" for an org key)',
+    ],
+  },
+  {
+    name: 'an operator key with an org capability too',
+    mutate: (d) => {
+      delete d.apiKeys[0].org
+      d.apiKeys[0].capabilities = ['operator', 'admin']
+    },
+    equals: [
+      'apiKeys[0].capabilities: an operator key has the "operator" capability alone (it reaches no org route): make a separate org key for read, send or admin',
+    ],
+  },
+  {
+    name: 'an org key without its org',
+    mutate: (d) => {
+      delete d.apiKeys[0].org
+    },
+    equals: [
+      'apiKeys[0].org: required: the org whose sessions the key reaches (only an operator key has none)',
+    ],
   },
   {
     name: 'repeated list entries',
@@ -414,11 +442,17 @@ describe('bad rules documents', () => {
     doc.apiKeys[0].capabilities = []
     expect((validateRules(doc) as { problems: string[] }).problems).toEqual([
       'sla.policies[0].levels[0].after: expected a duration like 15m',
-      'apiKeys[0].capabilities: must list at least one of read, send, admin',
+      'apiKeys[0].capabilities: must list at least one of read, send, admin (or operator, alone)',
       'sessions[1].id: duplicate id "s1" (also sessions[0])',
       'sessions[1].org: unknown org "nowhere"',
       'users[1].supervises[0]: a user cannot supervise themself',
     ])
+  })
+
+  it('accepts an operator key: no org, the operator capability alone', () => {
+    const doc = base()
+    doc.apiKeys.push({ id: 'ops', sha256: 'b'.repeat(64), capabilities: ['operator'] })
+    expect(validateRules(doc)).toMatchObject({ ok: true })
   })
 })
 

@@ -52,7 +52,7 @@ describe('tickbridge rules check', () => {
       lines: [
         `${path}: 2 problems`,
         'sla.policies[0].levels[1].after: expected a duration like 15m',
-        'apiKeys[1].capabilities[1]: expected one of read, send, admin',
+        'apiKeys[1].capabilities[1]: expected one of read, send, admin, operator',
       ],
     })
   })

@@ -5,14 +5,16 @@ import type { Session } from '../../rules/schema.js'
 import type { Services } from '../../services.js'
 import { CommandFailedError, CommandTimeoutError } from '../../whatsapp/command-bus.js'
 import { SessionNotLiveError } from '../../whatsapp/port.js'
-import { sessionOf } from '../auth.js'
+import { type OrgPrincipal, sessionOf } from '../auth.js'
 import type { HttpDeps } from '../context.js'
 import { iso } from '../dto.js'
 import { ApiError } from '../errors.js'
 import { errorSchema, sessionDetailSchema, sessionParams, sessionSchema } from '../schemas.js'
 
-async function sessionDto(s: Services, session: Session) {
+/** `qr` only for a key with admin: whoever scans it links their own phone to the org's number. */
+async function sessionDto(s: Services, session: Session, principal: OrgPrincipal) {
   const st = await s.reportedStatus(session.id)
+  const qr = st.status === 'SCAN_QR_CODE' ? st.qr : null
   return {
     id: session.id,
     org: session.org,
@@ -21,7 +23,7 @@ async function sessionDto(s: Services, session: Session) {
     status: st.status,
     statusSince: iso(st.since),
     statusDetail: st.detail,
-    qr: st.status === 'SCAN_QR_CODE' ? st.qr : null,
+    ...(principal.capabilities.has('admin') ? { qr } : {}),
   }
 }
 
@@ -47,7 +49,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
       await gateway.call(session.id, { cmd: 'restart' }).catch((err: unknown) => {
         if (!(err instanceof SessionNotLiveError)) throw err
       })
-      return reply.status(202).send(await sessionDto(s, session))
+      return reply.status(202).send(await sessionDto(s, session, req.principal!))
     },
   )
 
@@ -57,7 +59,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
     async (req, reply) => {
       const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
       await s.statuses.setDesired(session.id, 'stopped')
-      return reply.status(202).send(await sessionDto(s, session))
+      return reply.status(202).send(await sessionDto(s, session, req.principal!))
     },
   )
 
@@ -75,7 +77,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
         await s.sessionAuth.wipe(session.id)
         await s.statuses.set(session.id, 'FAILED', { detail: 'logged out by an operator: pair again' })
       }
-      return sessionDto(s, session)
+      return sessionDto(s, session, req.principal!)
     },
   )
 
@@ -91,7 +93,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
     },
     async (req) => {
       const sessions = s.rules.current().sessionsOfOrg(req.principal!.org)
-      return { items: await Promise.all(sessions.map((session) => sessionDto(s, session))) }
+      return { items: await Promise.all(sessions.map((session) => sessionDto(s, session, req.principal!))) }
     },
   )
 
@@ -100,7 +102,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
     {
       config: { capability: 'read' },
       schema: {
-        summary: 'One session: status, its history, pairing QR while pairing',
+        summary: 'One session: status, its history, the pairing QR while pairing (admin keys only)',
         tags: ['sessions'],
         params: sessionParams,
         response: { 200: sessionDetailSchema, 404: errorSchema },
@@ -109,7 +111,7 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
     async (req) => {
       const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
       const [dto, history, chats] = await Promise.all([
-        sessionDto(s, session),
+        sessionDto(s, session, req.principal!),
         s.statuses.history(session.id, 20),
         s.inbox.countChats(session.id),
       ])
@@ -124,7 +126,8 @@ export const sessionRoutes: FastifyPluginAsyncZod<HttpDeps> = async (app, { serv
   app.get(
     '/v1/sessions/:sid/qr',
     {
-      config: { capability: 'read' },
+      // Scanning it links a phone to the org's number: as much power as start, stop and logout.
+      config: { capability: 'admin' },
       schema: {
         summary: 'The pairing QR code as a PNG image while the session waits to be scanned (for a UI)',
         tags: ['sessions'],
