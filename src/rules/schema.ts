@@ -413,6 +413,17 @@ export const rulesSchema = z
         sendRate: z
           .strictObject({ max: z.number().int().positive(), per: positiveDurationSchema })
           .default({ max: 25, per: 60_000 }),
+        /**
+         * Login storm bounds: a connection WhatsApp ends right after login is a full login each time.
+         * The reconnect backoff starts over only after a connection stayed open `stableAfter`; past
+         * `maxPerHour` logins in a rolling hour the session goes FAILED.
+         */
+        logins: z
+          .strictObject({
+            stableAfter: positiveDurationSchema.default(60_000),
+            maxPerHour: z.number().int().min(1).max(120).default(10),
+          })
+          .prefault({}),
       })
       .prefault({}),
     apiKeys: z.array(apiKeySchema).default([]),

@@ -59,6 +59,11 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
     },
     sendTokens: (sid) => new RedisTokenStore(s.redis, sendBucketKey(s.keys, sid)),
     clock: s.clock,
+    logins: () => {
+      const { stableAfter, maxPerHour } = s.rules.current().config.whatsapp.logins
+      return { stableAfterMs: stableAfter, maxLoginsPerHour: maxPerHour }
+    },
+    onLogin: (sid) => s.metrics.whatsappLogins.inc({ session: sid }),
   })
 }
 

@@ -32,6 +32,7 @@ import {
 } from '../port.js'
 import { MemoryTokenStore, type SendRate, type TokenStore } from '../send-budget.js'
 import { closeCause, decideOnClose, disconnectStatusCode } from './lifecycle.js'
+import { LoginGuard, type LoginGuardOptions, loginStormDetail } from './login-guard.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
 import { RetryCounterCache } from './retry-cache.js'
 import { learnWaWebVersion } from './wa-version.js'
@@ -112,6 +113,14 @@ export interface BaileysTransportDeps {
    * (default: Baileys' `fetchLatestWaWebVersion`, bounded to 3 s, see ./wa-version.ts).
    */
   waVersion?: () => Promise<WAVersion | undefined>
+  /**
+   * Login storm bounds (./login-guard.ts): the backoff starts over only after a connection stayed open
+   * `stableAfterMs` (default 60 s); past `maxLoginsPerHour` logins (default 10) the session FAILs.
+   * Read when a session starts.
+   */
+  logins?: LoginGuardOptions | (() => LoginGuardOptions)
+  /** Every login (`connection: 'open'`), for a logins-per-session metric. */
+  onLogin?: (sessionId: string) => void
 }
 
 /**
@@ -317,7 +326,9 @@ export class BaileysSession implements WhatsAppSession {
   /** A terminal close (logged out, replaced): no reconnect. */
   private stopped = false
   private wiped = false
+  /** Closes since a connection last stayed open long enough (./login-guard.ts), for the backoff. */
   private attempt = 0
+  private readonly loginGuard: LoginGuard
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined
   private readonly queue: Array<{ event: RawInboxEvent; delivered?: () => void }> = []
   /**
@@ -376,6 +387,10 @@ export class BaileysSession implements WhatsAppSession {
       (err) => this.log.warn({ err }, 'the shared send budget is unreachable; limiting in this process'),
     )
     this.msgRetryCounterCache = new RetryCounterCache(this.clock)
+    this.loginGuard = new LoginGuard(
+      this.clock,
+      typeof deps.logins === 'function' ? deps.logins() : deps.logins,
+    )
     this.socketAuth = {
       creds: auth.state.creds,
       keys: makeCacheableSignalKeyStore(auth.state.keys, this.baileysLog),
@@ -513,7 +528,9 @@ export class BaileysSession implements WhatsAppSession {
     }
     if (u.connection === 'open') {
       this.outage.recovered()
-      this.attempt = 0
+      // No backoff reset here: WhatsApp may end the socket right after `open` (see ./login-guard.ts).
+      this.loginGuard.opened()
+      this.deps.onLogin?.(this.sessionId)
       this.qrRounds = 0
       this.endPairing({ err: new Error('already paired') })
       this.setStatus('WORKING', { detail: 'connected' })
@@ -523,6 +540,8 @@ export class BaileysSession implements WhatsAppSession {
   }
 
   private onClose(statusCode: number | undefined, error?: unknown): void {
+    const verdict = this.loginGuard.closed(whatsAppCause(statusCode, error))
+    if (verdict.stable) this.attempt = 0
     const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random, closeCause(error))
     this.attempt += 1
     this.sock = undefined
@@ -545,6 +564,19 @@ export class BaileysSession implements WhatsAppSession {
       }
     }
     const logFields = { statusCode, action: decision.action, delayMs: decision.delayMs }
+    if ((decision.action === 'restart' || decision.action === 'reconnect') && verdict.exhausted) {
+      const causes = this.loginGuard.lastCauses()
+      this.log.error(
+        { ...logFields, loginsLastHour: verdict.loginsLastHour, causes },
+        'WhatsApp keeps dropping the connection after login; not reconnecting',
+      )
+      this.stopped = true
+      this.setStatus('FAILED', {
+        detail: loginStormDetail(verdict, this.loginGuard.maxLoginsPerHour, causes),
+      })
+      this.bucket.cancel(new SessionNotLiveError(this.sessionId))
+      return
+    }
     switch (decision.action) {
       case 'restart':
       case 'reconnect':
@@ -567,6 +599,11 @@ export class BaileysSession implements WhatsAppSession {
         break
       case 'forbidden':
         this.log.error(logFields, 'WhatsApp refused this number (403); not reconnecting')
+        this.stopped = true
+        this.setStatus(decision.status, { detail: decision.detail })
+        break
+      case 'mismatch':
+        this.log.error(logFields, 'WhatsApp refused this linked device (411); not reconnecting')
         this.stopped = true
         this.setStatus(decision.status, { detail: decision.detail })
         break
