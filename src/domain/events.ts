@@ -61,6 +61,11 @@ export const messageEventSchema = z
     origin: messageOriginSchema.optional(),
     /** `live` = delivered now (Baileys `notify`); `backlog` = offline/history catch-up (`append`). */
     delivery: z.enum(['live', 'backlog']).default('live'),
+    /**
+     * A customer message whose content did not decrypt (yet): Baileys' CIPHERTEXT placeholder. It counts
+     * (unanswered, unread, SLA) but gets no receipt; its content may follow under the same key.
+     */
+    undecrypted: z.boolean().optional(),
   })
   .superRefine((e, ctx) => {
     if (e.key.remoteJid.endsWith('@g.us') && !e.key.fromMe && !e.key.participant) {

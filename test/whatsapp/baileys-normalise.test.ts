@@ -215,8 +215,9 @@ describe('messages.upsert', () => {
         'stub',
       ],
       [
+        // Our own undecryptable message (a customer's counts: test/whatsapp/baileys-ciphertext.test.ts).
         waMessage({
-          key: { ...base, remoteJid: CUSTOMER_PN },
+          key: { ...base, remoteJid: CUSTOMER_PN, fromMe: true },
           messageStubType: WAMessageStubType.CIPHERTEXT,
         }),
         'stub',

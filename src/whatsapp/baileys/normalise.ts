@@ -7,7 +7,7 @@ import {
   isJidStatusBroadcast,
   jidNormalizedUser,
   normalizeMessageContent,
-  type proto,
+  proto,
   type WAMessage,
 } from '@whiskeysockets/baileys'
 import type { InboxEventInput, MessageOrigin } from '../../domain/events.js'
@@ -24,9 +24,10 @@ import { isChatJid, isGroupJid, isLid, isUserJid } from '../../domain/jid.js'
  *   messages only. Skipped (with a reason): no id or no chat; `status@broadcast`, other broadcast lists,
  *   newsletters and any jid that is not a user or group chat; protocol messages (revoke, edit, history
  *   sync notifications, app-state key shares, ephemeral settings, pins/keep-in-chat); reactions; poll and
- *   event votes; stubs (`messageStubType`: group notices, failed decryption placeholders, missed calls);
- *   and messages with no content. A failed decryption (`CIPHERTEXT` stub) is re-delivered by Baileys with
- *   the same key once the sender retries, so skipping the stub loses nothing. Missed calls are not
+ *   event votes; stubs (`messageStubType`: group notices, missed calls, our own undecryptable messages);
+ *   and messages with no content. A customer's failed decryption (`CIPHERTEXT` stub) is a message
+ *   (`undecrypted`: counted, no receipt): its content may never come (the phone offline, an ad's first
+ *   message), and when it comes it has the same key, so the inbox counts it once. Missed calls are not
  *   counted as unanswered messages.
  * - `chats.update`: in a live socket `unreadCount` is a delta. `0` = read on a device (`chat.read` at
  *   `now`), `-1` = marked unread (`chat.markedUnread`). Positive deltas are ignored: Baileys emits `+1`
@@ -237,6 +238,9 @@ export function normaliseMessage(ctx: NormaliseContext, msg: unknown, upsertType
   if (isJidNewsletter(remoteJid)) return { ok: false, reason: 'newsletter' }
   if (!isChatJid(remoteJid)) return { ok: false, reason: 'unsupported-jid' }
   if (msg.messageStubType !== undefined && msg.messageStubType !== null && msg.messageStubType !== 0) {
+    if (msg.messageStubType === proto.WebMessageInfo.StubType.CIPHERTEXT && key.fromMe !== true) {
+      return placeholder(ctx, msg, key, id, remoteJid, upsertType)
+    }
     return { ok: false, reason: 'stub' }
   }
 
@@ -275,6 +279,47 @@ export function normaliseMessage(ctx: NormaliseContext, msg: unknown, upsertType
     delivery: upsertType === 'notify' ? 'live' : 'backlog',
   }
   return { ok: true, event }
+}
+
+/**
+ * A customer message that did not decrypt: Baileys' CIPHERTEXT placeholder (Socket/messages-recv
+ * `handleMessage`: `decryptMessageNode` sets `messageStubType` CIPHERTEXT and `messageStubParameters`
+ * [the decryption error] or ['Message absent from node'] (Utils/decode-wa-message), Baileys asks the
+ * sender for a retry or the phone for a placeholder resend, and upserts the stub with the message's key).
+ * The content, if it ever comes, arrives as another `messages.upsert` with the same key: the sender's
+ * retry through `handleMessage` again, or the phone's answer (Utils/process-message,
+ * PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE -> `messages.upsert` 'notify' with the cached key). The
+ * inbox counts the key once. Our own undecryptable messages (`fromMe`, including peer protocol messages)
+ * stay skipped: nothing says they were a reply.
+ */
+function placeholder(
+  ctx: NormaliseContext,
+  msg: Record<string, unknown>,
+  key: Record<string, unknown>,
+  id: string,
+  remoteJid: string,
+  upsertType: 'notify' | 'append',
+): MessageOutcome {
+  const participant = str(key.participant)
+  if (isGroupJid(remoteJid) && !participant) return { ok: false, reason: 'malformed' }
+  const chatJidAlt = isGroupJid(remoteJid) ? undefined : altOf(key.remoteJidAlt, remoteJid, false, ctx)
+  const participantAlt = participant ? altOf(key.participantAlt, participant, false, ctx) : undefined
+  const pushName = clip(str(msg.pushName), MAX_NAME)
+  return {
+    ok: true,
+    event: {
+      type: 'message',
+      sessionId: ctx.sessionId,
+      key: { remoteJid, fromMe: false, id, ...(participant ? { participant } : {}) },
+      ...(chatJidAlt ? { chatJidAlt } : {}),
+      ...(participantAlt ? { participantAlt } : {}),
+      timestamp: timestampMs(msg.messageTimestamp) ?? ctx.now,
+      ...(pushName ? { pushName } : {}),
+      origin: 'customer',
+      delivery: upsertType === 'notify' ? 'live' : 'backlog',
+      undecrypted: true,
+    },
+  }
 }
 
 /** `messages.upsert` to `message` events (skipped messages are left out; see `normaliseBatch`). */
