@@ -93,6 +93,25 @@ describe('reads and our own actions through Baileys', () => {
     await session.close()
   })
 
+  it('issue 24 fault 4: a group read on the phone that lands in the buffered batch of the message itself still reads the chat', async () => {
+    const { session, sock } = await working()
+    const grp = group(7010)
+    f.clock.set(T0 + 70_000)
+    // Baileys flushes a received message about 100 ms later (Utils/event-buffer createBufferedFunction);
+    // the phone's read receipt handled within that window is folded into the buffered message's
+    // userReceipt[] (event-buffer `append` -> Utils/messages updateMessageWithReceipt), not emitted.
+    await sock.receive([customer(grp, 'F1', T0 + 70_000, pn(7110))])
+    sock.otherDeviceReads(
+      [{ remoteJid: grp, fromMe: false, id: 'F1', participant: pn(7110) }],
+      (T0 + 71_000) / 1000,
+    )
+    await vi.waitFor(async () =>
+      expect(await chatOf(grp)).toMatchObject({ unreadCount: 0, lastReadAt: T0 + 71_000 }),
+    )
+    expect(await pendingIds(grp)).toEqual([])
+    await session.close()
+  })
+
   it('2.2 a buffered read followed by a message: unread 1, only the earlier message loses its receipt', async () => {
     const { session, sock } = await working()
     const chat = pn(7003)

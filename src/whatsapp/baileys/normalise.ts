@@ -45,7 +45,8 @@ import { isChatJid, isGroupJid, isLid, isUserJid } from '../../domain/jid.js'
  *   pending work: counting them would mark months-old conversations unanswered).
  * - Reads on our other devices (phone, WhatsApp Web) arrive as receipts: `messages.update` status READ of
  *   a customer message (1:1), `message-receipt.update` by our own user (groups), or folded into a
- *   buffered `messages.upsert` (status READ): each gives `chat.read` at the receipt's time. Other
+ *   buffered `messages.upsert` (status READ in 1:1 chats, our own entry in `userReceipt[]` in groups):
+ *   each gives `chat.read` at the receipt's time. Other
  *   `messages.update`s (edits, revokes, delivery/read of our messages, stars, poll votes) yield nothing:
  *   revoking a customer message that is still unanswered therefore keeps it counted.
  * - Baileys' buffer sums the `unreadCount` of buffered `chats.update`s, hiding a read followed by a
@@ -473,9 +474,15 @@ export function fromMessageReceipts(ctx: NormaliseContext, receipts: unknown): R
 }
 
 /**
- * Customer messages in a `messages.upsert` that carry status READ: Baileys' event buffer folds a read
- * receipt that arrived in the same window into the buffered message (Utils/event-buffer, `messages.update`
- * onto an existing upsert, `messageTimestamp` set to the receipt's time). Read up to then.
+ * Reads folded into the buffered customer messages of a `messages.upsert`: Baileys' event buffer never
+ * emits a receipt for a message still in the buffer, it folds it into that message (Utils/event-buffer
+ * `append`):
+ * - 1:1: a `messages.update` status READ is assigned onto the message (`status`, and `messageTimestamp`
+ *   set to the receipt's time);
+ * - groups: a `message-receipt.update` goes into the message's `userReceipt[]` (Utils/messages
+ *   `updateMessageWithReceipt`, one entry per `userJid`); ours (`userJid` our own account, from
+ *   Socket/messages-recv `handleReceipt`) with a `readTimestamp` means one of our devices read it.
+ * Either way the chat is read up to then.
  */
 function readsInUpsert(ctx: NormaliseContext, payload: unknown): RawInboxEvent[] {
   if (!isObject(payload) || !Array.isArray(payload.messages)) return []
@@ -483,8 +490,17 @@ function readsInUpsert(ctx: NormaliseContext, payload: unknown): RawInboxEvent[]
   for (const m of payload.messages) {
     if (!isObject(m) || !isObject(m.key) || m.key.fromMe === true) continue
     const chatJid = str(m.key.remoteJid)
-    if (!chatJid || !isChatJid(chatJid) || typeof m.status !== 'number' || m.status < READ) continue
-    reads.push({ chatJid, at: timestampMs(m.messageTimestamp) ?? ctx.now })
+    if (!chatJid || !isChatJid(chatJid)) continue
+    if (typeof m.status === 'number' && m.status >= READ) {
+      reads.push({ chatJid, at: timestampMs(m.messageTimestamp) ?? ctx.now })
+    }
+    if (!Array.isArray(m.userReceipt)) continue
+    for (const r of m.userReceipt) {
+      if (!isObject(r)) continue
+      const user = str(r.userJid)
+      const at = timestampMs(r.readTimestamp) ?? timestampMs(r.playedTimestamp)
+      if (user && at !== undefined && isSelf(user, ctx.self)) reads.push({ chatJid, at })
+    }
   }
   return readsByChat(ctx, reads)
 }
