@@ -118,6 +118,11 @@ export const chatMetaEventSchema = z.object({
   chatJid: chatJidSchema,
   name: z.string().max(256).optional(),
   archived: z.boolean().optional(),
+  /**
+   * From history sync (the state of chats from before pairing): applied to a chat we know (a name only
+   * where it has none), else remembered for when the chat first appears; no empty chat is created.
+   */
+  fromHistory: z.boolean().optional(),
 })
 
 export const noReplyNeededEventSchema = z.object({
@@ -157,8 +162,13 @@ export const contactEventSchema = z.object({
   type: z.literal('contact'),
   jid: userJidSchema,
   jidAlt: userJidSchema.optional(),
-  /** The name saved in our address book (or the verified business name). */
+  /** The name saved in our address book. */
   name: z.string().max(256).optional(),
+  /**
+   * A WhatsApp Business sender's verified name (it comes with every message of theirs): shown when no
+   * name is saved, and never overwrites a saved one.
+   */
+  verifiedName: z.string().max(256).optional(),
   /** The name the person chose for themselves (WhatsApp's push name, `notify`): shown after a saved one. */
   pushName: z.string().max(256).optional(),
 })

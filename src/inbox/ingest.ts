@@ -181,6 +181,7 @@ export class Ingestor {
           ...(e.jidAlt ? { alt: e.jidAlt } : {}),
           ...(e.name ? { name: e.name } : {}),
           ...(e.pushName ? { pushName: e.pushName } : {}),
+          ...(e.verifiedName ? { verifiedName: e.verifiedName } : {}),
         })
         return null
     }

@@ -147,9 +147,9 @@ export class InboxStore {
   async setChatMeta(
     sid: string,
     jid: string,
-    meta: { name?: string; archived?: boolean },
+    meta: { name?: string; archived?: boolean; fromHistory?: boolean },
     opts: { defaultOwner: string | null; now: number },
-  ): Promise<ChatTransition> {
+  ): Promise<ChatTransition | null> {
     const archived = meta.archived === undefined ? '' : meta.archived ? '1' : '0'
     const reply = await this.run('chat-meta', sid, [
       jid,
@@ -158,8 +158,10 @@ export class InboxStore {
       archived,
       opts.defaultOwner ?? '',
       opts.now,
+      meta.fromHistory ? '1' : '0',
     ])
-    return transitionFromReply(reply, 'other')!
+    // Null when history state was only remembered for a chat not seen yet.
+    return transitionFromReply(reply, 'other')
   }
 
   /** Joins a LID and a phone-number jid; merges their chats if both exist. */
@@ -167,10 +169,21 @@ export class InboxStore {
     return transitionFromReply(await this.run('link-jids', sid, [lid, pn]), 'other')
   }
 
-  /** `name` is the name saved in the address book; `pushName` the one the person chose (shown second). */
+  /**
+   * `name` is the name saved in the address book; `verifiedName` a business's verified name (shown when
+   * none is saved); `pushName` the one the person chose (shown last).
+   */
   async upsertContact(
     sid: string,
-    c: { jid: string; alt?: string; name?: string; pushName?: string; dm?: boolean; group?: string },
+    c: {
+      jid: string
+      alt?: string
+      name?: string
+      pushName?: string
+      verifiedName?: string
+      dm?: boolean
+      group?: string
+    },
   ): Promise<void> {
     await this.run('upsert-contact', sid, [
       c.jid,
@@ -179,6 +192,7 @@ export class InboxStore {
       c.dm ? '1' : '0',
       c.group ?? '',
       c.pushName ?? '',
+      c.verifiedName ?? '',
     ])
   }
 

@@ -64,6 +64,7 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
       return { stableAfterMs: stableAfter, maxLoginsPerHour: maxPerHour }
     },
     onLogin: (sid) => s.metrics.whatsappLogins.inc({ session: sid }),
+    groupNeedsName: async (sid, jid) => !(await s.inbox.getChat(sid, jid))?.name,
   })
 }
 

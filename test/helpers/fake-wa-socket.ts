@@ -8,6 +8,7 @@ import {
   DisconnectReason,
   decodePatches,
   encodeSyncdPatch,
+  type GroupMetadata,
   initAuthCreds,
   isJidGroup,
   jidNormalizedUser,
@@ -86,7 +87,10 @@ export class FakeWASocket implements FakeSocketSurface {
     end: [] as Array<Error | undefined>,
     logout: 0,
     pairingCode: [] as string[],
+    groupMetadata: [] as string[],
   }
+  /** Groups WhatsApp knows, by jid, for `groupMetadata`. */
+  readonly groups = new Map<string, { subject: string }>()
   /** Replace a send's behaviour (stall, fail); the call is recorded first either way. */
   readonly impl: {
     readMessages?: (keys: WAMessageKey[]) => Promise<void>
@@ -230,9 +234,12 @@ export class FakeWASocket implements FakeSocketSurface {
     const creds = this.authState.creds
     const upsert = this.ev.createBufferedFunction(async (msg: WAMessage) => {
       this.ev.emit('messages.upsert', { messages: [msg], type })
+      // Socket/chats `upsertMessage`: the sender's push name and, for a business, its verified name.
       if (msg.pushName && !msg.key.fromMe) {
         const jid = jidNormalizedUser(msg.key.participant || msg.key.remoteJid!)
-        this.ev.emit('contacts.update', [{ id: jid, notify: msg.pushName }])
+        this.ev.emit('contacts.update', [
+          { id: jid, notify: msg.pushName, verifiedName: msg.verifiedBizName ?? undefined },
+        ])
       }
       await processMessage(msg, {
         shouldProcessHistoryMsg: false,
@@ -295,6 +302,23 @@ export class FakeWASocket implements FakeSocketSurface {
     creds.me = { id: `${phoneNumber}@s.whatsapp.net`, name: '~' }
     this.emit('creds.update', creds)
     return code
+  }
+
+  /**
+   * Socket/groups `groupMetadata`: an IQ `w:g2` query; the answer becomes a `GroupMetadata` via
+   * `extractGroupMetadata` (id, subject, participants, ...). Emits nothing. A group we are not in is
+   * answered with an error (Baileys' `query` throws a Boom, here 404 'item-not-found').
+   */
+  groupMetadata = async (jid: string): Promise<GroupMetadata> => {
+    this.calls.groupMetadata.push(jid)
+    const g = this.groups.get(jid)
+    if (!g) {
+      throw Object.assign(new Error('item-not-found'), {
+        isBoom: true,
+        output: { statusCode: 404, payload: { statusCode: 404, message: 'item-not-found' } },
+      })
+    }
+    return { id: jid, subject: g.subject, owner: undefined, participants: [] }
   }
 
   /** The phone confirmed the pairing code (Socket/messages-recv: `creds.registered = true`). */
@@ -407,6 +431,8 @@ export interface MessageSpec {
   pushName?: string
   messageStubType?: proto.WebMessageInfo.StubType
   messageStubParameters?: string[]
+  /** A business sender's verified name (Utils/decode-wa-message, from the `verified_name` node). */
+  verifiedBizName?: string
 }
 
 /**

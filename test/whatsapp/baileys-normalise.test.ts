@@ -313,7 +313,13 @@ describe('lid-mapping.update and contacts', () => {
         jidAlt: '777777777777777@lid',
         pushName: 'Tom',
       },
-      { type: 'contact', sessionId: SID, jid: '4917633334444@s.whatsapp.net', name: 'Muster GmbH' },
+      // A verified business name is not a saved name (issue 24, fault 5).
+      {
+        type: 'contact',
+        sessionId: SID,
+        jid: '4917633334444@s.whatsapp.net',
+        verifiedName: 'Muster GmbH',
+      },
     ])
     expectValid(events)
     // contacts.update carries partial contacts (Baileys emits { id, notify } for every pushName it sees).

@@ -37,12 +37,13 @@ import { isChatJid, isGroupJid, isLid, isUserJid } from '../../domain/jid.js'
  *   `chat.meta`.
  * - `lid-mapping.update` `{ lid, pn }` gives `lid.mapping` (device parts stripped; swapped forms fixed).
  * - `contacts.upsert`/`contacts.update` give `contact`: `id` is the LID or the phone-number jid, the other
- *   form comes from `lid`/`phoneNumber`; `name` is the saved `name`, else `verifiedName`; the push name
- *   (`notify`) goes apart as `pushName` (shown only when no saved name exists).
+ *   form comes from `lid`/`phoneNumber`; the saved `name`, the `verifiedName` of a business and the push
+ *   name (`notify`) go apart (the last two come with every message and never replace a saved name).
  *   Group and other non-user ids are skipped.
  * - `messaging-history.set` (history sync, kept on because LID mappings come from it): its
- *   `lidPnMappings` and `contacts` are used; its messages and chats are not (they are history, not
- *   pending work: counting them would mark months-old conversations unanswered).
+ *   `lidPnMappings`, `contacts` and its chats' state (group names) are used; its messages are not (they
+ *   are history, not pending work: counting them would mark months-old conversations unanswered).
+ * - `groups.upsert` / `groups.update`: a group's `subject` names its chat (`chat.meta`).
  * - Reads on our other devices (phone, WhatsApp Web) arrive as receipts: `messages.update` status READ of
  *   a customer message (1:1), `message-receipt.update` by our own user (groups), or folded into a
  *   buffered `messages.upsert` (status READ in 1:1 chats, our own entry in `userReceipt[]` in groups):
@@ -398,9 +399,11 @@ function contact(ctx: NormaliseContext, c: unknown): RawInboxEvent | undefined {
   if (!id || !isUserJid(id)) return undefined
   const other = isLid(id) ? normalised(c.phoneNumber) : normalised(c.lid)
   const jidAlt = other && isUserJid(other) && isLid(other) !== isLid(id) ? other : undefined
-  // Saved (address book) or verified business name first; the push name (`notify`) apart, so a push
-  // name arriving with every message never overwrites the name the user saved.
-  const name = clip(str(c.name) ?? str(c.verifiedName), MAX_NAME)
+  // The saved (address book) name, the verified business name and the push name (`notify`) apart: the
+  // verified and push names arrive with every message of their sender (Socket/chats `upsertMessage`:
+  // contacts.update { notify, verifiedName }) and must never overwrite the name the user saved.
+  const name = clip(str(c.name), MAX_NAME)
+  const verifiedName = clip(str(c.verifiedName), MAX_NAME)
   const pushName = clip(str(c.notify), MAX_NAME)
   return {
     type: 'contact',
@@ -408,6 +411,7 @@ function contact(ctx: NormaliseContext, c: unknown): RawInboxEvent | undefined {
     jid: id,
     ...(jidAlt ? { jidAlt } : {}),
     ...(name ? { name } : {}),
+    ...(verifiedName ? { verifiedName } : {}),
     ...(pushName ? { pushName } : {}),
   }
 }
@@ -418,11 +422,50 @@ export function fromContacts(ctx: NormaliseContext, contacts: unknown): RawInbox
   return contacts.map((c) => contact(ctx, c)).filter((e): e is RawInboxEvent => e !== undefined)
 }
 
-/** `messaging-history.set`: its LID mappings and contacts (its messages and chats are history). */
+/**
+ * `messaging-history.set`: its LID mappings, contacts and the names of its group chats (Utils/history
+ * `processHistoryMessage`: each conversation's `name` is the group's subject). Its messages are history,
+ * not pending work.
+ */
 export function fromHistorySet(ctx: NormaliseContext, payload: unknown): RawInboxEvent[] {
   if (!isObject(payload)) return []
   const mappings = Array.isArray(payload.lidPnMappings) ? fromLidMapping(ctx, payload.lidPnMappings) : []
-  return [...mappings, ...fromContacts(ctx, payload.contacts)]
+  return [...mappings, ...fromContacts(ctx, payload.contacts), ...historyChats(ctx, payload.chats)]
+}
+
+/** History chats' state, as `chat.meta` with `fromHistory` (no empty chat is created for them). */
+function historyChats(ctx: NormaliseContext, chats: unknown): RawInboxEvent[] {
+  if (!Array.isArray(chats)) return []
+  const out: RawInboxEvent[] = []
+  for (const c of chats) {
+    if (!isObject(c)) continue
+    const chatJid = str(c.id)
+    if (!chatJid || !isChatJid(chatJid)) continue
+    const name = isGroupJid(chatJid) ? clip(str(c.name), MAX_NAME) : undefined
+    if (name !== undefined) {
+      out.push({ type: 'chat.meta', sessionId: ctx.sessionId, chatJid, name, fromHistory: true })
+    }
+  }
+  return out
+}
+
+/**
+ * `groups.upsert` (we joined or were added: Socket/messages-recv, full `GroupMetadata`) and
+ * `groups.update` (Socket/groups `groupFetchAllParticipating`, Utils/process-message on a subject
+ * change): a group's `subject` names its chat.
+ */
+export function fromGroups(ctx: NormaliseContext, groups: unknown): RawInboxEvent[] {
+  if (!Array.isArray(groups)) return []
+  const out: RawInboxEvent[] = []
+  for (const g of groups) {
+    if (!isObject(g)) continue
+    const chatJid = str(g.id)
+    const name = clip(str(g.subject), MAX_NAME)
+    if (chatJid && isGroupJid(chatJid) && name) {
+      out.push({ type: 'chat.meta', sessionId: ctx.sessionId, chatJid, name })
+    }
+  }
+  return out
 }
 
 const READ = 4 // proto.WebMessageInfo.Status.READ (PLAYED = 5 counts as read too)
@@ -515,6 +558,8 @@ const HANDLED = [
   'chats.update',
   'messages.update',
   'message-receipt.update',
+  'groups.upsert',
+  'groups.update',
 ] as const satisfies ReadonlyArray<keyof BaileysEventMap>
 
 /** Events that matter to the transport but not to the inbox, or that we deliberately do not read. */
@@ -529,8 +574,6 @@ const NOT_INBOX = new Set<string>([
   'messages.delete',
   'messages.media-update',
   'messages.reaction',
-  'groups.upsert',
-  'groups.update',
   'group-participants.update',
   'group.join-request',
   'group.member-tag.update',
@@ -597,6 +640,10 @@ export function normaliseBatch(ctx: NormaliseContext, batch: unknown): BatchResu
           break
         case 'message-receipt.update':
           events.push(...fromMessageReceipts(ctx, data))
+          break
+        case 'groups.upsert':
+        case 'groups.update':
+          events.push(...fromGroups(ctx, data))
           break
       }
     } catch {

@@ -60,6 +60,7 @@ export type BaileysSocket = Pick<
   | 'end'
   | 'logout'
   | 'requestPairingCode'
+  | 'groupMetadata'
 >
 
 /** A session's durable auth (src/whatsapp/baileys/auth-state.ts `useRedisAuthState` fits). */
@@ -119,6 +120,11 @@ export interface BaileysTransportDeps {
    * Read when a session starts.
    */
   logins?: LoginGuardOptions | (() => LoginGuardOptions)
+  /**
+   * Whether a group chat still lacks a name (so its metadata is worth a stanza); default: ask for every
+   * group once per session. The worker answers from the inbox.
+   */
+  groupNeedsName?: (sessionId: string, groupJid: string) => Promise<boolean>
   /** Every login (`connection: 'open'`), for a logins-per-session metric. */
   onLogin?: (sessionId: string) => void
 }
@@ -356,6 +362,8 @@ export class BaileysSession implements WhatsAppSession {
   private showedQr = false
   /** Sockets that showed QR codes and closed unpaired, since the last open. */
   private qrRounds = 0
+  /** Groups whose metadata (subject) this session asked for, or is asking for: once each. */
+  private readonly groupsLookedUp = new Set<string>()
   /** We announced `available` on the current socket (a chat state shows only then). */
   private available = false
   private presenceIdle: ReturnType<typeof setTimeout> | undefined
@@ -513,6 +521,43 @@ export class BaileysSession implements WhatsAppSession {
       this.log.debug({ skipped }, 'Baileys events without a domain event')
     }
     if (out.length) this.enqueue(out)
+    this.nameNewGroups(sock, out)
+  }
+
+  /**
+   * A group we see for the first time in this session gets its name from its metadata (Socket/groups
+   * `groupMetadata`: an IQ to WhatsApp, so it takes a send token). Once per group and session; a group
+   * named since (groups.update, history) is simply named again with the same subject.
+   */
+  private nameNewGroups(sock: BaileysSocket, events: RawInboxEvent[]): void {
+    for (const e of events) {
+      if (e.type !== 'message' || !e.key.remoteJid.endsWith('@g.us')) continue
+      const jid = e.key.remoteJid
+      if (this.groupsLookedUp.has(jid) || this.groupsLookedUp.size >= 10_000) continue
+      this.groupsLookedUp.add(jid)
+      const needs = this.deps.groupNeedsName
+      // After the message itself reached the inbox (the FIFO is ordered), so the answer knows the chat.
+      void this.whenDelivered()
+        .then(() => (needs ? needs(this.sessionId, jid) : true))
+        .then(async (needed) => {
+          if (!needed) return undefined
+          await this.bucket.take(1)
+          if (sock !== this.sock || this.closing) throw new SessionNotLiveError(this.sessionId)
+          return withTimeout(() => sock.groupMetadata(jid), this.timeoutMs, 'groupMetadata')
+        })
+        .then((meta) => {
+          const name = typeof meta?.subject === 'string' ? meta.subject.slice(0, 256) : ''
+          if (name && !this.closing) {
+            this.enqueue([{ type: 'chat.meta', sessionId: this.sessionId, chatJid: jid, name }])
+          }
+        })
+        .catch((err: unknown) => {
+          // Asked again on the next message of that group (after a reconnect, for instance).
+          this.groupsLookedUp.delete(jid)
+          if (!(err instanceof SessionNotLiveError))
+            this.log.debug({ err, jid }, 'group metadata not available')
+        })
+    }
   }
 
   private onConnectionUpdate(sock: BaileysSocket, u: BaileysEventMap['connection.update']): void {
@@ -690,6 +735,19 @@ export class BaileysSession implements WhatsAppSession {
       this.log.warn({ pending: this.queue.length }, 'WhatsApp events are piling up behind a slow sink')
     }
     if (!this.draining) this.draining = this.drain()
+  }
+
+  /** Resolves once everything queued so far has been handed to the sink. */
+  private whenDelivered(): Promise<void> {
+    const last = this.queue.at(-1)
+    if (!last) return this.draining ?? Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const before = last.delivered
+      last.delivered = () => {
+        before?.()
+        resolve()
+      }
+    })
   }
 
   /** Hands queued events to the sink one at a time, in order, until the queue is empty. */
