@@ -64,6 +64,8 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
       return { stableAfterMs: stableAfter, maxLoginsPerHour: maxPerHour }
     },
     onLogin: (sid) => s.metrics.whatsappLogins.inc({ session: sid }),
+    onReadReceiptsHidden: (sid, hidden) =>
+      s.metrics.whatsappReadReceiptsHidden.set({ session: sid }, hidden ? 1 : 0),
     groupNeedsName: async (sid, jid) => !(await s.inbox.getChat(sid, jid))?.name,
   })
 }

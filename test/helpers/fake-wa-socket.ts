@@ -88,7 +88,11 @@ export class FakeWASocket implements FakeSocketSurface {
     logout: 0,
     pairingCode: [] as string[],
     groupMetadata: [] as string[],
+    /** The receipt type each `readMessages` sent ('read', or 'read-self' when receipts are hidden). */
+    receiptTypes: [] as Array<'read' | 'read-self'>,
   }
+  /** The account's privacy settings as WhatsApp answers the `privacy` IQ (Socket/chats). */
+  privacy: { [key: string]: string } = { readreceipts: 'all' }
   /** Groups WhatsApp knows, by jid, for `groupMetadata`. */
   readonly groups = new Map<string, { subject: string }>()
   /** Replace a send's behaviour (stall, fail); the call is recorded first either way. */
@@ -112,10 +116,19 @@ export class FakeWASocket implements FakeSocketSurface {
     }
   }
 
+  /**
+   * Socket/messages-send `readMessages`: reads the (cached) privacy settings and sends `read` receipts
+   * when `readreceipts` is 'all', else `read-self` (the customer sees no blue ticks).
+   */
   readMessages = async (keys: WAMessageKey[]): Promise<void> => {
     this.calls.readMessages.push(structuredClone(keys))
     await this.impl.readMessages?.(keys)
+    const privacy = await this.fetchPrivacySettings()
+    this.calls.receiptTypes.push(privacy.readreceipts === 'all' ? 'read' : 'read-self')
   }
+
+  /** Socket/chats `fetchPrivacySettings` (one `privacy` IQ per socket, then cached): `privacy` here. */
+  fetchPrivacySettings = async (_force?: boolean): Promise<{ [key: string]: string }> => ({ ...this.privacy })
 
   /** Socket/chats `chatModify`: the modification becomes an app-state patch (`appPatch`). */
   chatModify = async (mod: ChatModification, jid: string): Promise<void> => {

@@ -61,6 +61,7 @@ export type BaileysSocket = Pick<
   | 'logout'
   | 'requestPairingCode'
   | 'groupMetadata'
+  | 'fetchPrivacySettings'
 >
 
 /** A session's durable auth (src/whatsapp/baileys/auth-state.ts `useRedisAuthState` fits). */
@@ -125,6 +126,11 @@ export interface BaileysTransportDeps {
    * group once per session. The worker answers from the inbox.
    */
   groupNeedsName?: (sessionId: string, groupJid: string) => Promise<boolean>
+  /**
+   * Whether the account hides its read receipts (then Baileys' `readMessages` sends `read-self`: the
+   * customer sees no blue ticks). Called when it is first learnt and whenever it changes.
+   */
+  onReadReceiptsHidden?: (sessionId: string, hidden: boolean) => void
   /** Every login (`connection: 'open'`), for a logins-per-session metric. */
   onLogin?: (sessionId: string) => void
 }
@@ -364,6 +370,8 @@ export class BaileysSession implements WhatsAppSession {
   private qrRounds = 0
   /** Groups whose metadata (subject) this session asked for, or is asking for: once each. */
   private readonly groupsLookedUp = new Set<string>()
+  /** The account hides its read receipts (learnt at our first receipt); undefined until known. */
+  private receiptsHidden: boolean | undefined
   /** We announced `available` on the current socket (a chat state shows only then). */
   private available = false
   private presenceIdle: ReturnType<typeof setTimeout> | undefined
@@ -578,7 +586,7 @@ export class BaileysSession implements WhatsAppSession {
       this.deps.onLogin?.(this.sessionId)
       this.qrRounds = 0
       this.endPairing({ err: new Error('already paired') })
-      this.setStatus('WORKING', { detail: 'connected' })
+      this.setStatus('WORKING', { detail: this.workingDetail() })
     }
     if (u.connection === 'close')
       this.onClose(disconnectStatusCode(u.lastDisconnect?.error), u.lastDisconnect?.error)
@@ -826,8 +834,46 @@ export class BaileysSession implements WhatsAppSession {
   async readMessages(keys: MessageKey[]): Promise<void> {
     if (keys.length === 0) return
     const waKeys = keys.map(toWAKey)
-    await this.act('readMessages', (sock) => sock.readMessages(waKeys), receiptStanzas(keys))
+    let hidden: boolean | undefined
+    await this.act(
+      'readMessages',
+      async (sock) => {
+        await sock.readMessages(waKeys)
+        // What `readMessages` just decided on (Socket/messages-send: `fetchPrivacySettings()`, cached per
+        // socket, `readreceipts === 'all' ? 'read' : 'read-self'`): asking again costs no stanza.
+        hidden = await sock.fetchPrivacySettings().then(
+          (p) => p.readreceipts !== 'all',
+          () => undefined,
+        )
+      },
+      receiptStanzas(keys),
+    )
+    if (hidden !== undefined) this.noteReadReceipts(hidden)
     await this.reflect({ kind: 'read', keys })
+  }
+
+  /**
+   * Hidden read receipts are silent on WhatsApp's side (the receipt is accepted as `read-self`): say so
+   * once per change, in the status detail, the log and through `onReadReceiptsHidden` (a metric).
+   */
+  private noteReadReceipts(hidden: boolean): void {
+    if (this.receiptsHidden === hidden) return
+    const first = this.receiptsHidden === undefined
+    this.receiptsHidden = hidden
+    this.deps.onReadReceiptsHidden?.(this.sessionId, hidden)
+    if (hidden) {
+      this.log.warn(
+        'this WhatsApp account hides its read receipts: receipts go out as read-self and customers see no blue ticks (turn on WhatsApp > Settings > Privacy > Read receipts)',
+      )
+    } else if (!first) this.log.info('read receipts are shown again: customers see blue ticks')
+    if ((hidden || !first) && this.state === 'WORKING')
+      this.setStatus('WORKING', { detail: this.workingDetail() })
+  }
+
+  private workingDetail(): string {
+    return this.receiptsHidden
+      ? 'connected; read receipts are hidden on this account (Privacy > Read receipts): customers see no blue ticks'
+      : 'connected'
   }
 
   async markChatRead(chat: ChatRef): Promise<void> {
