@@ -172,8 +172,15 @@ export class FakeWASocket implements FakeSocketSurface {
       undefined,
       silent,
     )
+    // Socket/chats `newAppStateChunkHandler`: processSyncAction gets the socket's own `config.logger`.
     for (const mutation of Object.values(mutationMap)) {
-      processSyncAction(mutation, this.ev, this.authState.creds.me ?? FAKE_ME, undefined, silent)
+      processSyncAction(
+        mutation,
+        this.ev,
+        this.authState.creds.me ?? FAKE_ME,
+        undefined,
+        this.config.logger ?? silent,
+      )
     }
   }
 

@@ -136,6 +136,31 @@ describe('reads and our own actions through Baileys', () => {
     await session.close()
   })
 
+  it('issue 24 fault 7: a read made on the phone while we were offline is timed by its own message range, not our reconnect', async () => {
+    const { session, sock } = await working()
+    const chat = pn(7011)
+    f.clock.set(T0 + 100_000)
+    await sock.receive([customer(chat, 'P1', T0 + 100_000)])
+    await vi.waitFor(async () => expect(await pendingIds(chat)).toEqual(['P1']))
+    // While we are offline the phone reads P1 (markChatAsReadAction, messageRange up to P1), then the
+    // customer writes P2. We reconnect later and get both in the offline catch-up.
+    await sock.offline(async () => {
+      await sock.receive([customer(chat, 'P2', T0 + 110_000)])
+      f.clock.set(T0 + 300_000)
+      await sock.otherDeviceModifies(
+        {
+          markRead: true,
+          lastMessages: [{ key: customer(chat, 'P1', 0).key, messageTimestamp: (T0 + 100_000) / 1000 }],
+        },
+        chat,
+      )
+    })
+    await vi.waitFor(async () => expect(await chatOf(chat)).toMatchObject({ lastReadAt: T0 + 100_000 }))
+    expect(await chatOf(chat)).toMatchObject({ unreadCount: 1 })
+    expect(await pendingIds(chat)).toEqual(['P2'])
+    await session.close()
+  })
+
   it('2.3 our own readMessages leaves the chat read up to the newest receipted message', async () => {
     const { session, sock } = await working()
     const chat = pn(7004)

@@ -35,6 +35,7 @@ import { closeCause, decideOnClose, disconnectStatusCode } from './lifecycle.js'
 import { LoginGuard, type LoginGuardOptions, loginStormDetail } from './login-guard.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
 import { RetryCounterCache } from './retry-cache.js'
+import { type ReadAction, readActionOf, tapSyncActions } from './sync-action-tap.js'
 import { learnWaWebVersion } from './wa-version.js'
 
 /**
@@ -368,6 +369,8 @@ export class BaileysSession implements WhatsAppSession {
   private showedQr = false
   /** Sockets that showed QR codes and closed unpaired, since the last open. */
   private qrRounds = 0
+  /** The app-state read Baileys is about to emit as `chats.update { unreadCount: 0 }`, with its own time. */
+  private lastReadAction: ReadAction | undefined
   /** Groups whose metadata (subject) this session asked for, or is asking for: once each. */
   private readonly groupsLookedUp = new Set<string>()
   /** The account hides its read receipts (learnt at our first receipt); undefined until known. */
@@ -436,7 +439,10 @@ export class BaileysSession implements WhatsAppSession {
     const sock = factory({
       ...this.deps.socketConfig,
       auth: this.socketAuth,
-      logger: this.baileysLog,
+      // Hands us each app-state action Baileys processes (./sync-action-tap.ts), for the time of a read.
+      logger: tapSyncActions(this.baileysLog, (traced) => {
+        this.lastReadAction = readActionOf(traced)
+      }),
       printQRInTerminal: false,
       markOnlineOnConnect: false,
       syncFullHistory: false,
@@ -492,7 +498,10 @@ export class BaileysSession implements WhatsAppSession {
       if (typeof u !== 'object' || u === null) continue
       const { id, unreadCount } = u as { id?: unknown; unreadCount?: unknown }
       if (typeof id !== 'string' || (unreadCount !== 0 && unreadCount !== -1)) continue
-      const base = { sessionId: this.sessionId, chatJid: id, at }
+      // A read made on the phone while we were offline covers what it had then, not what came since.
+      const read = this.lastReadAction?.chatJid === id ? this.lastReadAction : undefined
+      if (read) this.lastReadAction = undefined
+      const base = { sessionId: this.sessionId, chatJid: id, at: unreadCount === 0 && read ? read.at : at }
       const signal: RawInboxEvent =
         unreadCount === 0 ? { ...base, type: 'chat.read' } : { ...base, type: 'chat.markedUnread' }
       this.chatSignals.set(id, [...(this.chatSignals.get(id) ?? []), signal])
