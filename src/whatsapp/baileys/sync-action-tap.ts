@@ -29,7 +29,7 @@ export function readActionOf(traced: unknown): ReadAction | undefined {
   if (!Array.isArray(index) || index[0] !== 'markChatAsRead' || typeof index[1] !== 'string') return undefined
   const value = isObject(syncAction) && isObject(syncAction.value) ? syncAction.value : undefined
   const action = value && isObject(value.markChatAsReadAction) ? value.markChatAsReadAction : undefined
-  if (!action || action.read !== true) return undefined
+  if (action?.read !== true) return undefined
   const range = isObject(action.messageRange) ? action.messageRange : undefined
   // messageRange is in seconds (Utils/chat-utils getMessageRange); the action's own timestamp in ms.
   const at =
