@@ -34,7 +34,7 @@ import { MemoryTokenStore, type SendRate, type TokenStore } from '../send-budget
 import { closeCause, decideOnClose, disconnectStatusCode } from './lifecycle.js'
 import { LoginGuard, type LoginGuardOptions, loginStormDetail } from './login-guard.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
-import { RetryCounterCache } from './retry-cache.js'
+import { RetryCounterCache, signalKeyCache, type TtlCache } from './retry-cache.js'
 import { type ReadAction, readActionOf, tapSyncActions } from './sync-action-tap.js'
 import { learnWaWebVersion } from './wa-version.js'
 
@@ -365,6 +365,8 @@ export class BaileysSession implements WhatsAppSession {
   private readonly timeoutMs: number
   /** One retry counter cache for every socket of the session (fault 2.9). */
   private readonly msgRetryCounterCache: RetryCounterCache
+  /** The Signal key cache of every socket of the session; timer-free, emptied when the session stops. */
+  private readonly keyCache: TtlCache
   /** The current socket showed a QR code (it is pairing). */
   private showedQr = false
   /** Sockets that showed QR codes and closed unpaired, since the last open. */
@@ -406,13 +408,15 @@ export class BaileysSession implements WhatsAppSession {
       (err) => this.log.warn({ err }, 'the shared send budget is unreachable; limiting in this process'),
     )
     this.msgRetryCounterCache = new RetryCounterCache(this.clock)
+    this.keyCache = signalKeyCache(this.clock)
     this.loginGuard = new LoginGuard(
       this.clock,
       typeof deps.logins === 'function' ? deps.logins() : deps.logins,
     )
     this.socketAuth = {
       creds: auth.state.creds,
-      keys: makeCacheableSignalKeyStore(auth.state.keys, this.baileysLog),
+      // Our own cache: Baileys' default NodeCache starts an interval per call that nobody closes (fault 9).
+      keys: makeCacheableSignalKeyStore(auth.state.keys, this.baileysLog, this.keyCache),
     }
   }
 
@@ -1063,6 +1067,7 @@ export class BaileysSession implements WhatsAppSession {
       }
       await this.draining
       await this.credsChain
+      this.keyCache.flushAll()
       await this.setStatus('STOPPED', { detail })
     })()
     return this.closed
