@@ -23,6 +23,7 @@ import {
   AppStateKeyMissingError,
   type ChatRef,
   type EventSink,
+  PresenceNotShownError,
   type PresenceState,
   SessionNotLiveError,
   type SessionStatus,
@@ -377,6 +378,8 @@ export class BaileysSession implements WhatsAppSession {
   private readonly groupsLookedUp = new Set<string>()
   /** The account hides its read receipts (learnt at our first receipt); undefined until known. */
   private receiptsHidden: boolean | undefined
+  /** We logged once that chat states cannot show (no push name). */
+  private warnedNoName = false
   /** We announced `available` on the current socket (a chat state shows only then). */
   private available = false
   private presenceIdle: ReturnType<typeof setTimeout> | undefined
@@ -919,6 +922,16 @@ export class BaileysSession implements WhatsAppSession {
   async sendPresence(jid: string, state: PresenceState): Promise<void> {
     if (this.presenceIdle) clearTimeout(this.presenceIdle)
     this.presenceIdle = undefined
+    if (state !== 'paused' && !this.socketAuth.creds.me?.name) {
+      // Baileys would drop our `available` silently and the chat state would show nowhere: say so
+      // instead of spending stanzas on it and believing we are available.
+      this.live()
+      if (!this.warnedNoName) {
+        this.warnedNoName = true
+        this.log.warn('typing cannot show: this WhatsApp account has no profile (push) name')
+      }
+      throw new PresenceNotShownError(this.sessionId)
+    }
     if (state !== 'paused' && !this.available) {
       await this.act('sendPresenceUpdate available', (sock) => sock.sendPresenceUpdate('available'))
       this.available = true
