@@ -123,6 +123,8 @@ export const chatMetaEventSchema = z.object({
    * where it has none), else remembered for when the chat first appears; no empty chat is created.
    */
   fromHistory: z.boolean().optional(),
+  /** History sync only: the phone had marked the chat unread before we paired. */
+  markedUnread: z.boolean().optional(),
 })
 
 export const noReplyNeededEventSchema = z.object({

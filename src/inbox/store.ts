@@ -147,7 +147,7 @@ export class InboxStore {
   async setChatMeta(
     sid: string,
     jid: string,
-    meta: { name?: string; archived?: boolean; fromHistory?: boolean },
+    meta: { name?: string; archived?: boolean; fromHistory?: boolean; markedUnread?: boolean },
     opts: { defaultOwner: string | null; now: number },
   ): Promise<ChatTransition | null> {
     const archived = meta.archived === undefined ? '' : meta.archived ? '1' : '0'
@@ -159,6 +159,7 @@ export class InboxStore {
       opts.defaultOwner ?? '',
       opts.now,
       meta.fromHistory ? '1' : '0',
+      meta.markedUnread ? '1' : '',
     ])
     // Null when history state was only remembered for a chat not seen yet.
     return transitionFromReply(reply, 'other')

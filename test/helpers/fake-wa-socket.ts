@@ -212,6 +212,54 @@ export class FakeWASocket implements FakeSocketSurface {
   }
 
   /**
+   * The initial sync after pairing, inside Baileys' offline buffer (Socket/socket.js): the history sync
+   * (Utils/history `processHistoryMessage` -> `messaging-history.set`, its chats with their state), then
+   * the app-state collections synced from scratch (Socket/chats `resyncAppState(..., isInitialSync)`):
+   * each mutation goes through Baileys' own `processSyncAction` with `initialSyncOpts`, which emits its
+   * chats.update with a `conditional` that the event buffer resolves against the history chats (absorbs,
+   * holds or drops it: Utils/event-buffer `append`).
+   */
+  async initialSync(
+    historyChats: Array<Record<string, unknown>>,
+    modifications: Array<{ mod: ChatModification; jid: string }>,
+  ): Promise<void> {
+    const keyId = this.authState.creds.myAppStateKeyId
+    if (!keyId) throw new Error('initialSync needs the app-state key (open the socket first)')
+    this.ev.buffer()
+    this.ev.emit('messaging-history.set', {
+      chats: historyChats as never,
+      contacts: [],
+      messages: [],
+      isLatest: true,
+      syncType: proto.HistorySync.HistorySyncType.INITIAL_BOOTSTRAP,
+    })
+    for (const { mod, jid } of modifications) {
+      const patchCreate = chatModificationToAppPatch(mod, jid)
+      const initial = newLTHashState()
+      const { patch, state } = await encodeSyncdPatch(patchCreate, keyId, initial, this.getAppStateSyncKey)
+      const { mutationMap } = await decodePatches(
+        patchCreate.type,
+        [{ ...patch, version: { version: state.version } }],
+        initial,
+        this.getAppStateSyncKey,
+        {},
+        undefined,
+        silent,
+      )
+      for (const mutation of Object.values(mutationMap)) {
+        processSyncAction(
+          mutation,
+          this.ev,
+          this.authState.creds.me ?? FAKE_ME,
+          { accountSettings: this.authState.creds.accountSettings },
+          this.config.logger ?? silent,
+        )
+      }
+    }
+    this.ev.flush()
+  }
+
+  /**
    * Our phone or WhatsApp Web read these customer messages at `tSeconds`: WhatsApp sends our other
    * devices a receipt, handled by Socket/messages-recv `handleReceipt` inside `processNodeWithBuffer`
    * (buffer, handle, flush). 1:1: `messages.update` `{ status: READ, messageTimestamp: t }`; groups:

@@ -59,6 +59,7 @@ local function ensureChat(jid, chatType, owner, now)
     local p = cjson.decode(pre)
     if type(p.name) == 'string' and p.name ~= '' then redis.call('HSET', ck, 'name', p.name) end
     if p.archived == '1' or p.archived == '0' then redis.call('HSET', ck, 'archived', p.archived) end
+    if p.markedUnread == '1' then redis.call('HSET', ck, 'markedUnread', '1') end
     redis.call('HDEL', BASE .. 'chat-pre', jid)
   end
   return 1

@@ -433,7 +433,12 @@ export function fromHistorySet(ctx: NormaliseContext, payload: unknown): RawInbo
   return [...mappings, ...fromContacts(ctx, payload.contacts), ...historyChats(ctx, payload.chats)]
 }
 
-/** History chats' state, as `chat.meta` with `fromHistory` (no empty chat is created for them). */
+/**
+ * History chats' state, once, as `chat.meta` with `fromHistory` (no empty chat is created for them): a
+ * group's name, whether the chat is archived, and the phone's "marked unread" flag. During the initial
+ * sync Baileys folds the app-state changes of these chats (archive, mark unread) into them (Utils/chat-utils
+ * `processSyncAction` emits them `conditional`; Utils/event-buffer absorbs them into the history chat).
+ */
 function historyChats(ctx: NormaliseContext, chats: unknown): RawInboxEvent[] {
   if (!Array.isArray(chats)) return []
   const out: RawInboxEvent[] = []
@@ -442,9 +447,18 @@ function historyChats(ctx: NormaliseContext, chats: unknown): RawInboxEvent[] {
     const chatJid = str(c.id)
     if (!chatJid || !isChatJid(chatJid)) continue
     const name = isGroupJid(chatJid) ? clip(str(c.name), MAX_NAME) : undefined
-    if (name !== undefined) {
-      out.push({ type: 'chat.meta', sessionId: ctx.sessionId, chatJid, name, fromHistory: true })
-    }
+    const archived = typeof c.archived === 'boolean' ? c.archived : undefined
+    const markedUnread = c.markedAsUnread === true || c.unreadCount === -1 ? true : undefined
+    if (name === undefined && archived === undefined && markedUnread === undefined) continue
+    out.push({
+      type: 'chat.meta',
+      sessionId: ctx.sessionId,
+      chatJid,
+      ...(name !== undefined ? { name } : {}),
+      ...(archived !== undefined ? { archived } : {}),
+      ...(markedUnread ? { markedUnread } : {}),
+      fromHistory: true,
+    })
   }
   return out
 }

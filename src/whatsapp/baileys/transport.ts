@@ -503,7 +503,16 @@ export class BaileysSession implements WhatsAppSession {
     }
     for (const u of updates) {
       if (typeof u !== 'object' || u === null) continue
-      const { id, unreadCount } = u as { id?: unknown; unreadCount?: unknown }
+      const { id, unreadCount, conditional } = u as {
+        id?: unknown
+        unreadCount?: unknown
+        conditional?: unknown
+      }
+      // An initial-sync change (Utils/chat-utils processSyncAction: `conditional` only then) is held by
+      // Baileys until its chat appears and is then folded into the history chat, or released merged:
+      // its state comes with that chat (normalise.ts historyChats) or in the released update itself.
+      // Recording it would leave a signal pending for the next, unrelated update of the chat (fault 8).
+      if (typeof conditional === 'function') continue
       if (typeof id !== 'string' || (unreadCount !== 0 && unreadCount !== -1)) continue
       // A read made on the phone while we were offline covers what it had then, not what came since.
       const read = this.lastReadAction?.chatJid === id ? this.lastReadAction : undefined
@@ -515,8 +524,9 @@ export class BaileysSession implements WhatsAppSession {
     }
   }
 
-  private takeChatSignals = (chatJid: string): RawInboxEvent[] => {
-    const taken = this.chatSignals.get(chatJid) ?? []
+  /** The signals recorded for a chat, taken; undefined when none (the merged update is then read). */
+  private takeChatSignals = (chatJid: string): RawInboxEvent[] | undefined => {
+    const taken = this.chatSignals.get(chatJid)
     this.chatSignals.delete(chatJid)
     return taken
   }
