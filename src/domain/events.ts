@@ -38,7 +38,8 @@ export const messageKeySchema = z.object({
 })
 export type MessageKey = z.infer<typeof messageKeySchema>
 
-export const messageOriginSchema = z.enum(['customer', 'phone', 'bot', 'crm', 'api'])
+/** `auto`: a WhatsApp Business greeting or away message (sent by the Business app itself). */
+export const messageOriginSchema = z.enum(['customer', 'phone', 'bot', 'crm', 'api', 'auto'])
 export type MessageOrigin = z.infer<typeof messageOriginSchema>
 
 export const mediaKindSchema = z.enum(['image', 'video', 'audio', 'document', 'sticker', 'other'])

@@ -47,6 +47,8 @@ export class ReceiptPlanner {
       event.type === 'message' &&
       event.key.fromMe &&
       event.origin !== 'phone' &&
+      // A greeting/away message is the Business app's, sent without anyone reading.
+      event.origin !== 'auto' &&
       policy.markSeenBeforeReply
     ) {
       // A reply from our side (bot, CRM, API): a person reads before answering.

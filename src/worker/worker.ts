@@ -15,7 +15,8 @@ import { duplicateRedis, isCluster } from '../redis.js'
 import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
-import { BaileysTransport } from '../whatsapp/baileys/transport.js'
+import { fromMeOriginBy } from '../whatsapp/baileys/origin.js'
+import { BaileysTransport, type BaileysTransportDeps } from '../whatsapp/baileys/transport.js'
 import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
 import { RedisTokenStore, sendBucketKey } from '../whatsapp/send-budget.js'
@@ -46,7 +47,12 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
       clock: s.clock,
     })
   }
-  return new BaileysTransport({
+  return new BaileysTransport(baileysDeps(s, onStatus))
+}
+
+/** The Baileys adapter's deps as the worker wires them (rules read at use, metrics, inbox look-ups). */
+export function baileysDeps(s: Services, onStatus: StatusListener): BaileysTransportDeps {
+  return {
     authState: (sid) => useRedisAuthState(s.redis, s.keys, sid),
     // The transport names its own component per session (`baileys-session`, and `baileys` for Baileys'
     // own lines): a component bound here as well would appear twice in every line.
@@ -63,11 +69,18 @@ function createTransport(s: Services, onStatus: StatusListener): WhatsAppTranspo
       const { stableAfter, maxPerHour } = s.rules.current().config.whatsapp.logins
       return { stableAfterMs: stableAfter, maxLoginsPerHour: maxPerHour }
     },
+    // Bot replies and Business greeting/away messages told apart by the rules (counters.*), read at
+    // each message. No `getMessage`: Baileys asks it only for messages this socket sent (to resend them
+    // on a retry receipt) and Tickbridge sends none; it keeps no message content to answer with.
+    fromMeOrigin: fromMeOriginBy(() => {
+      const { botMessageIdPrefixes, automatedReplies } = s.rules.current().config.counters
+      return { botMessageIdPrefixes, automatedTexts: automatedReplies.texts }
+    }),
     onLogin: (sid) => s.metrics.whatsappLogins.inc({ session: sid }),
     onReadReceiptsHidden: (sid, hidden) =>
       s.metrics.whatsappReadReceiptsHidden.set({ session: sid }, hidden ? 1 : 0),
     groupNeedsName: async (sid, jid) => !(await s.inbox.getChat(sid, jid))?.name,
-  })
+  }
 }
 
 /**
