@@ -111,6 +111,18 @@ export function createMetrics(registry: Registry = new Registry(), opts: { proce
       labelNames: ['window', 'value'] as const,
       registers: [registry],
     }),
+    whatsappLogins: new Counter({
+      name: 'tickbridge_whatsapp_logins_total',
+      help: 'WhatsApp logins (a socket reaching open) per session; logins per hour = increase over 1h',
+      labelNames: ['session'] as const,
+      registers: [registry],
+    }),
+    whatsappReadReceiptsHidden: new Gauge({
+      name: 'tickbridge_whatsapp_read_receipts_hidden',
+      help: '1 when the session’s WhatsApp account hides read receipts (receipts go out as read-self: no blue ticks)',
+      labelNames: ['session'] as const,
+      registers: [registry],
+    }),
     httpSeconds: new Histogram({
       name: 'tickbridge_http_request_seconds',
       help: 'HTTP API latency by route, method and status',

@@ -112,7 +112,13 @@ export class Actions {
     await this.reply(sid, who, `${user} via HubSpot`, 'crm', text)
   }
 
-  private async reply(sid: string, who: Customer, label: string, origin: MessageOrigin, text: string) {
+  private async reply(
+    sid: string,
+    who: Customer,
+    label: string,
+    origin: Exclude<MessageOrigin, 'auto'>,
+    text: string,
+  ) {
     const id = messageId()
     this.x.watch.authors.set(id, label)
     await this.x.sim.injectMessage(sid, { chatId: jidOf(who), text, fromMe: true, origin, id })

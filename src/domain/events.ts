@@ -40,7 +40,8 @@ export const messageKeySchema = z.object({
 })
 export type MessageKey = z.infer<typeof messageKeySchema>
 
-export const messageOriginSchema = z.enum(['customer', 'phone', 'bot', 'crm', 'api'])
+/** `auto`: a WhatsApp Business greeting or away message (sent by the Business app itself). */
+export const messageOriginSchema = z.enum(['customer', 'phone', 'bot', 'crm', 'api', 'auto'])
 export type MessageOrigin = z.infer<typeof messageOriginSchema>
 
 export const mediaKindSchema = z.enum(['image', 'video', 'audio', 'document', 'sticker', 'other'])
@@ -63,6 +64,11 @@ export const messageEventSchema = z
     origin: messageOriginSchema.optional(),
     /** `live` = delivered now (Baileys `notify`); `backlog` = offline/history catch-up (`append`). */
     delivery: z.enum(['live', 'backlog']).default('live'),
+    /**
+     * A customer message whose content did not decrypt (yet): Baileys' CIPHERTEXT placeholder. It counts
+     * (unanswered, unread, SLA) but gets no receipt; its content may follow under the same key.
+     */
+    undecrypted: z.boolean().optional(),
   })
   .superRefine((e, ctx) => {
     if (e.key.remoteJid.endsWith('@g.us') && !e.key.fromMe && !e.key.participant) {
@@ -115,6 +121,13 @@ export const chatMetaEventSchema = z.object({
   chatJid: chatJidSchema,
   name: z.string().max(256).optional(),
   archived: z.boolean().optional(),
+  /**
+   * From history sync (the state of chats from before pairing): applied to a chat we know (a name only
+   * where it has none), else remembered for when the chat first appears; no empty chat is created.
+   */
+  fromHistory: z.boolean().optional(),
+  /** History sync only: the phone had marked the chat unread before we paired. */
+  markedUnread: z.boolean().optional(),
 })
 
 export const noReplyNeededEventSchema = z.object({
@@ -154,8 +167,13 @@ export const contactEventSchema = z.object({
   type: z.literal('contact'),
   jid: userJidSchema,
   jidAlt: userJidSchema.optional(),
-  /** The name saved in our address book (or the verified business name). */
+  /** The name saved in our address book. */
   name: z.string().max(256).optional(),
+  /**
+   * A WhatsApp Business sender's verified name (it comes with every message of theirs): shown when no
+   * name is saved, and never overwrites a saved one.
+   */
+  verifiedName: z.string().max(256).optional(),
   /** The name the person chose for themselves (WhatsApp's push name, `notify`): shown after a saved one. */
   pushName: z.string().max(256).optional(),
 })

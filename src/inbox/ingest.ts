@@ -14,6 +14,8 @@ export interface IngestRules {
   defaultOwnerOf(sessionId: string): string | null
   /** Whether a bot's outbound message counts as an answer. */
   botRepliesCount(): boolean
+  /** Whether a WhatsApp Business greeting/away message counts as an answer (default: no). */
+  automatedRepliesCount?(): boolean
 }
 
 export function ingestRulesFrom(rules: Rules): IngestRules {
@@ -21,14 +23,21 @@ export function ingestRulesFrom(rules: Rules): IngestRules {
     hasSession: (sid) => rules.sessions.has(sid),
     defaultOwnerOf: (sid) => rules.sessions.get(sid)?.defaultOwner ?? null,
     botRepliesCount: () => rules.config.counters.botRepliesCount,
+    automatedRepliesCount: () => rules.config.counters.automatedReplies.countAsAnswer,
   }
 }
 
 const NOTIFY_ATTEMPTS = 8
 
-/** Whether a message answers its chat: anything from our side, a bot's only if the rules say so. */
+/**
+ * Whether a message answers its chat: anything from our side, a bot's only if the rules say so, a
+ * WhatsApp Business greeting/away message only if the rules say so (a person has not answered yet).
+ */
 export function countsAsAnswer(e: Pick<MessageEvent, 'key' | 'origin'>, rules: IngestRules): boolean {
-  return e.key.fromMe && (e.origin !== 'bot' || rules.botRepliesCount())
+  if (!e.key.fromMe) return false
+  if (e.origin === 'bot') return rules.botRepliesCount()
+  if (e.origin === 'auto') return rules.automatedRepliesCount?.() ?? false
+  return true
 }
 
 export type IngestOutcome =
@@ -187,6 +196,7 @@ export class Ingestor {
           ...(e.jidAlt ? { alt: e.jidAlt } : {}),
           ...(e.name ? { name: e.name } : {}),
           ...(e.pushName ? { pushName: e.pushName } : {}),
+          ...(e.verifiedName ? { verifiedName: e.verifiedName } : {}),
         })
         return null
     }

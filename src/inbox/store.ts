@@ -163,9 +163,9 @@ export class InboxStore {
   async setChatMeta(
     sid: string,
     jid: string,
-    meta: { name?: string; archived?: boolean },
+    meta: { name?: string; archived?: boolean; fromHistory?: boolean; markedUnread?: boolean },
     opts: { defaultOwner: string | null; now: number },
-  ): Promise<ChatTransition> {
+  ): Promise<ChatTransition | null> {
     const archived = meta.archived === undefined ? '' : meta.archived ? '1' : '0'
     const reply = await this.run('chat-meta', sid, [
       jid,
@@ -174,8 +174,11 @@ export class InboxStore {
       archived,
       opts.defaultOwner ?? '',
       opts.now,
+      meta.fromHistory ? '1' : '0',
+      meta.markedUnread ? '1' : '',
     ])
-    return transitionFromReply(reply, 'other')!
+    // Null when history state was only remembered for a chat not seen yet.
+    return transitionFromReply(reply, 'other')
   }
 
   /** Joins a LID and a phone-number jid; merges their chats if both exist. */
@@ -183,10 +186,21 @@ export class InboxStore {
     return transitionFromReply(await this.run('link-jids', sid, [lid, pn]), 'other')
   }
 
-  /** `name` is the name saved in the address book; `pushName` the one the person chose (shown second). */
+  /**
+   * `name` is the name saved in the address book; `verifiedName` a business's verified name (shown when
+   * none is saved); `pushName` the one the person chose (shown last).
+   */
   async upsertContact(
     sid: string,
-    c: { jid: string; alt?: string; name?: string; pushName?: string; dm?: boolean; group?: string },
+    c: {
+      jid: string
+      alt?: string
+      name?: string
+      pushName?: string
+      verifiedName?: string
+      dm?: boolean
+      group?: string
+    },
   ): Promise<void> {
     await this.run('upsert-contact', sid, [
       c.jid,
@@ -195,6 +209,7 @@ export class InboxStore {
       c.dm ? '1' : '0',
       c.group ?? '',
       c.pushName ?? '',
+      c.verifiedName ?? '',
     ])
   }
 

@@ -39,11 +39,16 @@ export class ReceiptPlanner {
     if (!policy || policy.policy === 'off') return
     const sid = event.sessionId
     if (event.type === 'message' && !event.key.fromMe) {
+      // Nobody could have read what did not decrypt: its receipt waits for the content (same key, which
+      // arrives as a live duplicate and is planned then).
+      if (event.undecrypted) return
       await this.onCustomerMessage(sid, t.jid, event, policy.policy === 'auto')
     } else if (
       event.type === 'message' &&
       event.key.fromMe &&
       event.origin !== 'phone' &&
+      // A greeting/away message is the Business app's, sent without anyone reading.
+      event.origin !== 'auto' &&
       policy.markSeenBeforeReply
     ) {
       // A reply from our side (bot, CRM, API): a person reads before answering.

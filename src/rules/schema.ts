@@ -421,6 +421,27 @@ export const rulesSchema = z
     counters: z
       .strictObject({
         botRepliesCount: z.boolean().default(true),
+        /**
+         * How a bot's messages are told apart on a linked device (Baileys): WhatsApp says nothing about
+         * which device sent a message of ours, so the bot sends with message ids that start with one
+         * of these (Baileys' `sendMessage(jid, content, { messageId })`).
+         */
+        botMessageIdPrefixes: z
+          .array(z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'letters, digits, "-" or "_", at most 32'))
+          .max(20)
+          .default([]),
+        /**
+         * WhatsApp Business greeting and away messages: the Business app sends them as the account, and a
+         * linked device gets them as our own messages with no flag that says "automatic". Their texts,
+         * as set in the app (Business tools > Greeting / Away message), tell them apart; they answer
+         * nobody unless `countAsAnswer`.
+         */
+        automatedReplies: z
+          .strictObject({
+            texts: z.array(z.string().trim().min(1).max(4096)).max(50).default([]),
+            countAsAnswer: z.boolean().default(false),
+          })
+          .prefault({}),
         crmSync: z
           .strictObject({
             debounce: durationSchema.default(5_000),
@@ -456,6 +477,17 @@ export const rulesSchema = z
         sendRate: z
           .strictObject({ max: z.number().int().positive(), per: positiveDurationSchema })
           .default({ max: 25, per: 60_000 }),
+        /**
+         * Login storm bounds: a connection WhatsApp ends right after login is a full login each time.
+         * The reconnect backoff starts over only after a connection stayed open `stableAfter`; past
+         * `maxPerHour` logins in a rolling hour the session goes FAILED.
+         */
+        logins: z
+          .strictObject({
+            stableAfter: positiveDurationSchema.default(60_000),
+            maxPerHour: z.number().int().min(1).max(120).default(10),
+          })
+          .prefault({}),
       })
       .prefault({}),
     apiKeys: z.array(apiKeySchema).default([]),

@@ -65,6 +65,20 @@ export class AppStateKeyMissingError extends Error {
   }
 }
 
+/**
+ * A chat state (typing, recording) cannot show: WhatsApp shows one only from an `available` account, and
+ * Baileys sends no `available` for an account without a profile (push) name (Socket/chats
+ * `sendPresenceUpdate`: 'no name present, ignoring presence update request...').
+ */
+export class PresenceNotShownError extends Error {
+  constructor(readonly sessionId: string) {
+    super(
+      `session ${sessionId}: typing cannot show, this WhatsApp account has no profile name (set one on the phone: Settings > Profile)`,
+    )
+    this.name = 'PresenceNotShownError'
+  }
+}
+
 /** The action needs a live WhatsApp connection and the session has none. */
 export class SessionNotLiveError extends Error {
   constructor(readonly sessionId: string) {

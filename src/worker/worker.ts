@@ -17,6 +17,7 @@ import type { Rules } from '../rules/compile.js'
 import type { Services } from '../services.js'
 import { AuthCipher } from '../whatsapp/baileys/auth-cipher.js'
 import { useRedisAuthState } from '../whatsapp/baileys/auth-state.js'
+import { fromMeOriginBy } from '../whatsapp/baileys/origin.js'
 import { BaileysTransport, type BaileysTransportDeps } from '../whatsapp/baileys/transport.js'
 import { type SessionCommandHandler, SessionCommandServer } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError, type StatusListener, type WhatsAppTransport } from '../whatsapp/port.js'
@@ -60,9 +61,21 @@ function createTransport(
       clock: s.clock,
     })
   }
+  return new BaileysTransport({ ...baileysDeps(s, onStatus, fenceOf), ...baileys })
+}
+
+/**
+ * The Baileys adapter's deps as the worker wires them (rules read at use, metrics, inbox look-ups).
+ * `fenceOf`: the fence of this process's holding of a session; none outside a worker's holding.
+ */
+export function baileysDeps(
+  s: Services,
+  onStatus: StatusListener,
+  fenceOf: (sid: string) => Fence | undefined = () => undefined,
+): BaileysTransportDeps {
   // One keyring for every session's auth state (WA_AUTH_KEYS; without it values are stored as they are).
   const cipher = new AuthCipher(s.env.WA_AUTH_KEYS)
-  return new BaileysTransport({
+  return {
     authState: async (sid) => {
       const fence = fenceOf(sid)
       const auth = await useRedisAuthState(s.redis, s.keys, sid, { fence, cipher })
@@ -81,8 +94,22 @@ function createTransport(
     },
     sendTokens: (sid) => new RedisTokenStore(s.redis, sendBucketKey(s.keys, sid)),
     clock: s.clock,
-    ...baileys,
-  })
+    logins: () => {
+      const { stableAfter, maxPerHour } = s.rules.current().config.whatsapp.logins
+      return { stableAfterMs: stableAfter, maxLoginsPerHour: maxPerHour }
+    },
+    // Bot replies and Business greeting/away messages told apart by the rules (counters.*), read at
+    // each message. No `getMessage`: Baileys asks it only for messages this socket sent (to resend them
+    // on a retry receipt) and Tickbridge sends none; it keeps no message content to answer with.
+    fromMeOrigin: fromMeOriginBy(() => {
+      const { botMessageIdPrefixes, automatedReplies } = s.rules.current().config.counters
+      return { botMessageIdPrefixes, automatedTexts: automatedReplies.texts }
+    }),
+    onLogin: (sid) => s.metrics.whatsappLogins.inc({ session: sid }),
+    onReadReceiptsHidden: (sid, hidden) =>
+      s.metrics.whatsappReadReceiptsHidden.set({ session: sid }, hidden ? 1 : 0),
+    groupNeedsName: async (sid, jid) => !(await s.inbox.getChat(sid, jid))?.name,
+  }
 }
 
 /**

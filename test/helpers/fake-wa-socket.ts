@@ -8,6 +8,7 @@ import {
   DisconnectReason,
   decodePatches,
   encodeSyncdPatch,
+  type GroupMetadata,
   initAuthCreds,
   isJidGroup,
   jidNormalizedUser,
@@ -86,7 +87,14 @@ export class FakeWASocket implements FakeSocketSurface {
     end: [] as Array<Error | undefined>,
     logout: 0,
     pairingCode: [] as string[],
+    groupMetadata: [] as string[],
+    /** The receipt type each `readMessages` sent ('read', or 'read-self' when receipts are hidden). */
+    receiptTypes: [] as Array<'read' | 'read-self'>,
   }
+  /** The account's privacy settings as WhatsApp answers the `privacy` IQ (Socket/chats). */
+  privacy: { [key: string]: string } = { readreceipts: 'all' }
+  /** Groups WhatsApp knows, by jid, for `groupMetadata`. */
+  readonly groups = new Map<string, { subject: string }>()
   /** Replace a send's behaviour (stall, fail); the call is recorded first either way. */
   readonly impl: {
     readMessages?: (keys: WAMessageKey[]) => Promise<void>
@@ -108,10 +116,19 @@ export class FakeWASocket implements FakeSocketSurface {
     }
   }
 
+  /**
+   * Socket/messages-send `readMessages`: reads the (cached) privacy settings and sends `read` receipts
+   * when `readreceipts` is 'all', else `read-self` (the customer sees no blue ticks).
+   */
   readMessages = async (keys: WAMessageKey[]): Promise<void> => {
     this.calls.readMessages.push(structuredClone(keys))
     await this.impl.readMessages?.(keys)
+    const privacy = await this.fetchPrivacySettings()
+    this.calls.receiptTypes.push(privacy.readreceipts === 'all' ? 'read' : 'read-self')
   }
+
+  /** Socket/chats `fetchPrivacySettings` (one `privacy` IQ per socket, then cached): `privacy` here. */
+  fetchPrivacySettings = async (_force?: boolean): Promise<{ [key: string]: string }> => ({ ...this.privacy })
 
   /** Socket/chats `chatModify`: the modification becomes an app-state patch (`appPatch`). */
   chatModify = async (mod: ChatModification, jid: string): Promise<void> => {
@@ -155,8 +172,15 @@ export class FakeWASocket implements FakeSocketSurface {
       undefined,
       silent,
     )
+    // Socket/chats `newAppStateChunkHandler`: processSyncAction gets the socket's own `config.logger`.
     for (const mutation of Object.values(mutationMap)) {
-      processSyncAction(mutation, this.ev, this.authState.creds.me ?? FAKE_ME, undefined, silent)
+      processSyncAction(
+        mutation,
+        this.ev,
+        this.authState.creds.me ?? FAKE_ME,
+        undefined,
+        this.config.logger ?? silent,
+      )
     }
   }
 
@@ -185,6 +209,54 @@ export class FakeWASocket implements FakeSocketSurface {
     return this.ev.createBufferedFunction(async () => {
       await this.appPatch(chatModificationToAppPatch(mod, jid), false)
     })()
+  }
+
+  /**
+   * The initial sync after pairing, inside Baileys' offline buffer (Socket/socket.js): the history sync
+   * (Utils/history `processHistoryMessage` -> `messaging-history.set`, its chats with their state), then
+   * the app-state collections synced from scratch (Socket/chats `resyncAppState(..., isInitialSync)`):
+   * each mutation goes through Baileys' own `processSyncAction` with `initialSyncOpts`, which emits its
+   * chats.update with a `conditional` that the event buffer resolves against the history chats (absorbs,
+   * holds or drops it: Utils/event-buffer `append`).
+   */
+  async initialSync(
+    historyChats: Array<Record<string, unknown>>,
+    modifications: Array<{ mod: ChatModification; jid: string }>,
+  ): Promise<void> {
+    const keyId = this.authState.creds.myAppStateKeyId
+    if (!keyId) throw new Error('initialSync needs the app-state key (open the socket first)')
+    this.ev.buffer()
+    this.ev.emit('messaging-history.set', {
+      chats: historyChats as never,
+      contacts: [],
+      messages: [],
+      isLatest: true,
+      syncType: proto.HistorySync.HistorySyncType.INITIAL_BOOTSTRAP,
+    })
+    for (const { mod, jid } of modifications) {
+      const patchCreate = chatModificationToAppPatch(mod, jid)
+      const initial = newLTHashState()
+      const { patch, state } = await encodeSyncdPatch(patchCreate, keyId, initial, this.getAppStateSyncKey)
+      const { mutationMap } = await decodePatches(
+        patchCreate.type,
+        [{ ...patch, version: { version: state.version } }],
+        initial,
+        this.getAppStateSyncKey,
+        {},
+        undefined,
+        silent,
+      )
+      for (const mutation of Object.values(mutationMap)) {
+        processSyncAction(
+          mutation,
+          this.ev,
+          this.authState.creds.me ?? FAKE_ME,
+          { accountSettings: this.authState.creds.accountSettings },
+          this.config.logger ?? silent,
+        )
+      }
+    }
+    this.ev.flush()
   }
 
   /**
@@ -230,9 +302,12 @@ export class FakeWASocket implements FakeSocketSurface {
     const creds = this.authState.creds
     const upsert = this.ev.createBufferedFunction(async (msg: WAMessage) => {
       this.ev.emit('messages.upsert', { messages: [msg], type })
+      // Socket/chats `upsertMessage`: the sender's push name and, for a business, its verified name.
       if (msg.pushName && !msg.key.fromMe) {
         const jid = jidNormalizedUser(msg.key.participant || msg.key.remoteJid!)
-        this.ev.emit('contacts.update', [{ id: jid, notify: msg.pushName }])
+        this.ev.emit('contacts.update', [
+          { id: jid, notify: msg.pushName, verifiedName: msg.verifiedBizName ?? undefined },
+        ])
       }
       await processMessage(msg, {
         shouldProcessHistoryMsg: false,
@@ -295,6 +370,23 @@ export class FakeWASocket implements FakeSocketSurface {
     creds.me = { id: `${phoneNumber}@s.whatsapp.net`, name: '~' }
     this.emit('creds.update', creds)
     return code
+  }
+
+  /**
+   * Socket/groups `groupMetadata`: an IQ `w:g2` query; the answer becomes a `GroupMetadata` via
+   * `extractGroupMetadata` (id, subject, participants, ...). Emits nothing. A group we are not in is
+   * answered with an error (Baileys' `query` throws a Boom, here 404 'item-not-found').
+   */
+  groupMetadata = async (jid: string): Promise<GroupMetadata> => {
+    this.calls.groupMetadata.push(jid)
+    const g = this.groups.get(jid)
+    if (!g) {
+      throw Object.assign(new Error('item-not-found'), {
+        isBoom: true,
+        output: { statusCode: 404, payload: { statusCode: 404, message: 'item-not-found' } },
+      })
+    }
+    return { id: jid, subject: g.subject, owner: undefined, participants: [] }
   }
 
   /** The phone confirmed the pairing code (Socket/messages-recv: `creds.registered = true`). */
@@ -407,6 +499,8 @@ export interface MessageSpec {
   pushName?: string
   messageStubType?: proto.WebMessageInfo.StubType
   messageStubParameters?: string[]
+  /** A business sender's verified name (Utils/decode-wa-message, from the `verified_name` node). */
+  verifiedBizName?: string
 }
 
 /**

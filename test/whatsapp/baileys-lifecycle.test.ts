@@ -43,6 +43,14 @@ describe('decideOnClose', () => {
     })
   })
 
+  it('411 (multi-device mismatch) is terminal: FAILED with its reason, no reconnect', () => {
+    expect(decideOnClose(DisconnectReason.multideviceMismatch, 0, half)).toMatchObject({
+      action: 'mismatch',
+      status: 'FAILED',
+      detail: expect.stringContaining('411 multi-device mismatch'),
+    })
+  })
+
   it('2.7 403 (forbidden, usually a ban) is terminal: FAILED with a clear detail, no reconnect', () => {
     expect(decideOnClose(403, 0, half)).toMatchObject({
       action: 'forbidden',
@@ -52,7 +60,7 @@ describe('decideOnClose', () => {
   })
 
   it('anything else reconnects with full-jitter exponential backoff (base 1 s, cap 60 s)', () => {
-    for (const code of [408, 428, 500, 503, 411, undefined]) {
+    for (const code of [408, 428, 500, 503, undefined]) {
       const d = decideOnClose(code, 0, half)
       expect(d, String(code)).toMatchObject({ action: 'reconnect', status: 'STARTING', delayMs: 500 })
     }
@@ -187,7 +195,8 @@ describe('BaileysTransport lifecycle', () => {
     await settle()
     expect(session.status()).toBe('WORKING')
 
-    // Open resets the attempts: the next drop waits 500 ms again.
+    // A connection that stayed open 60 s resets the attempts: the next drop waits 500 ms again.
+    await vi.advanceTimersByTimeAsync(60_000)
     h.sockets.last().drop(DisconnectReason.unavailableService)
     await vi.advanceTimersByTimeAsync(500)
     expect(h.sockets.sockets).toHaveLength(4)

@@ -215,8 +215,9 @@ describe('messages.upsert', () => {
         'stub',
       ],
       [
+        // Our own undecryptable message (a customer's counts: test/whatsapp/baileys-ciphertext.test.ts).
         waMessage({
-          key: { ...base, remoteJid: CUSTOMER_PN },
+          key: { ...base, remoteJid: CUSTOMER_PN, fromMe: true },
           messageStubType: WAMessageStubType.CIPHERTEXT,
         }),
         'stub',
@@ -312,7 +313,13 @@ describe('lid-mapping.update and contacts', () => {
         jidAlt: '777777777777777@lid',
         pushName: 'Tom',
       },
-      { type: 'contact', sessionId: SID, jid: '4917633334444@s.whatsapp.net', name: 'Muster GmbH' },
+      // A verified business name is not a saved name (issue 24, fault 5).
+      {
+        type: 'contact',
+        sessionId: SID,
+        jid: '4917633334444@s.whatsapp.net',
+        verifiedName: 'Muster GmbH',
+      },
     ])
     expectValid(events)
     // contacts.update carries partial contacts (Baileys emits { id, notify } for every pushName it sees).

@@ -93,6 +93,25 @@ describe('reads and our own actions through Baileys', () => {
     await session.close()
   })
 
+  it('issue 24 fault 4: a group read on the phone that lands in the buffered batch of the message itself still reads the chat', async () => {
+    const { session, sock } = await working()
+    const grp = group(7010)
+    f.clock.set(T0 + 70_000)
+    // Baileys flushes a received message about 100 ms later (Utils/event-buffer createBufferedFunction);
+    // the phone's read receipt handled within that window is folded into the buffered message's
+    // userReceipt[] (event-buffer `append` -> Utils/messages updateMessageWithReceipt), not emitted.
+    await sock.receive([customer(grp, 'F1', T0 + 70_000, pn(7110))])
+    sock.otherDeviceReads(
+      [{ remoteJid: grp, fromMe: false, id: 'F1', participant: pn(7110) }],
+      (T0 + 71_000) / 1000,
+    )
+    await vi.waitFor(async () =>
+      expect(await chatOf(grp)).toMatchObject({ unreadCount: 0, lastReadAt: T0 + 71_000 }),
+    )
+    expect(await pendingIds(grp)).toEqual([])
+    await session.close()
+  })
+
   it('2.2 a buffered read followed by a message: unread 1, only the earlier message loses its receipt', async () => {
     const { session, sock } = await working()
     const chat = pn(7003)
@@ -114,6 +133,31 @@ describe('reads and our own actions through Baileys', () => {
     })
     await vi.waitFor(async () => expect(await pendingIds(chat)).toEqual(['B2']))
     expect(await chatOf(chat)).toMatchObject({ unreadCount: 1 })
+    await session.close()
+  })
+
+  it('issue 24 fault 7: a read made on the phone while we were offline is timed by its own message range, not our reconnect', async () => {
+    const { session, sock } = await working()
+    const chat = pn(7011)
+    f.clock.set(T0 + 100_000)
+    await sock.receive([customer(chat, 'P1', T0 + 100_000)])
+    await vi.waitFor(async () => expect(await pendingIds(chat)).toEqual(['P1']))
+    // While we are offline the phone reads P1 (markChatAsReadAction, messageRange up to P1), then the
+    // customer writes P2. We reconnect later and get both in the offline catch-up.
+    await sock.offline(async () => {
+      await sock.receive([customer(chat, 'P2', T0 + 110_000)])
+      f.clock.set(T0 + 300_000)
+      await sock.otherDeviceModifies(
+        {
+          markRead: true,
+          lastMessages: [{ key: customer(chat, 'P1', 0).key, messageTimestamp: (T0 + 100_000) / 1000 }],
+        },
+        chat,
+      )
+    })
+    await vi.waitFor(async () => expect(await chatOf(chat)).toMatchObject({ lastReadAt: T0 + 100_000 }))
+    expect(await chatOf(chat)).toMatchObject({ unreadCount: 1 })
+    expect(await pendingIds(chat)).toEqual(['P2'])
     await session.close()
   })
 

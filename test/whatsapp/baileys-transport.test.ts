@@ -103,6 +103,23 @@ describe('actions', () => {
     await session.close()
   })
 
+  it('issue 24 fault 11: an account without a push name cannot show typing, and says so instead of believing it is available', async () => {
+    const { session, sock, auth } = await working()
+    // Paired, but no profile name: Baileys (Socket/chats sendPresenceUpdate) drops available/unavailable.
+    auth(SID).state.creds.me = { id: FAKE_ME.id, lid: FAKE_ME.lid }
+    await expect(session.sendPresence(CUSTOMER_LID, 'composing')).rejects.toThrow(
+      /typing cannot show, this WhatsApp account has no profile name/,
+    )
+    expect(sock.shownToContact).toEqual([])
+    // No stanza spent on a chat state nobody would see.
+    expect(sock.calls.presence).toEqual([])
+    // With a name set on the phone (creds.update), typing shows.
+    auth(SID).state.creds.me = { ...FAKE_ME }
+    await session.sendPresence(CUSTOMER_LID, 'composing')
+    expect(sock.shownToContact).toEqual([{ type: 'composing', jid: CUSTOMER_LID }])
+    await session.close()
+  })
+
   it('refuses actions while the session is not WORKING', async () => {
     const h = fakeBaileys()
     const session = await h.transport.open(SID, async () => {})

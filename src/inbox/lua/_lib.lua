@@ -60,6 +60,15 @@ local function ensureChat(jid, chatType, owner, now)
     'lastReadAt', 0, 'lastAnswerAt', 0, 'lastActivity', 0, 'owner', present(owner) and owner or UNASSIGNED,
     'archived', 0, 'createdAt', now)
   redis.call('HSET', K_ALIAS, jid, jid)
+  -- State history sync told us before the chat's first message (chat-meta.lua, fromHistory).
+  local pre = redis.call('HGET', BASE .. 'chat-pre', jid)
+  if pre then
+    local p = cjson.decode(pre)
+    if type(p.name) == 'string' and p.name ~= '' then redis.call('HSET', ck, 'name', p.name) end
+    if p.archived == '1' or p.archived == '0' then redis.call('HSET', ck, 'archived', p.archived) end
+    if p.markedUnread == '1' then redis.call('HSET', ck, 'markedUnread', '1') end
+    redis.call('HDEL', BASE .. 'chat-pre', jid)
+  end
   return 1
 end
 
@@ -147,7 +156,7 @@ end
 -- Remembers a person this session has seen (DM partner or group participant). One record per person:
 -- LID and phone forms resolve to the same record through the lid<->pn maps. The name saved in our
 -- address book and the push name the person chose are kept apart; `name` shows the saved one first.
-local function rememberContact(jid, alt, savedName, pushName, dm, group)
+local function rememberContact(jid, alt, savedName, pushName, dm, group, verifiedName)
   if not present(alt) then alt = knownAlt(jid) or '' end
   local K_CONTACTS, K_IDX = BASE .. 'contacts', BASE .. 'contacts-idx'
   local id = jid
@@ -161,7 +170,10 @@ local function rememberContact(jid, alt, savedName, pushName, dm, group)
   end
   if present(savedName) then c.savedName = savedName end
   if present(pushName) then c.pushName = pushName end
-  if present(c.savedName) then c.name = c.savedName elseif present(c.pushName) then c.name = c.pushName end
+  if present(verifiedName) then c.verifiedName = verifiedName end
+  if present(c.savedName) then c.name = c.savedName
+  elseif present(c.verifiedName) then c.name = c.verifiedName
+  elseif present(c.pushName) then c.name = c.pushName end
   if dm == '1' then c.dm = true end
   if present(group) then
     local found = false

@@ -17,7 +17,13 @@ linkAlias(c, jid)
 linkAlias(c, alt)
 
 local ck, mk = chatKey(c), msgsKey(c)
-if redis.call('ZSCORE', mk, dedupe) then return reply(c, 1) end
+if redis.call('ZSCORE', mk, dedupe) then
+  -- The content of a message first seen undecrypted (same key): it fills the empty preview, nothing more.
+  if present(ARGV[8]) and redis.call('HGET', ck, 'lmId') == ARGV[13] and not present(redis.call('HGET', ck, 'lmPreview')) then
+    redis.call('HSET', ck, 'lmPreview', ARGV[8])
+  end
+  return reply(c, 1)
+end
 -- Past the remembered window, a message older than everything remembered was processed long ago
 -- (a replay of deep history): treating it as seen keeps replays idempotent with bounded memory.
 if redis.call('ZCARD', mk) >= SEEN_KEEP then

@@ -12,11 +12,17 @@ import type { SessionStatus } from '../port.js'
  * - 440 `connectionReplaced`: another socket holds these creds (another process or WhatsApp Web with
  *   stolen creds); reconnecting would fight it in a loop, so stop.
  * - 403 `forbidden` (usually a ban): retrying cannot help and may make it worse: FAILED, stop.
- * - anything else (408 lost/timed out, 428 closed, 500 bad session, 503 unavailable, 411, no code):
+ * - 411 `multideviceMismatch`: WhatsApp told the client to downgrade (Socket/socket.js
+ *   `CB:ib,,downgrade_webclient` -> 'Multi-device beta not joined'); every new socket would get the same
+ *   answer after a full login: FAILED, stop.
+ * - anything else (408 lost/timed out, 428 closed, 500 bad session, 503 unavailable, no code):
  *   reconnect with exponential backoff and full jitter.
+ *
+ * When `attempt` starts over is the transport's business (./login-guard.ts: only after a connection
+ * stayed open a while, never on `open` itself).
  */
 
-export type CloseAction = 'restart' | 'logged-out' | 'replaced' | 'forbidden' | 'reconnect'
+export type CloseAction = 'restart' | 'logged-out' | 'replaced' | 'forbidden' | 'mismatch' | 'reconnect'
 
 export interface CloseDecision {
   action: CloseAction
@@ -48,7 +54,7 @@ export function describeDisconnect(statusCode: number | undefined): string {
 
 /**
  * Full-jitter exponential backoff: a uniform draw in [0, min(cap, base * 2^attempt)).
- * `attempt` counts the closes since the connection was last open, starting at 0.
+ * `attempt` counts the closes since a connection last stayed open, starting at 0.
  */
 export function backoffDelayMs(attempt: number, rand: () => number): number {
   const exp = Math.min(Math.max(0, Math.floor(attempt)), 30)
@@ -110,6 +116,14 @@ export function decideOnClose(
         status: 'FAILED',
         detail:
           'WhatsApp refused this number (403 forbidden, usually a ban or a blocked account): not reconnecting; check the phone',
+      }
+    case DisconnectReason.multideviceMismatch:
+      return {
+        action: 'mismatch',
+        delayMs: 0,
+        status: 'FAILED',
+        detail:
+          'WhatsApp refused this linked device (411 multi-device mismatch: "Multi-device beta not joined"): not reconnecting; update WhatsApp on the phone, then pair again',
       }
     default: {
       const delayMs = backoffDelayMs(attempt, rand)

@@ -7,7 +7,7 @@ import {
   isJidStatusBroadcast,
   jidNormalizedUser,
   normalizeMessageContent,
-  type proto,
+  proto,
   type WAMessage,
 } from '@whiskeysockets/baileys'
 import type { InboxEventInput, MessageOrigin } from '../../domain/events.js'
@@ -24,9 +24,10 @@ import { isChatJid, isGroupJid, isLid, isUserJid } from '../../domain/jid.js'
  *   messages only. Skipped (with a reason): no id or no chat; `status@broadcast`, other broadcast lists,
  *   newsletters and any jid that is not a user or group chat; protocol messages (revoke, edit, history
  *   sync notifications, app-state key shares, ephemeral settings, pins/keep-in-chat); reactions; poll and
- *   event votes; stubs (`messageStubType`: group notices, failed decryption placeholders, missed calls);
- *   and messages with no content. A failed decryption (`CIPHERTEXT` stub) is re-delivered by Baileys with
- *   the same key once the sender retries, so skipping the stub loses nothing. Missed calls are not
+ *   event votes; stubs (`messageStubType`: group notices, missed calls, our own undecryptable messages);
+ *   and messages with no content. A customer's failed decryption (`CIPHERTEXT` stub) is a message
+ *   (`undecrypted`: counted, no receipt): its content may never come (the phone offline, an ad's first
+ *   message), and when it comes it has the same key, so the inbox counts it once. Missed calls are not
  *   counted as unanswered messages.
  * - `chats.update`: in a live socket `unreadCount` is a delta. `0` = read on a device (`chat.read` at
  *   `now`), `-1` = marked unread (`chat.markedUnread`). Positive deltas are ignored: Baileys emits `+1`
@@ -36,15 +37,17 @@ import { isChatJid, isGroupJid, isLid, isUserJid } from '../../domain/jid.js'
  *   `chat.meta`.
  * - `lid-mapping.update` `{ lid, pn }` gives `lid.mapping` (device parts stripped; swapped forms fixed).
  * - `contacts.upsert`/`contacts.update` give `contact`: `id` is the LID or the phone-number jid, the other
- *   form comes from `lid`/`phoneNumber`; `name` is the saved `name`, else `verifiedName`; the push name
- *   (`notify`) goes apart as `pushName` (shown only when no saved name exists).
+ *   form comes from `lid`/`phoneNumber`; the saved `name`, the `verifiedName` of a business and the push
+ *   name (`notify`) go apart (the last two come with every message and never replace a saved name).
  *   Group and other non-user ids are skipped.
  * - `messaging-history.set` (history sync, kept on because LID mappings come from it): its
- *   `lidPnMappings` and `contacts` are used; its messages and chats are not (they are history, not
- *   pending work: counting them would mark months-old conversations unanswered).
+ *   `lidPnMappings`, `contacts` and its chats' state (group names) are used; its messages are not (they
+ *   are history, not pending work: counting them would mark months-old conversations unanswered).
+ * - `groups.upsert` / `groups.update`: a group's `subject` names its chat (`chat.meta`).
  * - Reads on our other devices (phone, WhatsApp Web) arrive as receipts: `messages.update` status READ of
  *   a customer message (1:1), `message-receipt.update` by our own user (groups), or folded into a
- *   buffered `messages.upsert` (status READ): each gives `chat.read` at the receipt's time. Other
+ *   buffered `messages.upsert` (status READ in 1:1 chats, our own entry in `userReceipt[]` in groups):
+ *   each gives `chat.read` at the receipt's time. Other
  *   `messages.update`s (edits, revokes, delivery/read of our messages, stars, poll votes) yield nothing:
  *   revoking a customer message that is still unanswered therefore keeps it counted.
  * - Baileys' buffer sums the `unreadCount` of buffered `chats.update`s, hiding a read followed by a
@@ -237,6 +240,9 @@ export function normaliseMessage(ctx: NormaliseContext, msg: unknown, upsertType
   if (isJidNewsletter(remoteJid)) return { ok: false, reason: 'newsletter' }
   if (!isChatJid(remoteJid)) return { ok: false, reason: 'unsupported-jid' }
   if (msg.messageStubType !== undefined && msg.messageStubType !== null && msg.messageStubType !== 0) {
+    if (msg.messageStubType === proto.WebMessageInfo.StubType.CIPHERTEXT && key.fromMe !== true) {
+      return placeholder(ctx, msg, key, id, remoteJid, upsertType)
+    }
     return { ok: false, reason: 'stub' }
   }
 
@@ -275,6 +281,47 @@ export function normaliseMessage(ctx: NormaliseContext, msg: unknown, upsertType
     delivery: upsertType === 'notify' ? 'live' : 'backlog',
   }
   return { ok: true, event }
+}
+
+/**
+ * A customer message that did not decrypt: Baileys' CIPHERTEXT placeholder (Socket/messages-recv
+ * `handleMessage`: `decryptMessageNode` sets `messageStubType` CIPHERTEXT and `messageStubParameters`
+ * [the decryption error] or ['Message absent from node'] (Utils/decode-wa-message), Baileys asks the
+ * sender for a retry or the phone for a placeholder resend, and upserts the stub with the message's key).
+ * The content, if it ever comes, arrives as another `messages.upsert` with the same key: the sender's
+ * retry through `handleMessage` again, or the phone's answer (Utils/process-message,
+ * PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE -> `messages.upsert` 'notify' with the cached key). The
+ * inbox counts the key once. Our own undecryptable messages (`fromMe`, including peer protocol messages)
+ * stay skipped: nothing says they were a reply.
+ */
+function placeholder(
+  ctx: NormaliseContext,
+  msg: Record<string, unknown>,
+  key: Record<string, unknown>,
+  id: string,
+  remoteJid: string,
+  upsertType: 'notify' | 'append',
+): MessageOutcome {
+  const participant = str(key.participant)
+  if (isGroupJid(remoteJid) && !participant) return { ok: false, reason: 'malformed' }
+  const chatJidAlt = isGroupJid(remoteJid) ? undefined : altOf(key.remoteJidAlt, remoteJid, false, ctx)
+  const participantAlt = participant ? altOf(key.participantAlt, participant, false, ctx) : undefined
+  const pushName = clip(str(msg.pushName), MAX_NAME)
+  return {
+    ok: true,
+    event: {
+      type: 'message',
+      sessionId: ctx.sessionId,
+      key: { remoteJid, fromMe: false, id, ...(participant ? { participant } : {}) },
+      ...(chatJidAlt ? { chatJidAlt } : {}),
+      ...(participantAlt ? { participantAlt } : {}),
+      timestamp: timestampMs(msg.messageTimestamp) ?? ctx.now,
+      ...(pushName ? { pushName } : {}),
+      origin: 'customer',
+      delivery: upsertType === 'notify' ? 'live' : 'backlog',
+      undecrypted: true,
+    },
+  }
 }
 
 /** `messages.upsert` to `message` events (skipped messages are left out; see `normaliseBatch`). */
@@ -352,9 +399,11 @@ function contact(ctx: NormaliseContext, c: unknown): RawInboxEvent | undefined {
   if (!id || !isUserJid(id)) return undefined
   const other = isLid(id) ? normalised(c.phoneNumber) : normalised(c.lid)
   const jidAlt = other && isUserJid(other) && isLid(other) !== isLid(id) ? other : undefined
-  // Saved (address book) or verified business name first; the push name (`notify`) apart, so a push
-  // name arriving with every message never overwrites the name the user saved.
-  const name = clip(str(c.name) ?? str(c.verifiedName), MAX_NAME)
+  // The saved (address book) name, the verified business name and the push name (`notify`) apart: the
+  // verified and push names arrive with every message of their sender (Socket/chats `upsertMessage`:
+  // contacts.update { notify, verifiedName }) and must never overwrite the name the user saved.
+  const name = clip(str(c.name), MAX_NAME)
+  const verifiedName = clip(str(c.verifiedName), MAX_NAME)
   const pushName = clip(str(c.notify), MAX_NAME)
   return {
     type: 'contact',
@@ -362,6 +411,7 @@ function contact(ctx: NormaliseContext, c: unknown): RawInboxEvent | undefined {
     jid: id,
     ...(jidAlt ? { jidAlt } : {}),
     ...(name ? { name } : {}),
+    ...(verifiedName ? { verifiedName } : {}),
     ...(pushName ? { pushName } : {}),
   }
 }
@@ -372,11 +422,64 @@ export function fromContacts(ctx: NormaliseContext, contacts: unknown): RawInbox
   return contacts.map((c) => contact(ctx, c)).filter((e): e is RawInboxEvent => e !== undefined)
 }
 
-/** `messaging-history.set`: its LID mappings and contacts (its messages and chats are history). */
+/**
+ * `messaging-history.set`: its LID mappings, contacts and the names of its group chats (Utils/history
+ * `processHistoryMessage`: each conversation's `name` is the group's subject). Its messages are history,
+ * not pending work.
+ */
 export function fromHistorySet(ctx: NormaliseContext, payload: unknown): RawInboxEvent[] {
   if (!isObject(payload)) return []
   const mappings = Array.isArray(payload.lidPnMappings) ? fromLidMapping(ctx, payload.lidPnMappings) : []
-  return [...mappings, ...fromContacts(ctx, payload.contacts)]
+  return [...mappings, ...fromContacts(ctx, payload.contacts), ...historyChats(ctx, payload.chats)]
+}
+
+/**
+ * History chats' state, once, as `chat.meta` with `fromHistory` (no empty chat is created for them): a
+ * group's name, whether the chat is archived, and the phone's "marked unread" flag. During the initial
+ * sync Baileys folds the app-state changes of these chats (archive, mark unread) into them (Utils/chat-utils
+ * `processSyncAction` emits them `conditional`; Utils/event-buffer absorbs them into the history chat).
+ */
+function historyChats(ctx: NormaliseContext, chats: unknown): RawInboxEvent[] {
+  if (!Array.isArray(chats)) return []
+  const out: RawInboxEvent[] = []
+  for (const c of chats) {
+    if (!isObject(c)) continue
+    const chatJid = str(c.id)
+    if (!chatJid || !isChatJid(chatJid)) continue
+    const name = isGroupJid(chatJid) ? clip(str(c.name), MAX_NAME) : undefined
+    const archived = typeof c.archived === 'boolean' ? c.archived : undefined
+    const markedUnread = c.markedAsUnread === true || c.unreadCount === -1 ? true : undefined
+    if (name === undefined && archived === undefined && markedUnread === undefined) continue
+    out.push({
+      type: 'chat.meta',
+      sessionId: ctx.sessionId,
+      chatJid,
+      ...(name !== undefined ? { name } : {}),
+      ...(archived !== undefined ? { archived } : {}),
+      ...(markedUnread ? { markedUnread } : {}),
+      fromHistory: true,
+    })
+  }
+  return out
+}
+
+/**
+ * `groups.upsert` (we joined or were added: Socket/messages-recv, full `GroupMetadata`) and
+ * `groups.update` (Socket/groups `groupFetchAllParticipating`, Utils/process-message on a subject
+ * change): a group's `subject` names its chat.
+ */
+export function fromGroups(ctx: NormaliseContext, groups: unknown): RawInboxEvent[] {
+  if (!Array.isArray(groups)) return []
+  const out: RawInboxEvent[] = []
+  for (const g of groups) {
+    if (!isObject(g)) continue
+    const chatJid = str(g.id)
+    const name = clip(str(g.subject), MAX_NAME)
+    if (chatJid && isGroupJid(chatJid) && name) {
+      out.push({ type: 'chat.meta', sessionId: ctx.sessionId, chatJid, name })
+    }
+  }
+  return out
 }
 
 const READ = 4 // proto.WebMessageInfo.Status.READ (PLAYED = 5 counts as read too)
@@ -428,9 +531,15 @@ export function fromMessageReceipts(ctx: NormaliseContext, receipts: unknown): R
 }
 
 /**
- * Customer messages in a `messages.upsert` that carry status READ: Baileys' event buffer folds a read
- * receipt that arrived in the same window into the buffered message (Utils/event-buffer, `messages.update`
- * onto an existing upsert, `messageTimestamp` set to the receipt's time). Read up to then.
+ * Reads folded into the buffered customer messages of a `messages.upsert`: Baileys' event buffer never
+ * emits a receipt for a message still in the buffer, it folds it into that message (Utils/event-buffer
+ * `append`):
+ * - 1:1: a `messages.update` status READ is assigned onto the message (`status`, and `messageTimestamp`
+ *   set to the receipt's time);
+ * - groups: a `message-receipt.update` goes into the message's `userReceipt[]` (Utils/messages
+ *   `updateMessageWithReceipt`, one entry per `userJid`); ours (`userJid` our own account, from
+ *   Socket/messages-recv `handleReceipt`) with a `readTimestamp` means one of our devices read it.
+ * Either way the chat is read up to then.
  */
 function readsInUpsert(ctx: NormaliseContext, payload: unknown): RawInboxEvent[] {
   if (!isObject(payload) || !Array.isArray(payload.messages)) return []
@@ -438,8 +547,17 @@ function readsInUpsert(ctx: NormaliseContext, payload: unknown): RawInboxEvent[]
   for (const m of payload.messages) {
     if (!isObject(m) || !isObject(m.key) || m.key.fromMe === true) continue
     const chatJid = str(m.key.remoteJid)
-    if (!chatJid || !isChatJid(chatJid) || typeof m.status !== 'number' || m.status < READ) continue
-    reads.push({ chatJid, at: timestampMs(m.messageTimestamp) ?? ctx.now })
+    if (!chatJid || !isChatJid(chatJid)) continue
+    if (typeof m.status === 'number' && m.status >= READ) {
+      reads.push({ chatJid, at: timestampMs(m.messageTimestamp) ?? ctx.now })
+    }
+    if (!Array.isArray(m.userReceipt)) continue
+    for (const r of m.userReceipt) {
+      if (!isObject(r)) continue
+      const user = str(r.userJid)
+      const at = timestampMs(r.readTimestamp) ?? timestampMs(r.playedTimestamp)
+      if (user && at !== undefined && isSelf(user, ctx.self)) reads.push({ chatJid, at })
+    }
   }
   return readsByChat(ctx, reads)
 }
@@ -454,6 +572,8 @@ const HANDLED = [
   'chats.update',
   'messages.update',
   'message-receipt.update',
+  'groups.upsert',
+  'groups.update',
 ] as const satisfies ReadonlyArray<keyof BaileysEventMap>
 
 /** Events that matter to the transport but not to the inbox, or that we deliberately do not read. */
@@ -468,8 +588,6 @@ const NOT_INBOX = new Set<string>([
   'messages.delete',
   'messages.media-update',
   'messages.reaction',
-  'groups.upsert',
-  'groups.update',
   'group-participants.update',
   'group.join-request',
   'group.member-tag.update',
@@ -536,6 +654,10 @@ export function normaliseBatch(ctx: NormaliseContext, batch: unknown): BatchResu
           break
         case 'message-receipt.update':
           events.push(...fromMessageReceipts(ctx, data))
+          break
+        case 'groups.upsert':
+        case 'groups.update':
+          events.push(...fromGroups(ctx, data))
           break
       }
     } catch {

@@ -23,6 +23,7 @@ import {
   AppStateKeyMissingError,
   type ChatRef,
   type EventSink,
+  PresenceNotShownError,
   type PresenceState,
   SessionNotLiveError,
   type SessionStatus,
@@ -32,8 +33,10 @@ import {
 } from '../port.js'
 import { MemoryTokenStore, type SendRate, type TokenStore } from '../send-budget.js'
 import { closeCause, decideOnClose, disconnectStatusCode } from './lifecycle.js'
+import { LoginGuard, type LoginGuardOptions, loginStormDetail } from './login-guard.js'
 import { type NormaliseContext, normaliseBatch, type RawInboxEvent, type Skipped } from './normalise.js'
-import { RetryCounterCache } from './retry-cache.js'
+import { RetryCounterCache, signalKeyCache, type TtlCache } from './retry-cache.js'
+import { type ReadAction, readActionOf, tapSyncActions } from './sync-action-tap.js'
 import { learnWaWebVersion } from './wa-version.js'
 
 /**
@@ -59,6 +62,8 @@ export type BaileysSocket = Pick<
   | 'end'
   | 'logout'
   | 'requestPairingCode'
+  | 'groupMetadata'
+  | 'fetchPrivacySettings'
 >
 
 /** A session's durable auth (src/whatsapp/baileys/auth-state.ts `useRedisAuthState` fits). */
@@ -112,6 +117,24 @@ export interface BaileysTransportDeps {
    * (default: Baileys' `fetchLatestWaWebVersion`, bounded to 3 s, see ./wa-version.ts).
    */
   waVersion?: () => Promise<WAVersion | undefined>
+  /**
+   * Login storm bounds (./login-guard.ts): the backoff starts over only after a connection stayed open
+   * `stableAfterMs` (default 60 s); past `maxLoginsPerHour` logins (default 10) the session FAILs.
+   * Read when a session starts.
+   */
+  logins?: LoginGuardOptions | (() => LoginGuardOptions)
+  /**
+   * Whether a group chat still lacks a name (so its metadata is worth a stanza); default: ask for every
+   * group once per session. The worker answers from the inbox.
+   */
+  groupNeedsName?: (sessionId: string, groupJid: string) => Promise<boolean>
+  /**
+   * Whether the account hides its read receipts (then Baileys' `readMessages` sends `read-self`: the
+   * customer sees no blue ticks). Called when it is first learnt and whenever it changes.
+   */
+  onReadReceiptsHidden?: (sessionId: string, hidden: boolean) => void
+  /** Every login (`connection: 'open'`), for a logins-per-session metric. */
+  onLogin?: (sessionId: string) => void
 }
 
 /**
@@ -317,7 +340,9 @@ export class BaileysSession implements WhatsAppSession {
   /** A terminal close (logged out, replaced): no reconnect. */
   private stopped = false
   private wiped = false
+  /** Closes since a connection last stayed open long enough (./login-guard.ts), for the backoff. */
   private attempt = 0
+  private readonly loginGuard: LoginGuard
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined
   private readonly queue: Array<{ event: RawInboxEvent; delivered?: () => void }> = []
   /**
@@ -341,10 +366,20 @@ export class BaileysSession implements WhatsAppSession {
   private readonly timeoutMs: number
   /** One retry counter cache for every socket of the session (fault 2.9). */
   private readonly msgRetryCounterCache: RetryCounterCache
+  /** The Signal key cache of every socket of the session; timer-free, emptied when the session stops. */
+  private readonly keyCache: TtlCache
   /** The current socket showed a QR code (it is pairing). */
   private showedQr = false
   /** Sockets that showed QR codes and closed unpaired, since the last open. */
   private qrRounds = 0
+  /** The app-state read Baileys is about to emit as `chats.update { unreadCount: 0 }`, with its own time. */
+  private lastReadAction: ReadAction | undefined
+  /** Groups whose metadata (subject) this session asked for, or is asking for: once each. */
+  private readonly groupsLookedUp = new Set<string>()
+  /** The account hides its read receipts (learnt at our first receipt); undefined until known. */
+  private receiptsHidden: boolean | undefined
+  /** We logged once that chat states cannot show (no push name). */
+  private warnedNoName = false
   /** We announced `available` on the current socket (a chat state shows only then). */
   private available = false
   private presenceIdle: ReturnType<typeof setTimeout> | undefined
@@ -376,9 +411,15 @@ export class BaileysSession implements WhatsAppSession {
       (err) => this.log.warn({ err }, 'the shared send budget is unreachable; limiting in this process'),
     )
     this.msgRetryCounterCache = new RetryCounterCache(this.clock)
+    this.keyCache = signalKeyCache(this.clock)
+    this.loginGuard = new LoginGuard(
+      this.clock,
+      typeof deps.logins === 'function' ? deps.logins() : deps.logins,
+    )
     this.socketAuth = {
       creds: auth.state.creds,
-      keys: makeCacheableSignalKeyStore(auth.state.keys, this.baileysLog),
+      // Our own cache: Baileys' default NodeCache starts an interval per call that nobody closes (fault 9).
+      keys: makeCacheableSignalKeyStore(auth.state.keys, this.baileysLog, this.keyCache),
     }
   }
 
@@ -405,7 +446,10 @@ export class BaileysSession implements WhatsAppSession {
     const sock = factory({
       ...this.deps.socketConfig,
       auth: this.socketAuth,
-      logger: this.baileysLog,
+      // Hands us each app-state action Baileys processes (./sync-action-tap.ts), for the time of a read.
+      logger: tapSyncActions(this.baileysLog, (traced) => {
+        this.lastReadAction = readActionOf(traced)
+      }),
       printQRInTerminal: false,
       markOnlineOnConnect: false,
       syncFullHistory: false,
@@ -459,17 +503,30 @@ export class BaileysSession implements WhatsAppSession {
     }
     for (const u of updates) {
       if (typeof u !== 'object' || u === null) continue
-      const { id, unreadCount } = u as { id?: unknown; unreadCount?: unknown }
+      const { id, unreadCount, conditional } = u as {
+        id?: unknown
+        unreadCount?: unknown
+        conditional?: unknown
+      }
+      // An initial-sync change (Utils/chat-utils processSyncAction: `conditional` only then) is held by
+      // Baileys until its chat appears and is then folded into the history chat, or released merged:
+      // its state comes with that chat (normalise.ts historyChats) or in the released update itself.
+      // Recording it would leave a signal pending for the next, unrelated update of the chat (fault 8).
+      if (typeof conditional === 'function') continue
       if (typeof id !== 'string' || (unreadCount !== 0 && unreadCount !== -1)) continue
-      const base = { sessionId: this.sessionId, chatJid: id, at }
+      // A read made on the phone while we were offline covers what it had then, not what came since.
+      const read = this.lastReadAction?.chatJid === id ? this.lastReadAction : undefined
+      if (read) this.lastReadAction = undefined
+      const base = { sessionId: this.sessionId, chatJid: id, at: unreadCount === 0 && read ? read.at : at }
       const signal: RawInboxEvent =
         unreadCount === 0 ? { ...base, type: 'chat.read' } : { ...base, type: 'chat.markedUnread' }
       this.chatSignals.set(id, [...(this.chatSignals.get(id) ?? []), signal])
     }
   }
 
-  private takeChatSignals = (chatJid: string): RawInboxEvent[] => {
-    const taken = this.chatSignals.get(chatJid) ?? []
+  /** The signals recorded for a chat, taken; undefined when none (the merged update is then read). */
+  private takeChatSignals = (chatJid: string): RawInboxEvent[] | undefined => {
+    const taken = this.chatSignals.get(chatJid)
     this.chatSignals.delete(chatJid)
     return taken
   }
@@ -498,6 +555,43 @@ export class BaileysSession implements WhatsAppSession {
       this.log.debug({ skipped }, 'Baileys events without a domain event')
     }
     if (out.length) this.enqueue(out)
+    this.nameNewGroups(sock, out)
+  }
+
+  /**
+   * A group we see for the first time in this session gets its name from its metadata (Socket/groups
+   * `groupMetadata`: an IQ to WhatsApp, so it takes a send token). Once per group and session; a group
+   * named since (groups.update, history) is simply named again with the same subject.
+   */
+  private nameNewGroups(sock: BaileysSocket, events: RawInboxEvent[]): void {
+    for (const e of events) {
+      if (e.type !== 'message' || !e.key.remoteJid.endsWith('@g.us')) continue
+      const jid = e.key.remoteJid
+      if (this.groupsLookedUp.has(jid) || this.groupsLookedUp.size >= 10_000) continue
+      this.groupsLookedUp.add(jid)
+      const needs = this.deps.groupNeedsName
+      // After the message itself reached the inbox (the FIFO is ordered), so the answer knows the chat.
+      void this.whenDelivered()
+        .then(() => (needs ? needs(this.sessionId, jid) : true))
+        .then(async (needed) => {
+          if (!needed) return undefined
+          await this.bucket.take(1)
+          if (sock !== this.sock || this.closing) throw new SessionNotLiveError(this.sessionId)
+          return withTimeout(() => sock.groupMetadata(jid), this.timeoutMs, 'groupMetadata')
+        })
+        .then((meta) => {
+          const name = typeof meta?.subject === 'string' ? meta.subject.slice(0, 256) : ''
+          if (name && !this.closing) {
+            this.enqueue([{ type: 'chat.meta', sessionId: this.sessionId, chatJid: jid, name }])
+          }
+        })
+        .catch((err: unknown) => {
+          // Asked again on the next message of that group (after a reconnect, for instance).
+          this.groupsLookedUp.delete(jid)
+          if (!(err instanceof SessionNotLiveError))
+            this.log.debug({ err, jid }, 'group metadata not available')
+        })
+    }
   }
 
   private onConnectionUpdate(sock: BaileysSocket, u: BaileysEventMap['connection.update']): void {
@@ -513,16 +607,20 @@ export class BaileysSession implements WhatsAppSession {
     }
     if (u.connection === 'open') {
       this.outage.recovered()
-      this.attempt = 0
+      // No backoff reset here: WhatsApp may end the socket right after `open` (see ./login-guard.ts).
+      this.loginGuard.opened()
+      this.deps.onLogin?.(this.sessionId)
       this.qrRounds = 0
       this.endPairing({ err: new Error('already paired') })
-      this.setStatus('WORKING', { detail: 'connected' })
+      this.setStatus('WORKING', { detail: this.workingDetail() })
     }
     if (u.connection === 'close')
       this.onClose(disconnectStatusCode(u.lastDisconnect?.error), u.lastDisconnect?.error)
   }
 
   private onClose(statusCode: number | undefined, error?: unknown): void {
+    const verdict = this.loginGuard.closed(whatsAppCause(statusCode, error))
+    if (verdict.stable) this.attempt = 0
     const decision = decideOnClose(statusCode, this.attempt, this.deps.rand ?? Math.random, closeCause(error))
     this.attempt += 1
     this.sock = undefined
@@ -545,6 +643,19 @@ export class BaileysSession implements WhatsAppSession {
       }
     }
     const logFields = { statusCode, action: decision.action, delayMs: decision.delayMs }
+    if ((decision.action === 'restart' || decision.action === 'reconnect') && verdict.exhausted) {
+      const causes = this.loginGuard.lastCauses()
+      this.log.error(
+        { ...logFields, loginsLastHour: verdict.loginsLastHour, causes },
+        'WhatsApp keeps dropping the connection after login; not reconnecting',
+      )
+      this.stopped = true
+      this.setStatus('FAILED', {
+        detail: loginStormDetail(verdict, this.loginGuard.maxLoginsPerHour, causes),
+      })
+      this.bucket.cancel(new SessionNotLiveError(this.sessionId))
+      return
+    }
     switch (decision.action) {
       case 'restart':
       case 'reconnect':
@@ -567,6 +678,11 @@ export class BaileysSession implements WhatsAppSession {
         break
       case 'forbidden':
         this.log.error(logFields, 'WhatsApp refused this number (403); not reconnecting')
+        this.stopped = true
+        this.setStatus(decision.status, { detail: decision.detail })
+        break
+      case 'mismatch':
+        this.log.error(logFields, 'WhatsApp refused this linked device (411); not reconnecting')
         this.stopped = true
         this.setStatus(decision.status, { detail: decision.detail })
         break
@@ -655,6 +771,19 @@ export class BaileysSession implements WhatsAppSession {
     if (!this.draining) this.draining = this.drain()
   }
 
+  /** Resolves once everything queued so far has been handed to the sink. */
+  private whenDelivered(): Promise<void> {
+    const last = this.queue.at(-1)
+    if (!last) return this.draining ?? Promise.resolve()
+    return new Promise<void>((resolve) => {
+      const before = last.delivered
+      last.delivered = () => {
+        before?.()
+        resolve()
+      }
+    })
+  }
+
   /** Hands queued events to the sink one at a time, in order, until the queue is empty. */
   private async drain(): Promise<void> {
     try {
@@ -731,8 +860,46 @@ export class BaileysSession implements WhatsAppSession {
   async readMessages(keys: MessageKey[]): Promise<void> {
     if (keys.length === 0) return
     const waKeys = keys.map(toWAKey)
-    await this.act('readMessages', (sock) => sock.readMessages(waKeys), receiptStanzas(keys))
+    let hidden: boolean | undefined
+    await this.act(
+      'readMessages',
+      async (sock) => {
+        await sock.readMessages(waKeys)
+        // What `readMessages` just decided on (Socket/messages-send: `fetchPrivacySettings()`, cached per
+        // socket, `readreceipts === 'all' ? 'read' : 'read-self'`): asking again costs no stanza.
+        hidden = await sock.fetchPrivacySettings().then(
+          (p) => p.readreceipts !== 'all',
+          () => undefined,
+        )
+      },
+      receiptStanzas(keys),
+    )
+    if (hidden !== undefined) this.noteReadReceipts(hidden)
     await this.reflect({ kind: 'read', keys })
+  }
+
+  /**
+   * Hidden read receipts are silent on WhatsApp's side (the receipt is accepted as `read-self`): say so
+   * once per change, in the status detail, the log and through `onReadReceiptsHidden` (a metric).
+   */
+  private noteReadReceipts(hidden: boolean): void {
+    if (this.receiptsHidden === hidden) return
+    const first = this.receiptsHidden === undefined
+    this.receiptsHidden = hidden
+    this.deps.onReadReceiptsHidden?.(this.sessionId, hidden)
+    if (hidden) {
+      this.log.warn(
+        'this WhatsApp account hides its read receipts: receipts go out as read-self and customers see no blue ticks (turn on WhatsApp > Settings > Privacy > Read receipts)',
+      )
+    } else if (!first) this.log.info('read receipts are shown again: customers see blue ticks')
+    if ((hidden || !first) && this.state === 'WORKING')
+      this.setStatus('WORKING', { detail: this.workingDetail() })
+  }
+
+  private workingDetail(): string {
+    return this.receiptsHidden
+      ? 'connected; read receipts are hidden on this account (Privacy > Read receipts): customers see no blue ticks'
+      : 'connected'
   }
 
   async markChatRead(chat: ChatRef): Promise<void> {
@@ -765,6 +932,16 @@ export class BaileysSession implements WhatsAppSession {
   async sendPresence(jid: string, state: PresenceState): Promise<void> {
     if (this.presenceIdle) clearTimeout(this.presenceIdle)
     this.presenceIdle = undefined
+    if (state !== 'paused' && !this.socketAuth.creds.me?.name) {
+      // Baileys would drop our `available` silently and the chat state would show nowhere: say so
+      // instead of spending stanzas on it and believing we are available.
+      this.live()
+      if (!this.warnedNoName) {
+        this.warnedNoName = true
+        this.log.warn('typing cannot show: this WhatsApp account has no profile (push) name')
+      }
+      throw new PresenceNotShownError(this.sessionId)
+    }
     if (state !== 'paused' && !this.available) {
       await this.act('sendPresenceUpdate available', (sock) => sock.sendPresenceUpdate('available'))
       this.available = true
@@ -913,6 +1090,7 @@ export class BaileysSession implements WhatsAppSession {
       }
       await this.draining
       await this.credsChain
+      this.keyCache.flushAll()
       await this.setStatus('STOPPED', { detail })
     })()
     return this.closed
