@@ -20,6 +20,12 @@ export const envSchema = z
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Loopback by default: serving other machines is a decision (and needs keys of your own). */
     HOST: z.string().min(1).default('127.0.0.1'),
+    /**
+     * The operator's listener (Prometheus `/metrics`, `/readyz` with its checks): unauthenticated, so on
+     * loopback by default. 0 picks a free port (tests).
+     */
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+    METRICS_HOST: z.string().min(1).default('127.0.0.1'),
     TICKBRIDGE_RULES: z.string().min(1).optional(),
     /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
     TICKBRIDGE_PREFIX: z

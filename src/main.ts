@@ -2,6 +2,7 @@ import { systemClock } from './clock.js'
 import { EnvError, parseEnv } from './env.js'
 import { buildApp } from './http/app.js'
 import { bindProblems, isLoopbackHost } from './http/bind-guard.js'
+import { buildOpsApp } from './http/ops-app.js'
 import { createLogger, type Logger, resolveLogFormat } from './log.js'
 import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl } from './redis.js'
 import { resolveRulesPath } from './rules/load.js'
@@ -126,7 +127,8 @@ async function main(argv: string[]): Promise<void> {
     }
     if (role === 'web' || role === 'all') {
       const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
-      const app = await buildApp({ services, gateway, queues: dashboardQueues(services) })
+      const queues = dashboardQueues(services)
+      const app = await buildApp({ services, gateway, queues })
       const address = await app.listen({ port: env.PORT, host: env.HOST })
       const port = new URL(address).port
       const bound = app.server.address()
@@ -139,11 +141,20 @@ async function main(argv: string[]): Promise<void> {
         },
         'HTTP API listening',
       )
+      const ops = await buildOpsApp({ services, queues })
+      const opsAddress = await ops.listen({ port: env.METRICS_PORT, host: env.METRICS_HOST })
+      log.info(
+        {
+          metrics: `${opsAddress}/metrics`,
+          reachableFrom: isLoopbackHost(env.METRICS_HOST) ? 'this machine only' : 'other machines',
+        },
+        'metrics listening',
+      )
       // Stop taking requests first; in-flight ones finish before the worker and Redis close.
       stops.unshift({
         waitingFor: 'in-flight HTTP requests to finish',
         stop: async () => {
-          await app.close()
+          await Promise.all([app.close(), ops.close()])
           await gateway.close()
         },
       })

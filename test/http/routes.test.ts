@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/clock.js'
 import { parseEnv } from '../../src/env.js'
 import { buildApp } from '../../src/http/app.js'
+import { buildOpsApp } from '../../src/http/ops-app.js'
 import { chatSchema, contactSchema } from '../../src/http/schemas.js'
 import { createLogger } from '../../src/log.js'
 import { createServices } from '../../src/services.js'
@@ -725,6 +726,7 @@ describe('without the sim transport', () => {
 describe('ops routes', () => {
   const r = testRedis('routes-ops')
   let app: Awaited<ReturnType<typeof buildApp>>
+  let ops: Awaited<ReturnType<typeof buildOpsApp>>
   let queue: Queue
   let close: () => Promise<void>
   const basic = (user: string, pass: string) => ({
@@ -744,8 +746,10 @@ describe('ops routes', () => {
     queue = new Queue('receipts', { connection: r.redis.duplicate(), prefix: r.prefix })
     await queue.add('read', { chat: pn(1) }, { delay: 60_000 })
     app = await buildApp({ services, gateway: offlineGateway, queues: [queue] })
+    ops = await buildOpsApp({ services, queues: [queue] })
     close = async () => {
       await app.close()
+      await ops.close()
       await queue.close()
       await services.close()
     }
@@ -755,20 +759,23 @@ describe('ops routes', () => {
     await r.cleanup()
   })
 
-  it('GET /healthz and /readyz answer without a key', async () => {
+  it('GET /healthz and /readyz answer without a key, and say no more than up / ready', async () => {
     const health = await app.inject({ url: '/healthz' })
     expect(health.statusCode).toBe(200)
     expect(health.json()).toEqual({ status: 'ok' })
     const ready = await app.inject({ url: '/readyz' })
     expect(ready.statusCode).toBe(200)
-    expect(ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', rules: 'ok', queues: 'ok (1)' } })
+    expect(ready.json()).toEqual({ status: 'ready' })
   })
 
-  it('GET /metrics reports queue depths', async () => {
-    const res = await app.inject({ url: '/metrics' })
+  it('the API port serves no metrics; the metrics listener reports queue depths and the readiness checks', async () => {
+    expectApiError(await app.inject({ url: '/metrics' }), 404, 'not_found')
+    const res = await ops.inject({ url: '/metrics' })
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toMatch(/^text\/plain/)
     expect(res.body).toContain('tickbridge_queue_jobs{queue="receipts",state="delayed"} 1')
+    const ready = await ops.inject({ url: '/readyz' })
+    expect(ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', rules: 'ok', queues: 'ok (1)' } })
   })
 
   it('GET /openapi.json and the docs UI (page, initializer, spec) answer a browser, which sends no key', async () => {
