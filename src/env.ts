@@ -1,6 +1,21 @@
+import { isIP } from 'node:net'
 import { z } from 'zod'
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const
+
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/
+
+/** A bind address: an IP address (IPv6 with or without brackets, a zone as in fe80::1%eth0 allowed) or a host name. */
+const bindHost = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) => v.trim().replace(/^\[(.*)\]$/, '$1'))
+    .refine(
+      (v) => isIP(v) !== 0 || HOST_NAME.test(v),
+      'expected an IP address (like 127.0.0.1, 0.0.0.0, ::1 or fe80::1%eth0) or a host name',
+    )
 
 /** Every environment variable Tickbridge reads, parsed once at start-up. */
 export const envSchema = z
@@ -19,13 +34,13 @@ export const envSchema = z
       .transform((v) => v === 'true' || v === '1'),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Loopback by default: serving other machines is a decision (and needs keys of your own). */
-    HOST: z.string().min(1).default('127.0.0.1'),
+    HOST: bindHost('127.0.0.1'),
     /**
      * The operator's listener (Prometheus `/metrics`, `/readyz` with its checks): unauthenticated, so on
      * loopback by default. 0 picks a free port (tests).
      */
     METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
-    METRICS_HOST: z.string().min(1).default('127.0.0.1'),
+    METRICS_HOST: bindHost('127.0.0.1'),
     TICKBRIDGE_RULES: z.string().min(1).optional(),
     /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
     TICKBRIDGE_PREFIX: z
