@@ -3,6 +3,7 @@ import { systemClock } from './clock.js'
 import { EnvError, parseEnv } from './env.js'
 import { buildApp } from './http/app.js'
 import { BindError, bindProblems, exposedAddresses, plannedAddresses } from './http/bind-guard.js'
+import { drainer } from './http/drain.js'
 import { buildOpsApp } from './http/ops-app.js'
 import { createLogger, type Logger, resolveLogFormat } from './log.js'
 import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl } from './redis.js'
@@ -146,6 +147,7 @@ async function main(argv: string[]): Promise<void> {
       const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
       const queues = dashboardQueues(services)
       const app = await buildApp({ services, gateway, queues })
+      const apiDrain = drainer(app.server)
       await app.listen({ port: env.PORT, host: env.HOST })
       const { port } = app.server.address() as AddressInfo
       // What is bound decides, not what HOST said: a name may have resolved elsewhere by now.
@@ -167,6 +169,7 @@ async function main(argv: string[]): Promise<void> {
         'HTTP API listening',
       )
       const ops = await buildOpsApp({ services, queues })
+      const opsDrain = drainer(ops.server)
       await ops.listen({ port: env.METRICS_PORT, host: env.METRICS_HOST })
       const metricsBound = boundAddresses(ops.addresses())
       log.info(
@@ -181,7 +184,7 @@ async function main(argv: string[]): Promise<void> {
       stops.unshift({
         waitingFor: 'in-flight HTTP requests to finish',
         stop: async () => {
-          await Promise.all([app.close(), ops.close()])
+          await Promise.all([apiDrain.close(() => app.close()), opsDrain.close(() => ops.close())])
           await gateway.close()
         },
       })
