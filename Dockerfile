@@ -19,7 +19,11 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-COPY config ./config
+# Only the shipped example (the fallback rules, and the template `tickbridge rules check` points to) and
+# its documentation: never whatever else lies in a local config/ (rules of other installs, their keys).
+# The rules to run with are mounted (compose.yaml) or given with TICKBRIDGE_RULES.
+COPY config/rules.example.yaml ./config/rules.example.yaml
+COPY config/README.md ./config/README.md
 USER node
 EXPOSE 3000
 # /readyz is 200 only when Redis answers, the rules are loaded and the queues are ready. The slim image

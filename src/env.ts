@@ -37,6 +37,19 @@ const trustProxySchema = z
     return z.NEVER
   })
   .default(false)
+const HOST_NAME =
+  /^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*\.?$/
+
+/** A bind address: an IP address (IPv6 with or without brackets, a zone as in fe80::1%eth0 allowed) or a host name. */
+const bindHost = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((v) => v.trim().replace(/^\[(.*)\]$/, '$1'))
+    .refine(
+      (v) => isIP(v) !== 0 || HOST_NAME.test(v),
+      'expected an IP address (like 127.0.0.1, 0.0.0.0, ::1 or fe80::1%eth0) or a host name',
+    )
 
 /** Every environment variable Tickbridge reads, parsed once at start-up. */
 export const envSchema = z
@@ -55,7 +68,6 @@ export const envSchema = z
       .transform((v) => v === 'true' || v === '1'),
     PORT: z.coerce.number().int().min(0).max(65535).default(3000),
     /** Loopback by default: serving other machines is a decision (and needs keys of your own). */
-    HOST: z.string().min(1).default('127.0.0.1'),
     TRUST_PROXY: trustProxySchema,
     /**
      * Lets the queue dashboard change jobs (retry, promote, add, clean, obliterate). Off, it only shows
@@ -65,6 +77,13 @@ export const envSchema = z
       .enum(['true', 'false', '1', '0'], 'must be true or false')
       .default('false')
       .transform((v) => v === 'true' || v === '1'),
+    HOST: bindHost('127.0.0.1'),
+    /**
+     * The operator's listener (Prometheus `/metrics`, `/readyz` with its checks): unauthenticated, so on
+     * loopback by default. 0 picks a free port (tests).
+     */
+    METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
+    METRICS_HOST: bindHost('127.0.0.1'),
     TICKBRIDGE_RULES: z.string().min(1).optional(),
     /** Key prefix for everything Tickbridge stores in Redis (tests and side-by-side installs use their own). */
     TICKBRIDGE_PREFIX: z

@@ -74,8 +74,9 @@ export class Keys {
     return `${this.session(sid)}group-members:${groupJid}`
   }
 
-  snapshot(sid: string, id: string): string {
-    return `${this.session(sid)}snap:${id}`
+  /** Recent rises of chats in the index (a stream written by _lib.lua's settle), for overview cursors. */
+  chatMoves(sid: string): string {
+    return `${this.session(sid)}moves`
   }
 
   /** Customer message keys remembered for a receipt the API may ask for (manual policy). */

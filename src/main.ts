@@ -1,7 +1,10 @@
+import type { AddressInfo } from 'node:net'
 import { systemClock } from './clock.js'
 import { EnvError, parseEnv } from './env.js'
 import { buildApp } from './http/app.js'
-import { bindProblems, isLoopbackHost } from './http/bind-guard.js'
+import { BindError, bindProblems, exposedAddresses, plannedAddresses } from './http/bind-guard.js'
+import { drainer } from './http/drain.js'
+import { buildOpsApp } from './http/ops-app.js'
 import { createLogger, type Logger, resolveLogFormat } from './log.js'
 import { assertRedisReachable, RedisAuthError, RedisUnreachableError, redactUrl, redisTls } from './redis.js'
 import { resolveRulesPath } from './rules/load.js'
@@ -57,6 +60,19 @@ async function main(argv: string[]): Promise<void> {
     throw err
   }
 
+  // The addresses the API binds: a name is judged by what it resolves to now, and by what is bound later.
+  let apiAddresses: string[] = []
+  if (role !== 'worker') {
+    try {
+      apiAddresses = await plannedAddresses(env.HOST)
+    } catch (err) {
+      if (!(err instanceof BindError)) throw err
+      log.fatal(err.message)
+      process.stderr.write(`${err.message}\n`)
+      process.exit(2)
+    }
+  }
+
   let services: Services
   try {
     services = await createServices({
@@ -67,7 +83,10 @@ async function main(argv: string[]): Promise<void> {
       watchRules: true,
       processMetrics: true,
       // A public bind with a key whose text ships with Tickbridge would hand the API to anyone.
-      acceptRules: role === 'worker' ? undefined : (rules) => bindProblems(env.HOST, rules),
+      acceptRules:
+        role === 'worker'
+          ? undefined
+          : (rules) => bindProblems({ host: env.HOST, addresses: apiAddresses }, rules),
     })
   } catch (err) {
     if (err instanceof RulesError) {
@@ -129,24 +148,46 @@ async function main(argv: string[]): Promise<void> {
     }
     if (role === 'web' || role === 'all') {
       const gateway = new RedisSessionGateway(services.redis, services.keys.prefix)
-      const app = await buildApp({ services, gateway, queues: dashboardQueues(services) })
-      const address = await app.listen({ port: env.PORT, host: env.HOST })
-      const port = new URL(address).port
-      const bound = app.server.address()
+      const queues = dashboardQueues(services)
+      const app = await buildApp({ services, gateway, queues })
+      const apiDrain = drainer(app.server)
+      await app.listen({ port: env.PORT, host: env.HOST })
+      const { port } = app.server.address() as AddressInfo
+      // What is bound decides, not what HOST said: a name may have resolved elsewhere by now.
+      apiAddresses = boundAddresses(app.addresses())
+      const problems = bindProblems({ host: env.HOST, addresses: apiAddresses }, services.rules.current())
+      if (problems.length > 0) {
+        log.fatal({ problems, bound: apiAddresses }, 'refusing to serve published keys to other machines')
+        process.stderr.write(`${problems.join('\n')}\n`)
+        await app.close()
+        process.exit(2)
+      }
       log.info(
         {
           url: `http://127.0.0.1:${port}`,
           docs: `http://127.0.0.1:${port}/docs`,
-          bound: typeof bound === 'object' && bound ? bound.address : env.HOST,
-          reachableFrom: isLoopbackHost(env.HOST) ? 'this machine only' : 'other machines',
+          bound: apiAddresses.join(', '),
+          reachableFrom: exposedAddresses(apiAddresses).length ? 'other machines' : 'this machine only',
         },
         'HTTP API listening',
+      )
+      const ops = await buildOpsApp({ services, queues })
+      const opsDrain = drainer(ops.server)
+      await ops.listen({ port: env.METRICS_PORT, host: env.METRICS_HOST })
+      const metricsBound = boundAddresses(ops.addresses())
+      log.info(
+        {
+          metrics: `http://${hostInUrl(metricsBound[0] ?? env.METRICS_HOST)}:${(ops.server.address() as AddressInfo).port}/metrics`,
+          bound: metricsBound.join(', '),
+          reachableFrom: exposedAddresses(metricsBound).length ? 'other machines' : 'this machine only',
+        },
+        'metrics listening',
       )
       // Stop taking requests first; in-flight ones finish before the worker and Redis close.
       stops.unshift({
         waitingFor: 'in-flight HTTP requests to finish',
         stop: async () => {
-          await app.close()
+          await Promise.all([apiDrain.close(() => app.close()), opsDrain.close(() => ops.close())])
           await gateway.close()
         },
       })
@@ -154,6 +195,15 @@ async function main(argv: string[]): Promise<void> {
   } finally {
     started()
   }
+}
+
+function boundAddresses(list: Array<AddressInfo | string>): string[] {
+  return list.map((a) => (typeof a === 'string' ? a : a.address))
+}
+
+/** An address as a URL's host: IPv6 in brackets, its zone escaped. */
+function hostInUrl(address: string): string {
+  return address.includes(':') ? `[${address.replace('%', '%25')}]` : address
 }
 
 interface ShutdownStep {

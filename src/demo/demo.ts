@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { readFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,7 +10,7 @@ import { TickbridgeClient } from '../client/index.js'
 import { systemClock } from '../clock.js'
 import { parseEnv } from '../env.js'
 import { buildApp } from '../http/app.js'
-import { bindProblems } from '../http/bind-guard.js'
+import { bindProblems, plannedAddresses } from '../http/bind-guard.js'
 import { createLogger } from '../log.js'
 import {
   assertRedisReachable,
@@ -200,6 +201,7 @@ async function main(): Promise<void> {
     const logFile = createWriteStream(logPath, { flags: 'w' })
     undo.push(() => new Promise((resolve) => logFile.end(resolve)))
     const log = createLogger({ level: env.LOG_LEVEL, name: 'tickbridge-demo' }, logFile)
+    const addresses = await plannedAddresses(env.HOST)
     let services: Services
     try {
       services = await createServices({
@@ -210,7 +212,7 @@ async function main(): Promise<void> {
         watchRules: true,
         processMetrics: true,
         // The demo key is public: the demo serves other machines only with rules of one's own.
-        acceptRules: (r) => bindProblems(env.HOST, r),
+        acceptRules: (r) => bindProblems({ host: env.HOST, addresses }, r),
       })
     } catch (err) {
       if (err instanceof RulesError)
@@ -226,8 +228,8 @@ async function main(): Promise<void> {
       await app.close()
       await gateway.close()
     })
-    const address = await app.listen({ port: env.PORT, host: env.HOST })
-    const base = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${new URL(address).port}`
+    await app.listen({ port: env.PORT, host: env.HOST })
+    const base = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${(app.server.address() as AddressInfo).port}`
     await waitForSessions(services)
 
     const tb = new TickbridgeClient({ baseUrl: base, apiKey: DEMO_API_KEY })

@@ -4,7 +4,7 @@ import { ERROR_STATUS, type ErrorCode } from './errors.js'
 
 /**
  * The OpenAPI document as a reader needs it, on top of what the zod schemas give:
- * - public routes (`/healthz`, `/readyz`, `/metrics`, the webhook receivers) carry no padlock;
+ * - public routes (`/healthz`, `/readyz`, the webhook receivers) carry no padlock;
  * - every authenticated route documents 401, 429, 500 and 503, plus 403 when it needs a capability;
  * - each error status shows an example with its own code (swagger UI otherwise shows the first code of
  *   the shared enum, `validation_error`, for every status);
@@ -104,7 +104,7 @@ export function openApiTransform(input: TransformInput): ReturnType<typeof jsonS
     for (const status of statuses) response[String(status)] ??= {}
   }
   for (const [status, existing] of Object.entries(response)) {
-    // Only the API's error shape: /readyz answers 503 with its own checks, not an error.
+    // Only the API's error shape: /readyz answers 503 with its own status, not an error.
     const isError = Object.keys(existing).length === 0 || Boolean((existing.properties as JsonSchema)?.error)
     if (Number(status) >= 400 && CODE_OF_STATUS[Number(status)] && isError)
       response[status] = errorResponse(Number(status))

@@ -2,7 +2,10 @@ import { readFileSync } from 'node:fs'
 import type { Redis } from 'ioredis'
 import { LuaScripts } from '../lua.js'
 
-/** Every atomic chat transition, one Lua file each (see ./lua), sharing the helpers in _lib.lua. */
+/**
+ * Every atomic chat transition, one Lua file each (see ./lua), sharing the helpers in _lib.lua; and the
+ * overview's page read, which needs the same keys and the `moves` stream the transitions write.
+ */
 const LUA_DIR = new URL('./lua/', import.meta.url)
 const NUMBER_OF_KEYS = 8
 const SCRIPTS = {
@@ -14,6 +17,7 @@ const SCRIPTS = {
   'chat-meta': NUMBER_OF_KEYS,
   'link-jids': NUMBER_OF_KEYS,
   'upsert-contact': NUMBER_OF_KEYS,
+  'overview-page': NUMBER_OF_KEYS,
 } as const
 export type ChatScriptName = keyof typeof SCRIPTS
 

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { MessageEvent } from '../domain/events.js'
 import { chatTypeOf, isLid, phoneOf } from '../domain/jid.js'
@@ -46,8 +45,11 @@ export class CursorError extends Error {
   }
 }
 
-/** How long an overview snapshot lives between two page reads. */
-const SNAPSHOT_TTL_S = 300
+/** Contact records one contacts request looks at, at most (a `q` that matches nothing scans no further). */
+export const CONTACTS_SCANNED_PER_PAGE = 1_000
+
+/** Chat moves one overview page reads at most (a cursor older than that many changes has expired). */
+const MAX_MOVES_PER_PAGE = 10_000
 
 /**
  * The inbox state in Redis: one hash per chat plus per-session indexes, changed only through the atomic
@@ -233,44 +235,43 @@ export class InboxStore {
   }
 
   /**
-   * One page of the overview, newest activity first. The first page takes a snapshot of the index, so
-   * paging covers every chat that existed then exactly once even while chats keep moving; each item
-   * shows the chat's current state.
+   * One page of the overview, newest activity first, read with a keyset cursor (score and chat of the
+   * last item, plus where the session's change log stood): no page leaves anything in Redis. Paging
+   * returns every chat present when its position is reached exactly once, even while chats move up (see
+   * lua/overview-page.lua); each item shows the chat's current state.
    */
   async overview(
     sid: string,
     opts: { limit: number; cursor?: string; filter?: OverviewFilter },
   ): Promise<OverviewPage> {
-    let snapId: string
-    let offset: number
-    if (opts.cursor) {
-      ;({ snapId, offset } = decodeCursor(opts.cursor))
-      const exists = await this.redis.expire(this.keys.snapshot(sid, snapId), SNAPSHOT_TTL_S)
-      if (!exists) throw new CursorError('cursor expired or unknown: start again without a cursor')
-    } else {
-      snapId = randomBytes(9).toString('base64url')
-      offset = 0
-      const source =
-        opts.filter === 'unread'
-          ? this.keys.unreadIndex(sid)
-          : opts.filter === 'unanswered'
-            ? this.keys.unansweredIndex(sid)
-            : this.keys.chatsIndex(sid)
-      const snapKey = this.keys.snapshot(sid, snapId)
-      const [[, stored]] = (await this.redis
-        .multi()
-        .zunionstore(snapKey, 1, source)
-        .expire(snapKey, SNAPSHOT_TTL_S)
-        .exec()) as [[Error | null, number], [Error | null, number]]
-      if (stored === 0) return { items: [], nextCursor: '' }
+    const filter = opts.filter ?? 'all'
+    const at = opts.cursor ? decodeCursor(opts.cursor, sid, filter) : null
+    const reply = (await this.run('overview-page', sid, [
+      filter,
+      opts.limit,
+      at ? '1' : '0',
+      at?.score ?? '',
+      at?.member ?? '',
+      at?.marker ?? '',
+      at?.pageMs ?? '',
+      MAX_MOVES_PER_PAGE,
+    ])) as Array<string | number>
+    if (reply[0] === 'expired') {
+      throw new CursorError(
+        'cursor expired: it is valid for 5 minutes after the page that issued it; start again without a cursor',
+      )
     }
-    const snapKey = this.keys.snapshot(sid, snapId)
-    const jids = await this.redis.zrevrange(snapKey, offset, offset + opts.limit - 1)
-    const total = await this.redis.zcard(snapKey)
+    if (reply[0] === 'busy') {
+      throw new CursorError(
+        `cursor expired: more than ${MAX_MOVES_PER_PAGE} chat changes since the page that issued it; start again without a cursor`,
+      )
+    }
+    const [, score, member, marker, pageMs, ...jids] = reply.map(String)
     const items = await this.loadChats(sid, jids)
-    const next = offset + jids.length
-    if (next >= total) await this.redis.del(snapKey)
-    return { items, nextCursor: next < total ? encodeCursor(snapId, next) : '' }
+    const nextCursor = score
+      ? encodeCursor({ sid, filter, score, member: member!, marker: marker!, pageMs: pageMs! })
+      : ''
+    return { items, nextCursor }
   }
 
   private async loadChats(sid: string, jids: string[]): Promise<Chat[]> {
@@ -278,7 +279,7 @@ export class InboxStore {
     const pipe = this.redis.pipeline()
     for (const jid of jids) pipe.hgetall(this.keys.chat(sid, jid))
     const rows = (await pipe.exec()) ?? []
-    // A chat merged into another since the snapshot has no hash left: it shows under its surviving form.
+    // A chat merged into another since the page was read has no hash left: it shows under its surviving form.
     return rows.map(([, h]) => chatFromHash(h as Record<string, string>)).filter((c): c is Chat => c !== null)
   }
 
@@ -318,7 +319,11 @@ export class InboxStore {
     return out
   }
 
-  /** Contacts the session has seen, ordered by jid, filters combinable. */
+  /**
+   * Contacts the session has seen, ordered by jid, filters combinable. One request looks at no more than
+   * CONTACTS_SCANNED_PER_PAGE records: a filter that matches few may answer fewer than `limit` items
+   * (even none) with a nextCursor to go on from.
+   */
   async contacts(sid: string, query: ContactQuery): Promise<{ items: Contact[]; nextCursor: string }> {
     const idx = this.keys.contactsIndex(sid)
     const groupSet = query.group
@@ -327,23 +332,28 @@ export class InboxStore {
     const q = query.q?.toLowerCase()
     const items: Contact[] = []
     let start = query.cursor ? `(${decodeContactCursor(query.cursor)}` : '-'
-    const batch = Math.max(query.limit * 2, 100)
+    let scanned = 0
     let lastScanned = ''
+    const moreAfter = async (id: string) =>
+      (await this.redis.zrangebylex(idx, `(${id}`, '+', 'LIMIT', 0, 1)).length > 0
     for (;;) {
+      const batch = Math.min(Math.max(query.limit * 2, 100), CONTACTS_SCANNED_PER_PAGE - scanned)
       const ids = await this.redis.zrangebylex(idx, start, '+', 'LIMIT', 0, batch)
       if (ids.length === 0) return { items, nextCursor: '' }
       const raws = await this.redis.hmget(this.keys.contacts(sid), ...ids)
       for (let i = 0; i < ids.length; i++) {
         lastScanned = ids[i]!
+        scanned++
         const c = contactFromJson(raws[i])
         if (!c || !matchesContact(c, ids[i]!, query, groupSet, q)) continue
         items.push(c)
         if (items.length === query.limit) {
-          const more =
-            i < ids.length - 1 ||
-            (await this.redis.zrangebylex(idx, `(${lastScanned}`, '+', 'LIMIT', 0, 1)).length > 0
+          const more = i < ids.length - 1 || (await moreAfter(lastScanned))
           return { items, nextCursor: more ? encodeContactCursor(lastScanned) : '' }
         }
+      }
+      if (scanned >= CONTACTS_SCANNED_PER_PAGE) {
+        return { items, nextCursor: (await moreAfter(lastScanned)) ? encodeContactCursor(lastScanned) : '' }
       }
       start = `(${lastScanned}`
     }
@@ -400,14 +410,43 @@ function contactFromJson(raw: string | null | undefined): Contact | null {
   }
 }
 
-function encodeCursor(snapId: string, offset: number): string {
-  return Buffer.from(`o.${snapId}.${offset}`).toString('base64url')
+interface OverviewCursor {
+  sid: string
+  filter: OverviewFilter
+  /** The last walked chat's score (lastActivity, integer ms) and jid. */
+  score: string
+  member: string
+  /** The id of the session's newest `moves` entry when the page was read ('0-0': none). */
+  marker: string
+  /** Redis' clock (ms) when the page was read. */
+  pageMs: string
 }
 
-function decodeCursor(cursor: string): { snapId: string; offset: number } {
-  const m = /^o\.([A-Za-z0-9_-]{12})\.(\d{1,9})$/.exec(Buffer.from(cursor, 'base64url').toString())
-  if (!m) throw new CursorError('cursor is not one this API issued')
-  return { snapId: m[1]!, offset: Number(m[2]) }
+const CURSOR_SHAPE =
+  /^k1\|([A-Za-z0-9_-]{1,64})\|(all|unread|unanswered)\|(\d{1,16})\|(\d{1,20}-\d{1,20})\|(\d{1,16})\|([\x21-\x7e]{1,200})$/
+
+function encodeCursor(c: OverviewCursor): string {
+  return Buffer.from(`k1|${c.sid}|${c.filter}|${c.score}|${c.marker}|${c.pageMs}|${c.member}`).toString(
+    'base64url',
+  )
+}
+
+function decodeCursor(cursor: string, sid: string, filter: OverviewFilter): OverviewCursor {
+  const text = Buffer.from(cursor, 'base64url').toString()
+  const m = CURSOR_SHAPE.exec(text)
+  // Re-encoding must give the same text back: rejects stray characters base64url decoding would skip.
+  if (!m || Buffer.from(text).toString('base64url') !== cursor) {
+    throw new CursorError('cursor is not one this API issued; start again without a cursor')
+  }
+  const [, cursorSid, cursorFilter, score, marker, pageMs, member] = m as unknown as string[]
+  if (cursorSid !== sid) throw new CursorError(`cursor was issued for another session, not ${sid}`)
+  if (cursorFilter !== filter) {
+    const named = (f: string) => (f === 'all' ? 'no filter' : `filter=${f}`)
+    throw new CursorError(
+      `cursor was issued for ${named(cursorFilter!)}, not ${named(filter)}; keep the filter while paging`,
+    )
+  }
+  return { sid, filter, score: score!, marker: marker!, pageMs: pageMs!, member: member! }
 }
 
 function encodeContactCursor(id: string): string {

@@ -5,6 +5,7 @@ import { ManualClock } from '../../src/clock.js'
 import { parseEnv } from '../../src/env.js'
 import { buildApp } from '../../src/http/app.js'
 import { ApiError, ERROR_STATUS } from '../../src/http/errors.js'
+import { buildOpsApp } from '../../src/http/ops-app.js'
 import { errorSchema } from '../../src/http/schemas.js'
 import { createLogger } from '../../src/log.js'
 import { createServices } from '../../src/services.js'
@@ -223,6 +224,7 @@ describe('not_implemented (501)', () => {
 
 describe('unavailable (503)', () => {
   let app: Awaited<ReturnType<typeof buildApp>>
+  let ops: Awaited<ReturnType<typeof buildOpsApp>>
   let dead: Redis
   let closeServices: () => Promise<void>
 
@@ -243,9 +245,11 @@ describe('unavailable (503)', () => {
     })
     closeServices = () => services.close()
     app = await buildApp({ services, gateway: offlineGateway, queues: [] })
+    ops = await buildOpsApp({ services, queues: [] })
   })
   afterAll(async () => {
     await app.close()
+    await ops.close()
     await closeServices()
     dead.disconnect()
   })
@@ -267,7 +271,11 @@ describe('unavailable (503)', () => {
     expect((await app.inject({ url: '/healthz' })).statusCode).toBe(200)
     const ready = await app.inject({ url: '/readyz' })
     expect(ready.statusCode).toBe(503)
-    expect(ready.json()).toMatchObject({
+    expect(ready.json()).toEqual({ status: 'not_ready' })
+    // The metrics listener says which check failed.
+    const detailed = await ops.inject({ url: '/readyz' })
+    expect(detailed.statusCode).toBe(503)
+    expect(detailed.json()).toMatchObject({
       status: 'not_ready',
       checks: { redis: expect.stringMatching(/^down/) },
     })

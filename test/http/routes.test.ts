@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ManualClock } from '../../src/clock.js'
 import { parseEnv } from '../../src/env.js'
 import { buildApp } from '../../src/http/app.js'
+import { buildOpsApp } from '../../src/http/ops-app.js'
 import { chatSchema, contactSchema } from '../../src/http/schemas.js'
 import { createLogger } from '../../src/log.js'
 import { createServices } from '../../src/services.js'
@@ -291,19 +292,24 @@ describe('GET /v1/sessions/:sid/chats/overview', () => {
     expectValidationError(await api.get(url('?filter=all')), 'query.filter')
   })
 
-  it('rejects a forged or unknown cursor with 400 validation_error on query.cursor', async () => {
+  it('rejects a forged, expired or borrowed cursor with 400 validation_error on query.cursor', async () => {
     const forged = expectValidationError(await api.get(url('?cursor=not-a-cursor')), 'query.cursor')
-    expect(forged).toEqual([{ field: 'query.cursor', message: 'cursor is not one this API issued' }])
-    // Well-formed but never issued (or expired).
-    const unknown = Buffer.from('o.AAAAAAAAAAAA.2').toString('base64url')
-    const [problem] = expectValidationError(await api.get(url(`?cursor=${unknown}`)), 'query.cursor')
-    expect(problem!.message).toMatch(/expired or unknown/)
-    // A cursor of one session is no cursor of another.
+    expect(forged).toEqual([
+      { field: 'query.cursor', message: 'cursor is not one this API issued; start again without a cursor' },
+    ])
     const first = (await api.get(url('?limit=1'))).json()
-    expectValidationError(
+    // Well-formed but from a page read more than 5 minutes ago (its page time is Redis' clock).
+    const parts = Buffer.from(first.nextCursor, 'base64url').toString().split('|')
+    parts[5] = String(Number(parts[5]) - 600_000)
+    const expired = Buffer.from(parts.join('|')).toString('base64url')
+    const [problem] = expectValidationError(await api.get(url(`?cursor=${expired}`)), 'query.cursor')
+    expect(problem!.message).toMatch(/^cursor expired/)
+    // A cursor of one session is no cursor of another.
+    const [borrowed] = expectValidationError(
       await api.get(`/v1/sessions/acme-support/chats/overview?cursor=${first.nextCursor}`),
       'query.cursor',
     )
+    expect(borrowed!.message).toBe('cursor was issued for another session, not acme-support')
     expectValidationError(await api.get(url(`?cursor=${'a'.repeat(513)}`)), 'query.cursor')
   })
 
@@ -751,6 +757,7 @@ describe('without the sim transport', () => {
 describe('ops routes', () => {
   const r = testRedis('routes-ops')
   let app: Awaited<ReturnType<typeof buildApp>>
+  let ops: Awaited<ReturnType<typeof buildOpsApp>>
   let queue: Queue
   let close: () => Promise<void>
   const basic = (user: string, pass: string) => ({
@@ -770,8 +777,10 @@ describe('ops routes', () => {
     queue = new Queue('receipts', { connection: r.redis.duplicate(), prefix: r.prefix })
     await queue.add('read', { chat: pn(1) }, { delay: 60_000 })
     app = await buildApp({ services, gateway: offlineGateway, queues: [queue] })
+    ops = await buildOpsApp({ services, queues: [queue] })
     close = async () => {
       await app.close()
+      await ops.close()
       await queue.close()
       await services.close()
     }
@@ -781,20 +790,23 @@ describe('ops routes', () => {
     await r.cleanup()
   })
 
-  it('GET /healthz and /readyz answer without a key', async () => {
+  it('GET /healthz and /readyz answer without a key, and say no more than up / ready', async () => {
     const health = await app.inject({ url: '/healthz' })
     expect(health.statusCode).toBe(200)
     expect(health.json()).toEqual({ status: 'ok' })
     const ready = await app.inject({ url: '/readyz' })
     expect(ready.statusCode).toBe(200)
-    expect(ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', rules: 'ok', queues: 'ok (1)' } })
+    expect(ready.json()).toEqual({ status: 'ready' })
   })
 
-  it('GET /metrics reports queue depths', async () => {
-    const res = await app.inject({ url: '/metrics' })
+  it('the API port serves no metrics; the metrics listener reports queue depths and the readiness checks', async () => {
+    expectApiError(await app.inject({ url: '/metrics' }), 404, 'not_found')
+    const res = await ops.inject({ url: '/metrics' })
     expect(res.statusCode).toBe(200)
     expect(res.headers['content-type']).toMatch(/^text\/plain/)
     expect(res.body).toContain('tickbridge_queue_jobs{queue="receipts",state="delayed"} 1')
+    const ready = await ops.inject({ url: '/readyz' })
+    expect(ready.json()).toEqual({ status: 'ready', checks: { redis: 'ok', rules: 'ok', queues: 'ok (1)' } })
   })
 
   it('GET /openapi.json and the docs UI (page, initializer, spec) answer a browser, which sends no key', async () => {

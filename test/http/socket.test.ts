@@ -1,20 +1,26 @@
 import type { AddressInfo } from 'node:net'
-import { beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildOpsApp } from '../../src/http/ops-app.js'
 import { bearer, KEYS } from '../helpers/app.js'
 import { inbound, pn, T0 } from '../helpers/events.js'
 import { useApp } from './support.js'
 
-/** The app on a real TCP socket, as bots, Prometheus and the docs UI reach it. */
+/** The app on a real TCP socket, as bots and the docs UI reach it; the metrics listener as Prometheus does. */
 
 const ref = useApp('http-socket')
 let base = ''
+let ops: Awaited<ReturnType<typeof buildOpsApp>>
+let metricsBase = ''
 
 beforeAll(async () => {
   await ref.f.services.ingestor.ingest(inbound('acme-sales', pn(1), { ts: T0, text: 'over the wire' }))
   await ref.f.app.listen({ port: 0, host: '127.0.0.1' })
   const { port } = ref.f.app.server.address() as AddressInfo
   base = `http://127.0.0.1:${port}`
+  ops = await buildOpsApp({ services: ref.f.services, queues: [] })
+  metricsBase = await ops.listen({ port: 0, host: '127.0.0.1' })
 })
+afterAll(() => ops.close())
 
 const V1_ROUTES = [
   ['get', '/v1/sessions'],
@@ -122,8 +128,9 @@ describe('over a real socket', () => {
     expect(doc.paths['/v1/sessions/{sid}/chats/{jid}/presence']!.put!.requestBody).toBeDefined()
   })
 
-  it('serves Prometheus metrics with HTTP latency and session states', async () => {
-    const res = await fetch(`${base}/metrics`)
+  it('serves Prometheus metrics with HTTP latency and session states on the metrics listener only', async () => {
+    expect((await fetch(`${base}/metrics`)).status).toBe(404)
+    const res = await fetch(`${metricsBase}/metrics`)
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
     const text = await res.text()

@@ -1,8 +1,8 @@
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { cp, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, relative } from 'node:path'
+import { basename, join, relative } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -119,7 +119,9 @@ describe('the production image (Dockerfile steps, performed without Docker)', ()
               ? join(stageDirs.get(from)!, src.replace(/^\/app\/?/, 'app/'))
               : join(ROOT, src)
             const isDir = (await stat(source)).isDirectory()
-            const target = dest.endsWith('/') && !isDir ? join(workdir, dest, src) : join(workdir, dest)
+            // Docker puts a file copied into a folder (`dest/`) there under its own name.
+            const target =
+              dest.endsWith('/') && !isDir ? join(workdir, dest, basename(src)) : join(workdir, dest)
             await cp(source, target, {
               recursive: true,
               filter: (p) => Boolean(from) || !ignored(p, patterns),
@@ -153,6 +155,9 @@ describe('the production image (Dockerfile steps, performed without Docker)', ()
       await expect(stat(join(app, 'node_modules', dev))).rejects.toThrow()
     await expect(stat(join(app, 'src'))).rejects.toThrow() // compiled code only
     await expect(stat(join(app, 'test'))).rejects.toThrow()
+    // Of config/, only the example and its documentation: no other local rules file (another install's
+    // keys) rides along into the image.
+    expect((await readdir(join(app, 'config'))).sort()).toEqual(['README.md', 'rules.example.yaml'])
 
     // The compose set-up: config/rules.yaml with a key of the operator's own (the image refuses to listen
     // beyond loopback on the published example keys).

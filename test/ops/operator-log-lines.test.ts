@@ -112,7 +112,11 @@ describe('operator log lines', () => {
       [30, 2],
     ])
     // The metrics number the levels the same way, and Node's process metrics are there.
-    const metrics = await (await fetch(`${listening.url}/metrics`)).text()
+    // Metrics are not on the API's port but on their own loopback listener.
+    expect((await fetch(`${listening.url}/metrics`)).status).toBe(404)
+    const metricsAt = JSON.parse(await service.waitFor(/"msg":"metrics listening"/)) as { metrics: string }
+    expect(metricsAt.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
+    const metrics = await (await fetch(metricsAt.metrics)).text()
     expect(metrics).toContain('tickbridge_sla_breaches_total{policy="demo-fast",level="1"} 1')
     expect(metrics).toContain('tickbridge_sla_breaches_total{policy="demo-fast",level="2"} 1')
     expect(metrics).not.toMatch(/tickbridge_sla_breaches_total\{[^}]*level="0"/)

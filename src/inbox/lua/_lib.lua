@@ -13,6 +13,9 @@ if FENCE ~= '' and redis.call('GET', BASE .. 'lease-epoch') ~= FENCE then
 end
 local UNASSIGNED = '~'
 local SEEN_KEEP = 1000 -- recent message ids remembered per chat for de-duplication
+-- How long a chat's rise in the index is remembered (the `moves` stream), so an overview cursor can tell
+-- which chats passed it since the page that issued it (overview-page.lua). Also how long a cursor lives.
+local MOVES_KEEP_MS = 300000
 
 local function chatKey(jid) return BASE .. 'chat:' .. jid end
 local function waitKey(jid) return BASE .. 'wait:' .. jid end
@@ -79,6 +82,19 @@ local function linkAlias(canonical, other)
   if not present(redis.call('HGET', ck, 'alt')) then redis.call('HSET', ck, 'alt', other) end
 end
 
+local function nowMs()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Remembers that a chat rose in the index from score `from` (a chat never sinks: lastActivity only grows).
+-- Written by messages, never by reads; trimmed to the last MOVES_KEEP_MS and gone when the session idles.
+local function noteMove(jid, from)
+  local k = BASE .. 'moves'
+  redis.call('XADD', k, 'MINID', '~', nowMs() - MOVES_KEEP_MS, '*', 'j', jid, 'f', from)
+  redis.call('PEXPIRE', k, MOVES_KEEP_MS)
+end
+
 -- Derives unanswered/waitingSince from the waiting set, then keeps indexes and owner totals in step.
 local function settle(jid, beforeOwner, beforeUnanswered)
   local ck, wk = chatKey(jid), waitKey(jid)
@@ -96,7 +112,9 @@ local function settle(jid, beforeOwner, beforeUnanswered)
     if beforeUnanswered > 0 then bumpOwner(beforeOwner, -beforeUnanswered, -1) end
     if n > 0 then bumpOwner(owner, n, 1) end
   end
+  local before = redis.call('ZSCORE', K_CHATS, jid)
   redis.call('ZADD', K_CHATS, activity, jid)
+  if before and activity > tonumber(before) then noteMove(jid, before) end
   if num(v[3]) > 0 or v[4] == '1' then redis.call('ZADD', K_UNREAD, activity, jid) else redis.call('ZREM', K_UNREAD, jid) end
   if n > 0 then redis.call('ZADD', K_UNANS, activity, jid) else redis.call('ZREM', K_UNANS, jid) end
 end
