@@ -32,7 +32,6 @@ interface Row {
 const TABLE: Record<string, Row> = {
   'GET /healthz': { guard: 'public' },
   'GET /readyz': { guard: 'public' },
-  'GET /metrics': { guard: 'public' },
   'POST /v1/webhooks/hubspot': { guard: 'signed', body: [] as unknown as object },
   'GET /v1/sessions': { guard: { needs: 'read', of: 'own' } },
   'GET /v1/sessions/{sid}': { guard: { needs: 'read', of: 'A' } },
