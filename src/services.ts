@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { JobProducer } from '../jobs/catalog.js'
 import type { Clock } from './clock.js'
+import { ChangePublisher } from './console/changes.js'
 import { CrmDirtySet } from './crm/crm-sync.js'
 import { HubSpotBudget } from './crm/hubspot/budget.js'
 import { rateLimitMiddleware, timeoutAgent } from './crm/hubspot/http.js'
@@ -46,6 +47,8 @@ export interface Services {
   /** The single door into the inbox state, for transports and for API actions alike. */
   ingestor: Ingestor
   statuses: SessionStatusStore
+  /** "Session X changed" notices for the browser console's live pages (see src/console/changes.ts). */
+  changes: ChangePublisher
   /** The stored WhatsApp credentials (logout of a session no process holds). */
   sessionAuth: SessionAuthStore
   /** The status the API reports: a stored claim of a live holder only while that holder lives (else MOVING). */
@@ -154,14 +157,16 @@ export async function createServices(opts: {
     metrics,
   })
   ingestor.onApplied(reminders.onApplied)
-  const sla = new SlaStore(redis, keys)
+  const changes = new ChangePublisher(redis, keys.prefix)
+  ingestor.onApplied(changes.onApplied)
+  const sla = new SlaStore(redis, keys, (sid) => changes.publish(sid, 'inbox'))
   const slaPlanner = new SlaPlanner({ store: sla, inbox, jobs, rules: () => rules.current(), clock, log })
   ingestor.onApplied(slaPlanner.onApplied)
   const hubspot = env.HUBSPOT_ACCESS_TOKEN
     ? createHubSpot(env, redis, keys, () => rules.current(), clock, log, metrics)
     : null
   if (hubspot) ingestor.onApplied(hubspot.dirty.onApplied)
-  const statuses = new SessionStatusStore(redis, keys, clock)
+  const statuses = new SessionStatusStore(redis, keys, clock, (sid) => changes.publish(sid, 'status'))
   return {
     env,
     log,
@@ -172,6 +177,7 @@ export async function createServices(opts: {
     inbox,
     ingestor,
     statuses,
+    changes,
     sessionAuth: {
       wipe: async (sid) => {
         await redis.del(...authKeys(keys, sid).all())
@@ -201,6 +207,7 @@ export async function createServices(opts: {
     async close() {
       rules.close()
       redisOutage.close()
+      changes.close()
       await sessionQueues.close()
       await queues.close()
       if (!opts.redis) await redis.quit().catch(() => redis.disconnect())

@@ -10,6 +10,7 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { consolePlugin } from '../console/plugin.js'
 import { authenticate, type Capability, requireCapability } from './auth.js'
 import type { HttpDeps } from './context.js'
 import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
@@ -73,6 +74,9 @@ export async function buildApp(deps: HttpDeps) {
 
   const limiter = new RedisRateLimiter(s.redis, s.keys.global('ratelimit'))
 
+  // The browser console (src/console/); before the guard, whose principal its sign-in cookie may give.
+  await app.register(consolePlugin, deps)
+
   app.addHook('onRequest', async (req, reply) => {
     try {
       await guard(req, reply)
@@ -92,7 +96,7 @@ export async function buildApp(deps: HttpDeps) {
     if (!req.routeOptions.url || config.public || req.routeOptions.url.startsWith('/docs')) return
     const rules = s.rules.current()
     try {
-      req.principal = authenticate(bearerOf(req, isAdmin), rules)
+      req.principal ??= authenticate(bearerOf(req, isAdmin), rules)
     } catch (err) {
       if (isAdmin) reply.header('www-authenticate', 'Basic realm="tickbridge admin", charset="UTF-8"')
       throw err

@@ -27,11 +27,16 @@ export function authenticate(authorization: string | undefined, rules: Rules): P
   for (const key of rules.config.apiKeys) {
     const stored = Buffer.from(key.sha256, 'hex')
     if (stored.length === presented.length && timingSafeEqual(stored, presented) && !found) {
-      found = { keyId: key.id, org: key.org, capabilities: new Set(key.capabilities as Capability[]) }
+      found = principalOfKey(key)
     }
   }
   if (!found) throw new ApiError('unauthorized', 'unknown API key')
   return found
+}
+
+/** The principal of a configured key (also for the console, which keeps only the key's id). */
+export function principalOfKey(key: Rules['config']['apiKeys'][number]): Principal {
+  return { keyId: key.id, org: key.org, capabilities: new Set(key.capabilities as Capability[]) }
 }
 
 export function requireCapability(principal: Principal, capability: Capability): void {

@@ -21,6 +21,8 @@ export class SessionStatusStore {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly clock: Clock,
+    /** Told after each status write (the console's live pages); must not throw. */
+    private readonly onSet: (sid: string) => void = () => {},
   ) {}
 
   async set(
@@ -42,6 +44,7 @@ export class SessionStatusStore {
       .lpush(this.keys.sessionHistory(sid), json)
       .ltrim(this.keys.sessionHistory(sid), 0, HISTORY_KEEP - 1)
       .exec()
+    this.onSet(sid)
   }
 
   async get(sid: string): Promise<SessionStatusRecord> {
