@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { ManualClock } from '../../src/clock.js'
 import { appFixture, KEYS } from '../helpers/app.js'
 
-let f: Awaited<ReturnType<typeof appFixture>>
+let f: Awaited<ReturnType<typeof appFixture<ManualClock>>>
 beforeAll(async () => {
   f = await appFixture('console-auth')
 })

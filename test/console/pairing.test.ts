@@ -56,7 +56,7 @@ describe('pairing through a one-time link', () => {
     expect(qr).toBe((await svc.services.statuses.get('acme-sales')).qr)
     expect(await page.locator('h1').textContent()).toBe('Link a phone to Sales')
     // Fits a 360 px screen: nothing wider than the viewport.
-    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(360)
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(360)
     expect(await axeViolations(page)).toEqual([])
     if (process.env.CONSOLE_SCREENSHOTS) await page.screenshot({ path: 'docs/img/console-pair-phone.png' })
 
@@ -127,7 +127,7 @@ describe('pairing through a one-time link', () => {
     const { page } = await watchedPage(context)
     await signIn(page, svc.url, KEYS.globexAdmin)
     const status = await page.evaluate(async () => {
-      const me = await (await fetch('/console/api/me')).json()
+      const me = (await (await fetch('/console/api/me')).json()) as { csrf: string }
       const res = await fetch('/console/api/sessions/acme-sales/pairing-links', {
         method: 'POST',
         headers: { 'x-tickbridge-csrf': me.csrf },
