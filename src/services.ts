@@ -53,6 +53,12 @@ export interface Services {
   sessionAuth: SessionAuthStore
   /** The status the API reports: a stored claim of a live holder only while that holder lives (else MOVING). */
   reportedStatus(sessionId: string): Promise<ReportedStatusRecord>
+  /**
+   * The worker process that runs a session's job queue: the live holder of its lease. (It waits on the
+   * queue through its one shared connection, see worker/marker-waits.ts, so BullMQ's own list of a
+   * queue's workers never names it.) Null when no live worker holds the session.
+   */
+  sessionQueueConsumer(sessionId: string): Promise<{ workerId: string; since: number } | null>
   metrics: Metrics
   /** Producers' handles on each session's action queue. */
   sessionQueues: SessionQueues
@@ -189,6 +195,20 @@ export async function createServices(opts: {
         sid,
         await statuses.get(sid),
       ),
+    sessionQueueConsumer: async (sid) => {
+      const leases = new LeaseStore(redis, keys)
+      const lease = await leases.holderOf(sid)
+      if (!lease) return null
+      const [beat, [secs, micros], status] = await Promise.all([
+        redis.zscore(keys.global('workers'), lease.holder),
+        redis.time(),
+        statuses.get(sid),
+      ])
+      const now = Number(secs) * 1000 + Math.floor(Number(micros) / 1000)
+      if (beat === null || now - Number(beat) > DEFAULT_TIMINGS.workerTtlMs) return null
+      // Since when it holds the session, as far as its status reports tell.
+      return { workerId: lease.holder, since: status.holder === lease.holder ? status.since : now }
+    },
     metrics,
     sessionQueues,
     receipts,

@@ -1,5 +1,4 @@
 import { createBullBoard } from '@bull-board/api'
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
@@ -15,6 +14,7 @@ import { authenticate, type Capability, requireCapability } from './auth.js'
 import type { HttpDeps } from './context.js'
 import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
 import { openApiTransform } from './openapi.js'
+import { boardAdapters } from './queue-board.js'
 import { RedisRateLimiter } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
@@ -167,7 +167,7 @@ export async function buildApp(deps: HttpDeps) {
 
   const board = new FastifyAdapter()
   board.setBasePath('/admin/queues')
-  createBullBoard({ queues: deps.queues.map((q) => new BullMQAdapter(q)), serverAdapter: board })
+  createBullBoard({ queues: boardAdapters(s, deps.queues), serverAdapter: board })
   await app.register(board.registerPlugin(), { prefix: '/admin/queues' })
 
   return app
