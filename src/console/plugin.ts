@@ -2,7 +2,8 @@ import { timingSafeEqual } from 'node:crypto'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod'
 import { z } from 'zod'
-import { authenticate, type Principal, principalOfKey } from '../http/auth.js'
+import { authenticate, type Principal, principalOfKey, sha256Hex } from '../http/auth.js'
+import { PUBLISHED_KEYS } from '../http/bind-guard.js'
 import type { HttpDeps } from '../http/context.js'
 import { ApiError, sendApiError } from '../http/errors.js'
 import { assertSameOrigin, cookieOf, setCookie, signedIn, visibleOrgs } from './access.js'
@@ -141,10 +142,14 @@ export const consolePlugin: FastifyPluginAsyncZod<HttpDeps & ConsoleOptions> = a
     return reply.status(204).send()
   })
 
-  // Not signed in is an answer, not an error: the page asks on every load.
-  app.get('/console/api/me', publicRoute, async (req) =>
-    req.consoleSignIn ? me(signedIn(req), req.consoleSignIn.record) : { signedIn: false as const },
-  )
+  // Not signed in is an answer, not an error: the page asks on every load. A key whose text ships with
+  // Tickbridge (example rules; only ever in force on a loopback bind, see bind-guard.ts) is named, so
+  // `npm start` leads a newcomer straight in.
+  app.get('/console/api/me', publicRoute, async (req) => {
+    if (req.consoleSignIn) return me(signedIn(req), req.consoleSignIn.record)
+    const hashes = new Set(s.rules.current().config.apiKeys.map((k) => k.sha256))
+    return { signedIn: false as const, publishedKeys: PUBLISHED_KEYS.filter((k) => hashes.has(sha256Hex(k))) }
+  })
 
   /** Who is signed in, what they may do, and the orgs (sessions, users) they see. */
   function me(p: Principal, record: ConsoleSignIn) {

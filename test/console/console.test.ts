@@ -42,7 +42,8 @@ const open = async (page: Page, path: string) => {
   await page.getByRole('heading', { level: 1 }).waitFor()
 }
 
-describe('the browser console', () => {
+// A browser on a shared 2-core machine is slow: each test may take a minute.
+describe('the browser console', { timeout: 90_000 }, () => {
   it('signs in with a key, shows its org and capabilities, and signs out for good', async () => {
     const context = await browser.newContext()
     const { page, errors } = await watchedPage(context)
@@ -106,6 +107,27 @@ describe('the browser console', () => {
     )
     expect(res).toBe(404)
     expect(errors.filter((e) => !e.includes('404'))).toEqual([])
+    await context.close()
+  })
+
+  it('transfers under 200 KB on a first visit: the sign-in page, signing in, and the sessions page', async () => {
+    const context = await browser.newContext()
+    const page = await context.newPage()
+    // What went over the wire, headers included, as Chromium's network layer counts it.
+    const cdp = await context.newCDPSession(page)
+    await cdp.send('Network.enable')
+    await cdp.send('Network.setCacheDisabled', { cacheDisabled: true })
+    const sizes = new Map<string, number>()
+    const urls = new Map<string, string>()
+    cdp.on('Network.requestWillBeSent', (e) => urls.set(e.requestId, e.request.url))
+    cdp.on('Network.loadingFinished', (e) => sizes.set(e.requestId, e.encodedDataLength))
+    await signIn(page, svc.url, KEYS.acmeAdmin)
+    await page.locator('tr[data-session="acme-sales"]').waitFor()
+    await page.waitForLoadState('networkidle')
+    const total = [...sizes.values()].reduce((a, b) => a + b, 0)
+    const files = [...sizes.keys()].map((id) => `${urls.get(id)?.replace(svc.url, '')} ${sizes.get(id)}`)
+    console.log(`console first load: ${total} bytes in ${sizes.size} requests\n  ${files.join('\n  ')}`)
+    expect(total).toBeLessThan(200 * 1024)
     await context.close()
   })
 

@@ -23,7 +23,8 @@ const customerWrites = (n: number, text: string) =>
     pushName: `Customer ${n}`,
   })
 
-describe('the console live', () => {
+// A browser on a shared 2-core machine is slow: each test may take a minute.
+describe('the console live', { timeout: 90_000 }, () => {
   it('shows a customer message in the inbox within 2 s, without a reload, and the counters move', async () => {
     const context = await browser.newContext()
     const inbox = await watchedPage(context)

@@ -38,7 +38,8 @@ async function pairingLinkFor(sid: string): Promise<string> {
 const phone = () =>
   browser.newContext({ viewport: { width: 360, height: 740 }, isMobile: true, hasTouch: true })
 
-describe('pairing through a one-time link', () => {
+// A browser on a shared 2-core machine is slow: each test may take a minute.
+describe('pairing through a one-time link', { timeout: 90_000 }, () => {
   it("shows only that session's live QR on a phone; scanning it flips the page to linked without a reload", async () => {
     const logout = await svc.call('POST', '/v1/sessions/acme-sales/logout', KEYS.acmeAdmin)
     expect(logout.body).toMatchObject({ status: 'FAILED' })

@@ -49,7 +49,9 @@ export async function consoleService(label: string) {
     watchRules: false,
     redis: r.redis,
   })
-  const worker = await startWorker(services, { timings: { tickMs: 100, leaseMs: 1000, workerTtlMs: 500 } })
+  // Production's lease and liveness (a quicker pass only): a loaded machine must not make sessions
+  // change hands (and show a new QR code) in the middle of a test.
+  const worker = await startWorker(services, { timings: { tickMs: 500 } })
   const gateway = new RedisSessionGateway(r.redis, r.prefix, 5000)
   const app = await buildApp({ services, gateway, queues: dashboardQueues(services) })
   const address = await app.listen({ host: '127.0.0.1', port: 0 })

@@ -31,7 +31,7 @@ export function onChange(fn) {
   return () => listeners.delete(fn)
 }
 
-function SignIn({ onSignedIn }) {
+function SignIn({ onSignedIn, publishedKeys }) {
   const [error, setError] = useState(null)
   const [busy, setBusy] = useState(false)
   const submit = async (e) => {
@@ -52,8 +52,12 @@ function SignIn({ onSignedIn }) {
       <label for="key">API key</label>
       <input id="key" name="key" type="password" autocomplete="off" required minlength="8" />
       <p id="signin-help" class="help">
-        The key is exchanged for a session of this browser and not kept here. With <code>npm start</code> on the
-        example rules, use <code>tb_example_admin_key</code>.
+        The key is exchanged for a session of this browser and is not kept here.
+        ${
+          publishedKeys?.length > 0 &&
+          html` This server runs on rules with published keys (fine on this machine only): try
+          <code>${publishedKeys[0]}</code>.`
+        }
       </p>
       ${error && html`<p role="alert" class="error">${error}</p>`}
       <button type="submit" disabled=${busy}>Sign in</button>
@@ -123,10 +127,12 @@ function Shell({ me, onSignedOut }) {
 
 function App() {
   const [me, setMe] = useState(undefined)
+  const [published, setPublished] = useState([])
   useEffect(() => {
     api('GET', '/console/api/me').then(
       (m) => {
         if (m.signedIn) setCsrf(m.csrf)
+        else setPublished(m.publishedKeys)
         setMe(m.signedIn ? m : null)
       },
       () => setMe(null),
@@ -135,6 +141,7 @@ function App() {
   if (me === undefined) return html`<main><h1>Tickbridge console</h1><p>Loading…</p></main>`
   if (!me)
     return html`<${SignIn}
+      publishedKeys=${published}
       onSignedIn=${(m) => {
         setCsrf(m.csrf)
         setMe(m)
@@ -145,6 +152,10 @@ function App() {
     onSignedOut=${() => {
       setCsrf(null)
       setMe(null)
+      api('GET', '/console/api/me').then(
+        (m) => setPublished(m.publishedKeys ?? []),
+        () => {},
+      )
     }}
   />`
 }
