@@ -5,6 +5,7 @@ import { z } from 'zod'
 import type { HttpDeps } from '../http/context.js'
 import { iso } from '../http/dto.js'
 import { ApiError } from '../http/errors.js'
+import { CommandFailedError } from '../whatsapp/command-bus.js'
 import { SessionNotLiveError } from '../whatsapp/port.js'
 import { assertSameOrigin, cookieOf, hasCapability, setCookie, signedIn, visibleSession } from './access.js'
 import type { ChangeSubscriber } from './changes.js'
@@ -135,8 +136,15 @@ export const pairingRoutes: FastifyPluginAsyncZod<
     async (req) => {
       assertSameOrigin(req)
       const view = await viewOf(req)
-      const code = await gateway.call(view.sessionId, { cmd: 'pairingCode', phone: req.body.phone }, 35_000)
-      return { code: code ?? '' }
+      try {
+        const code = await gateway.call(view.sessionId, { cmd: 'pairingCode', phone: req.body.phone }, 35_000)
+        return { code: code ?? '' }
+      } catch (err) {
+        // The holder ran the command and it failed there (not waiting to be paired, no phone pairing).
+        if (err instanceof CommandFailedError)
+          throw new ApiError('conflict', `no pairing code: ${err.message}`)
+        throw err
+      }
     },
   )
 }

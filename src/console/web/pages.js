@@ -62,7 +62,7 @@ function ConfirmButton({ label, question, confirmLabel, onConfirm, disabled }) {
   const dialog = useRef(null)
   return html`<span>
     <button type="button" disabled=${disabled} onClick=${() => dialog.current.showModal()}>${label}</button>
-    <dialog ref=${dialog} aria-label=${label}>
+    <dialog class="confirm" ref=${dialog} aria-label=${label}>
       <form method="dialog">
         <p>${question}</p>
         <button value="cancel" type="submit">Cancel</button>
