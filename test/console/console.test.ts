@@ -106,6 +106,38 @@ describe('the browser console', { timeout: 90_000 }, () => {
       async () => (await fetch('/v1/sessions/acme-sales/chats/overview')).status,
     )
     expect(res).toBe(404)
+    // Live notices too: a change in org A's session never reaches org B's stream, org B's own does.
+    await page.evaluate(`window.__notices = []; new EventSource('/console/api/events')
+      .addEventListener('change', (e) => window.__notices.push(JSON.parse(e.data).sid))`)
+    const write = (sid: string, n: number) =>
+      svc.call(
+        'POST',
+        `/v1/sim/sessions/${sid}/messages`,
+        sid.startsWith('acme') ? KEYS.acmeAdmin : KEYS.globexAdmin,
+        {
+          chatId: pn(n),
+          text: 'hello',
+        },
+      )
+    await write('acme-sales', 42)
+    await write('globex-main', 43)
+    await page.waitForFunction(
+      () => (globalThis as unknown as { __notices: string[] }).__notices.includes('globex-main'),
+      undefined,
+      { timeout: 5000 },
+    )
+    await write('acme-support', 44)
+    await write('globex-main', 45)
+    await page.waitForFunction(
+      () =>
+        (globalThis as unknown as { __notices: string[] }).__notices.filter((s) => s === 'globex-main')
+          .length >= 2,
+      undefined,
+      {
+        timeout: 5000,
+      },
+    )
+    expect(new Set(await page.evaluate<string[]>('window.__notices'))).toEqual(new Set(['globex-main']))
     expect(errors.filter((e) => !e.includes('404'))).toEqual([])
     await context.close()
   })
