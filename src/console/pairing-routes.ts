@@ -10,7 +10,7 @@ import { SessionNotLiveError } from '../whatsapp/port.js'
 import { assertSameOrigin, cookieOf, hasCapability, setCookie, signedIn, visibleSession } from './access.js'
 import type { ChangeSubscriber } from './changes.js'
 import type { ConsoleStore, PairView } from './session-store.js'
-import { openEventStream } from './sse.js'
+import { type EventStream, openEventStream } from './sse.js'
 
 export const PAIR_COOKIE = 'tb_pair'
 const PAIR_PATH = '/console/api/pair/'
@@ -101,24 +101,27 @@ export const pairingRoutes: FastifyPluginAsyncZod<
 
   app.get(`${PAIR_PATH}events`, hidden, async (req, reply) => {
     const view = await viewOf(req)
-    const stream = openEventStream(req, reply, {
+    let stream: EventStream | null = null
+    const push = () =>
+      stateOf(view).then(
+        (state) => stream?.send('state', state),
+        () => {},
+      )
+    // Subscribed before the stream opens: a Redis that cannot subscribe gets an ordinary error answer.
+    const unlisten = await changes.listen((change) => {
+      if (change.sid === view.sessionId && change.kind === 'status') void push()
+    })
+    stream = openEventStream(req, reply, {
       onHeartbeat: (st) => {
         if (view.expiresAt <= s.clock.now()) st.close()
       },
     })
     streams.add(stream)
-    const push = () =>
-      stateOf(view).then(
-        (state) => stream.send('state', state),
-        () => {},
-      )
-    const unlisten = await changes.listen((change) => {
-      if (change.sid === view.sessionId && change.kind === 'status') void push()
-    })
     await push()
-    void stream.closed.then(() => {
+    const opened = stream
+    void opened.closed.then(() => {
       unlisten()
-      streams.delete(stream)
+      streams.delete(opened)
     })
   })
 

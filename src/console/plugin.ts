@@ -11,7 +11,7 @@ import { ChangeSubscriber } from './changes.js'
 import { consoleDataRoutes } from './data-routes.js'
 import { pairingRoutes } from './pairing-routes.js'
 import { type ConsoleSignIn, ConsoleStore } from './session-store.js'
-import { openEventStream } from './sse.js'
+import { type EventStream, openEventStream } from './sse.js'
 import { inlineScriptHashes, loadConsoleFiles } from './static.js'
 
 /**
@@ -180,22 +180,25 @@ export const consolePlugin: FastifyPluginAsyncZod<HttpDeps & ConsoleOptions> = a
   app.get('/console/api/events', publicRoute, async (req, reply) => {
     const principal = signedIn(req)
     const signInId = req.consoleSignIn!.id
-    const stream = openEventStream(req, reply, {
+    // Subscribed before the stream opens: a Redis that cannot subscribe gets an ordinary error answer.
+    let stream: EventStream | null = null
+    const unlisten = await changes.listen((change) => {
+      const rules = s.rules.current()
+      const org = rules.sessions.get(change.sid)?.org
+      if (org && visibleOrgs(principal, rules).includes(org)) stream?.send('change', change)
+    })
+    stream = openEventStream(req, reply, {
       // A sign-out elsewhere (or the end of the sign-in) ends the stream at the next heartbeat.
       onHeartbeat: async (st) => {
         if (!(await store.signInOf(signInId, s.clock.now()))) st.close()
       },
     })
     streams.add(stream)
-    const unlisten = await changes.listen((change) => {
-      const rules = s.rules.current()
-      const org = rules.sessions.get(change.sid)?.org
-      if (org && visibleOrgs(principal, rules).includes(org)) stream.send('change', change)
-    })
     stream.send('ready', {})
-    void stream.closed.then(() => {
+    const opened = stream
+    void opened.closed.then(() => {
       unlisten()
-      streams.delete(stream)
+      streams.delete(opened)
     })
   })
 
