@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // `npm run build` compiles TypeScript only; the Lua scripts each module loads at run time (src/**/lua/)
-// are copied next to the compiled files here.
+// and the browser console's files (src/console/web/) are copied next to the compiled files here.
 import { cpSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 
@@ -17,3 +17,5 @@ function walk(dir) {
 }
 walk('src')
 console.log(`copied ${copied} Lua folders into dist/`)
+cpSync(join('src', 'console', 'web'), join('dist', 'src', 'console', 'web'), { recursive: true })
+console.log('copied the console files into dist/')

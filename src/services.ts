@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { JobProducer } from '../jobs/catalog.js'
 import type { Clock } from './clock.js'
+import { ChangePublisher } from './console/changes.js'
 import { CrmDirtySet } from './crm/crm-sync.js'
 import { HubSpotBudget } from './crm/hubspot/budget.js'
 import { rateLimitMiddleware, timeoutAgent } from './crm/hubspot/http.js'
@@ -49,10 +50,18 @@ export interface Services {
   /** The single door into the inbox state, for transports and for API actions alike. */
   ingestor: Ingestor
   statuses: SessionStatusStore
+  /** "Session X changed" notices for the browser console's live pages (see src/console/changes.ts). */
+  changes: ChangePublisher
   /** The stored WhatsApp credentials (logout of a session no process holds). */
   sessionAuth: SessionAuthStore
   /** The status the API reports: a stored claim of a live holder only while that holder lives (else MOVING). */
   reportedStatus(sessionId: string): Promise<ReportedStatusRecord>
+  /**
+   * The worker process that runs a session's job queue: the live holder of its lease. (It waits on the
+   * queue through its one shared connection, see worker/marker-waits.ts, so BullMQ's own list of a
+   * queue's workers never names it.) Null when no live worker holds the session.
+   */
+  sessionQueueConsumer(sessionId: string): Promise<{ workerId: string; since: number } | null>
   metrics: Metrics
   /** Producers' handles on each session's action queue. */
   sessionQueues: SessionQueues
@@ -166,14 +175,16 @@ export async function createServices(opts: {
     metrics,
   })
   ingestor.onApplied(reminders.onApplied)
-  const sla = new SlaStore(redis, keys)
+  const changes = new ChangePublisher(redis, keys.prefix)
+  ingestor.onApplied(changes.onApplied)
+  const sla = new SlaStore(redis, keys, (sid) => changes.publish(sid, 'inbox'))
   const slaPlanner = new SlaPlanner({ store: sla, inbox, jobs, rules: () => rules.current(), clock, log })
   ingestor.onApplied(slaPlanner.onApplied)
   const hubspot = env.HUBSPOT_ACCESS_TOKEN
     ? createHubSpot(env, redis, keys, () => rules.current(), clock, log, metrics)
     : null
   if (hubspot) ingestor.onApplied(hubspot.dirty.onApplied)
-  const statuses = new SessionStatusStore(redis, keys, clock)
+  const statuses = new SessionStatusStore(redis, keys, clock, (sid) => changes.publish(sid, 'status'))
   return {
     env,
     log,
@@ -185,6 +196,7 @@ export async function createServices(opts: {
     inbox,
     ingestor,
     statuses,
+    changes,
     sessionAuth: {
       wipe: async (sid) => {
         await redis.del(...authKeys(keys, sid).all())
@@ -196,6 +208,20 @@ export async function createServices(opts: {
         sid,
         await statuses.get(sid),
       ),
+    sessionQueueConsumer: async (sid) => {
+      const leases = new LeaseStore(redis, keys)
+      const lease = await leases.holderOf(sid)
+      if (!lease) return null
+      const [beat, [secs, micros], status] = await Promise.all([
+        redis.zscore(keys.global('workers'), lease.holder),
+        redis.time(),
+        statuses.get(sid),
+      ])
+      const now = Number(secs) * 1000 + Math.floor(Number(micros) / 1000)
+      if (beat === null || now - Number(beat) > DEFAULT_TIMINGS.workerTtlMs) return null
+      // Since when it holds the session, as far as its status reports tell.
+      return { workerId: lease.holder, since: status.holder === lease.holder ? status.since : now }
+    },
     metrics,
     sessionQueues,
     receipts,
@@ -214,6 +240,7 @@ export async function createServices(opts: {
     async close() {
       rules.close()
       redisOutage.close()
+      changes.close()
       await sessionQueues.close()
       await queues.close()
       if (!opts.redis) await redis.quit().catch(() => redis.disconnect())

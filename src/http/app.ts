@@ -1,5 +1,4 @@
 import { createBullBoard } from '@bull-board/api'
-import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import fastifySwagger from '@fastify/swagger'
 import fastifySwaggerUi from '@fastify/swagger-ui'
@@ -10,6 +9,7 @@ import Fastify, {
   LogController,
 } from 'fastify'
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod'
+import { consolePlugin } from '../console/plugin.js'
 import type { Rules } from '../rules/compile.js'
 import {
   type Capability,
@@ -22,6 +22,7 @@ import {
 import type { HttpDeps } from './context.js'
 import { ApiError, errorBody, installErrorHandling, sendApiError } from './errors.js'
 import { openApiTransform } from './openapi.js'
+import { boardAdapters } from './queue-board.js'
 import { installRateLimits } from './rate-limit.js'
 import { chatRoutes } from './routes/chats.js'
 import { contactRoutes } from './routes/contacts.js'
@@ -85,6 +86,9 @@ export async function buildApp(deps: HttpDeps) {
 
   const limits = await installRateLimits(app, s.redis, `${s.keys.global('ratelimit')}:`)
 
+  // The browser console (src/console/); before the guard, whose principal its sign-in cookie may give.
+  await app.register(consolePlugin, { ...deps, authLimits: limits })
+
   app.addHook('onRequest', async (req, reply) => {
     try {
       await guard(req, reply)
@@ -105,7 +109,8 @@ export async function buildApp(deps: HttpDeps) {
     // The matched route, not the raw URL: no spelling of a path reaches the dashboard as an org route.
     const isAdmin = route.startsWith(ADMIN_PREFIX)
     const rules = s.rules.current()
-    const principal = await identify(req, reply, isAdmin, rules)
+    // A console page's request is signed in by its cookie (src/console/plugin.ts), else by its key.
+    const principal = req.consolePrincipal ?? (await identify(req, reply, isAdmin, rules))
     if (isAdmin) {
       req.operator = requireOperator(principal)
       // Bull Board's readOnlyMode hides its buttons and refuses its queue actions; this refuses every
@@ -207,9 +212,8 @@ export async function buildApp(deps: HttpDeps) {
 
   const board = new FastifyAdapter()
   board.setBasePath('/admin/queues')
-  const readOnlyMode = !s.env.DASHBOARD_ACTIONS
   createBullBoard({
-    queues: deps.queues.map((q) => new BullMQAdapter(q, { readOnlyMode })),
+    queues: boardAdapters(s, deps.queues, { readOnlyMode: !s.env.DASHBOARD_ACTIONS }),
     serverAdapter: board,
   })
   await app.register(board.registerPlugin(), { prefix: '/admin/queues' })

@@ -50,19 +50,23 @@ export function principalOf(key: string, rules: Rules): Principal {
   for (const entry of rules.config.apiKeys) {
     const stored = Buffer.from(entry.sha256, 'hex')
     if (stored.length === presented.length && timingSafeEqual(stored, presented) && !found) {
-      found =
-        entry.org === undefined
-          ? { kind: 'operator', keyId: entry.id }
-          : {
-              kind: 'org',
-              keyId: entry.id,
-              org: entry.org,
-              capabilities: new Set(entry.capabilities as Capability[]),
-            }
+      found = principalOfKey(entry)
     }
   }
   if (!found) throw new UnknownKeyError()
   return found
+}
+
+/** The principal of a configured key (also for the console, which keeps only the key's id). */
+export function principalOfKey(entry: Rules['config']['apiKeys'][number]): Principal {
+  return entry.org === undefined
+    ? { kind: 'operator', keyId: entry.id }
+    : {
+        kind: 'org',
+        keyId: entry.id,
+        org: entry.org,
+        capabilities: new Set(entry.capabilities as Capability[]),
+      }
 }
 
 /** The org key allowed on a route needing `capability`; an operator key has none of an org's capabilities. */

@@ -23,6 +23,15 @@ export class RulesError extends Error {
 
 export type RulesListener = (next: Rules, prev: Rules) => void
 
+/** What the console shows about the rules file: which one, since when, and how the last reload went. */
+export interface RulesStatus {
+  path: string
+  /** When the rules in force were read (start or the last applied reload), epoch ms. */
+  appliedAt: number
+  /** The last time the file was read again (null: not since start). */
+  lastReload: { at: number; applied: boolean; problems: string[] } | null
+}
+
 export interface RulesStoreOptions {
   watch: boolean
   debounceMs?: number
@@ -45,6 +54,8 @@ export class RulesStore {
   #queue: Promise<unknown> = Promise.resolve()
   #rejected = false
   #closed = false
+  #appliedAt = Date.now()
+  #lastReload: RulesStatus['lastReload'] = null
   readonly #accept: (rules: Rules) => string[]
 
   private constructor(
@@ -79,6 +90,10 @@ export class RulesStore {
     return this.#rules
   }
 
+  status(): RulesStatus {
+    return { path: this.#path, appliedAt: this.#appliedAt, lastReload: this.#lastReload }
+  }
+
   /** Called after each applied change; returns an unsubscribe function. */
   onChange(listener: RulesListener): () => void {
     this.#listeners.add(listener)
@@ -89,7 +104,12 @@ export class RulesStore {
 
   /** Re-reads the file; reloads never overlap, so the last write always wins. */
   reload(): Promise<{ applied: boolean; problems: string[] }> {
-    const run = this.#queue.then(() => this.#reloadNow())
+    const run = this.#queue
+      .then(() => this.#reloadNow())
+      .then((result) => {
+        this.#lastReload = { at: Date.now(), ...result }
+        return result
+      })
     this.#queue = run.catch(() => undefined)
     return run
   }
@@ -122,6 +142,7 @@ export class RulesStore {
     // Comments or formatting changed, not the rules: nothing for listeners to do.
     if (JSON.stringify(prev.config) === JSON.stringify(next.config)) return this.#unchanged()
     this.#rules = next
+    this.#appliedAt = Date.now()
     this.#rejected = false
     this.#logger.info(
       { path: this.#path, ...summarizeRules(next), changes: diffRules(prev, next) },

@@ -61,6 +61,8 @@ export class SlaStore {
   constructor(
     private readonly redis: Redis,
     private readonly keys: Keys,
+    /** Told after each firing is logged (the console's live breach feed); must not throw. */
+    private readonly onLogged: (sessionId: string) => void = () => {},
   ) {
     this.lua = new LuaScripts(redis, {
       dir: new URL('./lua/', import.meta.url),
@@ -141,7 +143,7 @@ export class SlaStore {
 
   /** Appends a firing to the org's breach log; returns its id (a cursor). */
   async log(org: string, e: Omit<SlaEvent, 'id'>): Promise<string> {
-    return (await this.redis.xadd(
+    const id = (await this.redis.xadd(
       this.keys.org(org, 'sla-events'),
       'MAXLEN',
       '~',
@@ -150,6 +152,8 @@ export class SlaStore {
       'e',
       JSON.stringify(e),
     )) as string
+    this.onLogged(e.sessionId)
+    return id
   }
 
   /** The org's breach log from `since` (ms), oldest first, optionally one session's only. */

@@ -25,6 +25,8 @@ export class SessionStatusStore {
     private readonly redis: Redis,
     private readonly keys: Keys,
     private readonly clock: Clock,
+    /** Told after each status write (the console's live pages); must not throw. */
+    private readonly onSet: (sid: string) => void = () => {},
   ) {
     this.writes = new FencedWrites(redis, keys)
   }
@@ -54,6 +56,7 @@ export class SessionStatusStore {
       [this.keys.sessionStatus(sid), this.keys.sessionHistory(sid)],
       [json, HISTORY_KEEP],
     )
+    this.onSet(sid)
   }
 
   async get(sid: string): Promise<SessionStatusRecord> {

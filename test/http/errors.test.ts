@@ -154,7 +154,10 @@ describe('not_found (404)', () => {
       expect(e.message).toBe('no route GET /v1/nothing/here')
     }
     expectApiError(await inject({ method: 'DELETE', url: '/v1/sessions/acme-sales' }), 404, 'not_found')
-    expectApiError(await inject({ url: '/' }), 404, 'not_found')
+    expectApiError(await inject({ url: '/nothing' }), 404, 'not_found')
+    // `/` is the browser console's door.
+    const root = await inject({ url: '/' })
+    expect([root.statusCode, root.headers.location]).toEqual([302, '/console/'])
   })
 
   it('an unknown session', async () => {

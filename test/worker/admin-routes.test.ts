@@ -44,7 +44,7 @@ describe('session admin routes', () => {
     expect(worker.ownership.sessionIds()).toContain('acme-sales')
   })
 
-  it('logout unlinks a live session (FAILED, pair again); start re-opens it', async () => {
+  it('logout unlinks a live session (FAILED, pair again); start shows a QR code, and scanning it links the number', async () => {
     await expect.poll(async () => (await status('acme-support')).status).toBe('WORKING')
     const res = await f.app.inject({
       method: 'POST',
@@ -58,6 +58,16 @@ describe('session admin routes', () => {
       url: '/v1/sessions/acme-support/start',
       headers: bearer(KEYS.acmeAdmin),
     })
+    // Like a phone unlinked from WhatsApp: the number must be paired again before it works.
+    await expect.poll(async () => (await status('acme-support')).status).toBe('SCAN_QR_CODE')
+    const { qr } = (await status('acme-support')) as unknown as { qr: string }
+    const scan = await f.app.inject({
+      method: 'POST',
+      url: '/v1/sim/sessions/acme-support/scan',
+      headers: bearer(KEYS.acmeAdmin),
+      payload: { qr },
+    })
+    expect(scan.statusCode).toBe(202)
     await expect.poll(async () => (await status('acme-support')).status).toBe('WORKING')
   })
 

@@ -63,6 +63,30 @@ export const simRoutes: FastifyPluginAsyncZod<HttpDeps & { sim: SimNetwork }> = 
     },
   )
 
+  app.post(
+    '/v1/sim/sessions/:sid/scan',
+    {
+      config: { capability: 'send' },
+      schema: {
+        summary:
+          'A phone scans the pairing QR code (its payload) or types the pairing code of an unlinked session (sim transport only)',
+        tags: ['sim'],
+        params: sessionParams,
+        body: z
+          .object({ qr: z.string().min(1).max(1024).optional(), code: z.string().min(1).max(16).optional() })
+          .strict()
+          .refine((b) => (b.qr === undefined) !== (b.code === undefined), 'give either qr or code'),
+        response: { 202: z.object({ accepted: z.literal(true) }), 400: errorSchema, 404: errorSchema },
+      },
+    },
+    async (req, reply) => {
+      const session = sessionOf(s.rules.current(), req.principal!, req.params.sid)
+      if (req.body.qr !== undefined) await sim.scanQr(session.id, req.body.qr)
+      else await sim.enterPairingCode(session.id, req.body.code!)
+      return reply.status(202).send({ accepted: true as const })
+    },
+  )
+
   app.get(
     '/v1/sim/sessions/:sid/actions',
     {

@@ -153,6 +153,46 @@ export class SimNetwork {
     return (await r.call(this.redis, `${this.keys.simActions(sessionId)}:faults`, fault)) === 1
   }
 
+  // --- pairing -------------------------------------------------------------------------------------
+  // A simulated number is linked unless it was logged out (or unlinked here): the demo's and tests'
+  // sessions work at once, and a logout leads to pairing as with a real phone.
+
+  private unlinkedKey(sessionId: string): string {
+    return `${this.keys.simInbound(sessionId)}:unlinked`
+  }
+
+  /** Where a "phone" puts what it scanned or typed, for the session's pairing wait. */
+  pairingInbox(sessionId: string): string {
+    return `${this.keys.simInbound(sessionId)}:pairing`
+  }
+
+  async isLinked(sessionId: string): Promise<boolean> {
+    return (await this.redis.exists(this.unlinkedKey(sessionId))) === 0
+  }
+
+  async setLinked(sessionId: string, linked: boolean): Promise<void> {
+    if (linked) await this.redis.del(this.unlinkedKey(sessionId))
+    else await this.redis.set(this.unlinkedKey(sessionId), '1')
+  }
+
+  /**
+   * A phone scans a QR code shown for the session (WhatsApp > Linked devices > Link a device). Only the
+   * QR the session shows now links it; an older one is ignored, as WhatsApp refuses a rotated ref.
+   */
+  async scanQr(sessionId: string, qr: string): Promise<void> {
+    await this.toPairingInbox(sessionId, `qr:${qr}`)
+  }
+
+  /** A phone types the pairing code the session asked for ("Link with phone number instead"). */
+  async enterPairingCode(sessionId: string, code: string): Promise<void> {
+    await this.toPairingInbox(sessionId, `code:${code}`)
+  }
+
+  private async toPairingInbox(sessionId: string, entry: string): Promise<void> {
+    const key = this.pairingInbox(sessionId)
+    await this.redis.multi().rpush(key, entry).expire(key, 300).exec()
+  }
+
   /** What the service did to WhatsApp, oldest first; `after` is the `seq` of the last action already seen. */
   async actions(
     sessionId: string,

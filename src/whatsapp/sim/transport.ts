@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import type { Redis } from 'ioredis'
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../../clock.js'
@@ -30,7 +31,7 @@ export class SimTransport implements WhatsAppTransport {
 
   async open(sessionId: string, sink: EventSink): Promise<WhatsAppSession> {
     const session = new SimSession(sessionId, sink, this.deps)
-    session.start()
+    session.start(await this.deps.network.isLinked(sessionId))
     return session
   }
 }
@@ -46,6 +47,30 @@ interface SimDeps {
   onConnectionError?: (err: unknown, source: string) => void
   /** The instant of the inbox events our own actions produce. Default Date.now. */
   clock?: Clock
+  /** How long each pairing QR code lives: the first, then each next one. Default Baileys' 60 s, 20 s. */
+  qrMs?: { first: number; next: number }
+}
+
+/**
+ * Baileys' QR timing (lib/Socket/socket.js, the `pair-device` handler's genPairQR): the first QR code
+ * lives 60 s, each later one 20 s. Not modelled: Baileys ends the connection when WhatsApp's refs run
+ * out; a simulated session keeps showing fresh codes until it is linked or closed.
+ */
+const BAILEYS_QR_MS = { first: 60_000, next: 20_000 }
+
+/**
+ * A pairing QR's payload as Baileys builds it (Utils/validate-connection.js `buildPairingQRData`): the
+ * server's ref, then our noise key, identity key and adv secret, base64, comma-separated.
+ */
+function simQrData(): string {
+  const b64 = (n: number) => randomBytes(n).toString('base64')
+  return [`2@${b64(24)}`, b64(32), b64(32), b64(32)].join(',')
+}
+
+/** Baileys' pairing code: 5 random bytes in Crockford base32, 8 characters (Socket/socket.js requestPairingCode). */
+function simPairingCode(): string {
+  const alphabet = '123456789ABCDEFGHJKLMNPQRSTVWXYZ'
+  return [...randomBytes(8)].map((b) => alphabet[b % 32]).join('')
 }
 
 const RETRY_MS = 250
@@ -65,6 +90,8 @@ class SimSession implements WhatsAppSession {
   private closing = false
   private readonly reader: Redis
   private loop: Promise<void> = Promise.resolve()
+  /** While pairing: the code a phone may type instead of scanning (after requestPairingCode). */
+  private pairingCode: string | null = null
 
   constructor(
     readonly sessionId: string,
@@ -80,19 +107,66 @@ class SimSession implements WhatsAppSession {
     })
   }
 
-  start(): void {
-    this.state = 'WORKING'
-    void this.report('WORKING', {})
-    this.loop = this.consume().catch((err: unknown) => {
-      if (this.closing) return
-      this.deps.log.error({ err, sessionId: this.sessionId }, 'sim session stopped delivering')
-      this.state = 'FAILED'
-      void this.report('FAILED', { detail: String(err) })
-    })
+  /** A linked number is WORKING at once; an unlinked one pairs first (linkUp). */
+  start(linked: boolean): void {
+    if (linked) this.state = 'WORKING'
+    if (linked) void this.report('WORKING', {})
+    this.loop = (linked ? Promise.resolve() : this.linkUp())
+      .then(() => {
+        if (this.closing) return
+        if (!linked) {
+          this.state = 'WORKING'
+          void this.report('WORKING', {})
+        }
+        return this.consume()
+      })
+      .catch((err: unknown) => {
+        if (this.closing) return
+        this.deps.log.error({ err, sessionId: this.sessionId }, 'sim session stopped delivering')
+        this.state = 'FAILED'
+        void this.report('FAILED', { detail: String(err) })
+      })
+  }
+
+  /**
+   * An unlinked number shows QR codes, a new one each time the last expires, until a phone scans the
+   * current one (or types the pairing code); then it is linked and the connection opens, as Baileys'
+   * does after `pair-success` and the restart WhatsApp asks for.
+   */
+  private async linkUp(): Promise<void> {
+    const { network } = this.deps
+    const qrMs = this.deps.qrMs ?? BAILEYS_QR_MS
+    let lifetime = qrMs.first
+    while (!this.closing) {
+      const qr = simQrData()
+      this.state = 'SCAN_QR_CODE'
+      await this.report('SCAN_QR_CODE', { qr })
+      const expires = Date.now() + lifetime
+      lifetime = qrMs.next
+      while (!this.closing && Date.now() < expires) {
+        const popped = await this.reader.blpop(
+          network.pairingInbox(this.sessionId),
+          Math.max(0.01, (expires - Date.now()) / 1000),
+        )
+        const entry = popped?.[1]
+        if (entry !== `qr:${qr}` && !(this.pairingCode && entry === `code:${this.pairingCode}`)) continue
+        await this.retried('saving the sim link state', () => network.setLinked(this.sessionId, true))
+        this.pairingCode = null
+        this.state = 'STARTING'
+        await this.report('STARTING', { detail: 'paired: opening the connection' })
+        return
+      }
+    }
+  }
+
+  async requestPairingCode(_phone: string): Promise<string> {
+    if (this.state !== 'SCAN_QR_CODE') throw new Error('the session is not waiting to be paired')
+    this.pairingCode = simPairingCode()
+    return this.pairingCode
   }
 
   /** Publishes a status change, retrying while Redis is away: a lost write would show a stale status. */
-  private async report(status: SessionStatus, extra: { detail?: string }): Promise<void> {
+  private async report(status: SessionStatus, extra: { detail?: string; qr?: string }): Promise<void> {
     while (this.deps.onStatus && !this.closing && this.state === status) {
       try {
         return await this.deps.onStatus(this.sessionId, status, extra)
@@ -215,6 +289,7 @@ class SimSession implements WhatsAppSession {
   /** Like a phone unlinking the device: the session stops and needs pairing (here: a start) again. */
   async logout(): Promise<void> {
     await this.close()
+    await this.deps.network.setLinked(this.sessionId, false)
     this.state = 'FAILED'
     await this.deps.onStatus?.(this.sessionId, 'FAILED', { detail: 'logged out: pair again' })
   }
