@@ -47,7 +47,24 @@ function accessLines(f: AppFixture) {
     .filter((l) => l.msg === 'request' && l.component === 'http')
 }
 
+const consoleSignIn = (f: AppFixture, remoteAddress: string, key: string) =>
+  f.app.inject({
+    method: 'POST',
+    url: '/console/api/sign-in',
+    remoteAddress,
+    headers: { origin: 'http://console.test', host: 'console.test' },
+    payload: { key },
+  })
+
 describe('failed authentications per client address', () => {
+  it("the console's sign-in counts against the same address: no way around the throttle", async () => {
+    for (let i = 0; i < 3; i++)
+      expectApiError(await consoleSignIn(direct, '198.51.100.77', WRONG), 401, 'unauthorized')
+    expectApiError(await consoleSignIn(direct, '198.51.100.77', KEYS.acmeAdmin), 429, 'rate_limited')
+    // ... and the API's routes see the same lock.
+    expectApiError(await from(direct, '198.51.100.77', KEYS.acmeAdmin), 429, 'rate_limited')
+  })
+
   it('3 unknown keys from one address are 401, then that address gets 429 even with a right key', async () => {
     for (let i = 0; i < 3; i++) expectApiError(await from(direct, '198.51.100.1', WRONG), 401, 'unauthorized')
     for (const key of [WRONG, KEYS.acmeAdmin]) {

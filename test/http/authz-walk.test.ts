@@ -65,6 +65,8 @@ const TABLE: Record<string, Row> = {
     body: { fault: 'app_state_missing', times: 1 },
   },
   'GET /v1/sim/sessions/{sid}/actions': { guard: { needs: 'read', of: 'A' } },
+  // A well-formed QR payload that is no session's current one: the guard is what is walked here.
+  'POST /v1/sim/sessions/{sid}/scan': { guard: { needs: 'send', of: 'A' }, body: { code: 'ABCD1234' } },
 }
 
 /** Registered but not in the document: the docs UI and the document it renders. Public. */
@@ -77,6 +79,28 @@ const PUBLIC_PAGES = [
   'GET /docs/json',
   'GET /docs/yaml',
   'GET /openapi.json',
+]
+/** The browser console's pages and files (src/console/): public, they hold no data. */
+const CONSOLE_PAGES = ['GET /', 'GET /console', 'GET /console/', 'GET /console/pair', 'GET /console/*']
+/**
+ * The console's own API. Signing in takes a key in its body; `me` answers "not signed in" to anyone;
+ * every other route answers only a sign-in cookie (or, under pair/, a pairing link's cookie): a bearer
+ * key, of any kind, does not open them.
+ */
+const CONSOLE_PUBLIC = ['POST /console/api/sign-in', 'GET /console/api/me']
+const CONSOLE_SIGNED_IN = [
+  'POST /console/api/sign-out',
+  'GET /console/api/sessions/:sid/sla',
+  'POST /console/api/sessions/:sid/pairing-links',
+  'GET /console/api/events',
+  'GET /console/api/counters',
+  'GET /console/api/rules',
+  'POST /console/api/dry-run',
+  'GET /console/api/hubspot',
+  'GET /console/api/pair/state',
+  'GET /console/api/pair/events',
+  'POST /console/api/pair/code',
+  'POST /console/api/pair/open',
 ]
 /** Everything under it is Bull Board: the operator key's, read-only here (DASHBOARD_ACTIONS unset). */
 const DASHBOARD = '/admin/queues'
@@ -222,9 +246,32 @@ describe('authorization walk', () => {
       (route) =>
         !(asDoc(route) in TABLE) &&
         !PUBLIC_PAGES.includes(route) &&
+        !CONSOLE_PAGES.includes(route) &&
+        !CONSOLE_PUBLIC.includes(route) &&
+        !CONSOLE_SIGNED_IN.includes(route) &&
         !route.split(' ')[1]!.startsWith(DASHBOARD),
     )
     expect(unguarded, 'routes nobody decided about').toEqual([])
+  })
+
+  it("the console's own API answers no key, and every kind of bearer key, as not signed in", async () => {
+    for (const route of CONSOLE_SIGNED_IN) {
+      const [method, path] = route.split(' ') as [string, string]
+      for (const kind of ORDER) {
+        const key = KINDS[kind]
+        const res = await f.app.inject({
+          method: method as 'GET',
+          url: path.replace(':sid', 'acme-sales'),
+          // Same-origin, so what answers is the sign-in check, not the cross-site guard.
+          headers: { ...(key ? bearer(key) : {}), origin: 'http://localhost:80', host: 'localhost:80' },
+          ...(method === 'GET' ? {} : { payload: {} }),
+        })
+        // A body the route validates before it asks who is signed in is refused as invalid: still nothing
+        // read or done.
+        const refused = res.statusCode === 401 || (method === 'POST' && res.statusCode === 400)
+        expect(refused, `${kind} ${route}: ${res.statusCode} ${res.body.slice(0, 200)}`).toBe(true)
+      }
+    }
   })
 
   it('every documented operation answers each kind of key as the table says', async () => {
