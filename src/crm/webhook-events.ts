@@ -142,6 +142,7 @@ export class HubSpotEvents {
       ...(e.changeSource ? { changeSource: e.changeSource } : {}),
     })
     if (echo) return 'echo'
+    if (name === 'hubspot_owner_id') await crm.rememberOwners([[e.objectId, value]])
     const chats = await crm.chatsOf(e.objectId)
     let applied = false
     for (const chat of chats) {
@@ -152,6 +153,7 @@ export class HubSpotEvents {
         const rules = this.deps.rules()
         const org = rules.sessions.get(chat.sessionId)?.org
         const user = [...rules.users.values()].find((u) => u.org === org && u.hubspotOwnerId === value)
+        if (!user && value) await crm.logUnknownOwnerOnce(value, { contactId: e.objectId, org })
         await applyFromHubSpot(() =>
           this.deps.ingestor.ingest({
             type: 'chat.owner',

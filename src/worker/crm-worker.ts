@@ -132,5 +132,6 @@ export function crmFlush(s: Services, log: Logger = s.log, clock: Clock = s.cloc
     metrics: s.metrics,
     log,
     unmatched: h.unmatched,
+    ingest: (event) => s.ingestor.ingest(event),
   })
 }

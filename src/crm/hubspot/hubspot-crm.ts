@@ -115,6 +115,14 @@ if tonumber(ARGV[1]) > last then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[
 return 1
 `
 
+/** A contact found for a number; `owner` is HubSpot's `hubspot_owner_id` ('' = none) when a search just read it. */
+export interface ContactMatch {
+  id: string
+  owner?: string
+}
+
+const OWNER_TTL_S = 24 * 3600
+
 export interface OwnerProblem {
   user: string
   hubspotOwnerId: string
@@ -258,44 +266,78 @@ export class HubSpotCrm implements CrmPort {
     return (await this.contactsByPhones([digits], defaultRegion)).get(digits) ?? null
   }
 
+  async contactsByPhones(phones: string[], defaultRegion?: string): Promise<Map<string, string | null>> {
+    const found = await this.lookupContacts(phones, defaultRegion)
+    return new Map([...found].map(([p, m]) => [p, m?.id ?? null]))
+  }
+
   /**
    * Contacts for many numbers at once: cached ones first, then few searches for the rest (each ORs
    * both searchable numbers (national digits), the WhatsApp number and phone/mobile as E.164, with IN
-   * lists). A hit is verified by parsing the contact's stored numbers; misses are cached briefly.
+   * lists). A hit is verified by parsing the contact's stored numbers; misses are cached briefly. A
+   * contact found by search carries the owner HubSpot holds, which is also remembered for a day.
    */
-  async contactsByPhones(phones: string[], defaultRegion?: string): Promise<Map<string, string | null>> {
-    const out = new Map<string, string | null>()
+  async lookupContacts(phones: string[], defaultRegion?: string): Promise<Map<string, ContactMatch | null>> {
+    const out = new Map<string, ContactMatch | null>()
     const unique = [...new Set(phones)]
     const cached = await this.cache.get(unique)
     const todo: string[] = []
     for (const p of unique) {
       const c = cached.get(p)
       if (c === undefined) todo.push(p)
-      else out.set(p, c)
+      else out.set(p, c === null ? null : { id: c })
     }
     for (let i = 0; i < todo.length; i += PHONES_PER_SEARCH) {
       const chunk = todo.slice(i, i + PHONES_PER_SEARCH)
       const found = await this.search(chunk, defaultRegion)
       const hits: Array<[string, string]> = []
       for (const p of chunk) {
-        const id = found.get(p) ?? null
-        out.set(p, id)
-        if (id) hits.push([p, id])
+        const match = found.get(p) ?? null
+        out.set(p, match)
+        if (match) hits.push([p, match.id])
       }
       await this.cache.remember(hits)
       await this.cache.rememberMisses(chunk.filter((p) => !found.get(p)))
+      await this.rememberOwners([...found.values()].map((m) => [m.id, m.owner ?? '']))
     }
     return out
   }
 
-  private async search(phones: string[], defaultRegion?: string): Promise<Map<string, string>> {
+  private ownerKey(contactId: string) {
+    return this.deps.keys.global(`crm:contact-owner:${contactId}`)
+  }
+
+  /** The owner HubSpot last held for a contact, as far as we saw it (search, webhook, our write). */
+  async rememberOwners(entries: Array<[contactId: string, ownerId: string]>): Promise<void> {
+    if (entries.length === 0) return
+    const multi = this.deps.redis.multi()
+    for (const [id, owner] of entries) multi.set(this.ownerKey(id), owner, 'EX', OWNER_TTL_S)
+    await multi.exec()
+  }
+
+  /** undefined = not seen within a day. */
+  async knownOwner(contactId: string): Promise<string | undefined> {
+    return (await this.deps.redis.get(this.ownerKey(contactId))) ?? undefined
+  }
+
+  /** Logs an owner id no rules user has once a day (per id), not on every chat it touches. */
+  async logUnknownOwnerOnce(ownerId: string, context: Record<string, unknown>): Promise<void> {
+    const key = this.deps.keys.global(`crm:unknown-owner-logged:${ownerId}`)
+    if ((await this.deps.redis.set(key, '1', 'EX', OWNER_TTL_S, 'NX')) === null) return
+    this.deps.log.warn(
+      { hubspotOwnerId: ownerId, ...context },
+      `HubSpot owner ${ownerId} is no user's hubspotOwnerId in the rules: its chats stay unassigned`,
+    )
+  }
+
+  private async search(phones: string[], defaultRegion?: string): Promise<Map<string, ContactMatch>> {
     const { client, budget } = this.deps
     const e164 = phones.map((p) => `+${p}`)
     const national = [...new Set(phones.map((p) => nationalDigits(p) ?? p))]
     const inFilter = (propertyName: string, values: string[]) => ({
       filters: [{ propertyName, operator: 'IN' as never, values }],
     })
-    const found = new Map<string, string>()
+    const found = new Map<string, ContactMatch>()
     let after: string | undefined = '0'
     for (let page = 0; page < 5 && after !== undefined; page++) {
       await budget.acquire('search')
@@ -314,7 +356,8 @@ export class HubSpotCrm implements CrmPort {
       })
       for (const c of res.results) {
         for (const p of phones) {
-          if (!found.has(p) && storedNumberMatches(c.properties, p, defaultRegion)) found.set(p, c.id)
+          if (!found.has(p) && storedNumberMatches(c.properties, p, defaultRegion))
+            found.set(p, { id: c.id, owner: c.properties.hubspot_owner_id ?? '' })
         }
       }
       after = res.paging?.next?.after
@@ -333,9 +376,13 @@ export class HubSpotCrm implements CrmPort {
     return created.id
   }
 
-  /** Remembers which chats a contact's properties come from (for HubSpot's webhooks). */
-  async linkChat(contactId: string, sessionId: string, chatJid: string): Promise<void> {
-    await this.deps.redis.sadd(this.deps.keys.global(`crm:chats-of:${contactId}`), `${sessionId}|${chatJid}`)
+  /** Remembers which chats a contact's properties come from (for HubSpot's webhooks); true = a new link. */
+  async linkChat(contactId: string, sessionId: string, chatJid: string): Promise<boolean> {
+    const added = await this.deps.redis.sadd(
+      this.deps.keys.global(`crm:chats-of:${contactId}`),
+      `${sessionId}|${chatJid}`,
+    )
+    return added === 1
   }
 
   async chatsOf(contactId: string): Promise<Array<{ sessionId: string; chatJid: string }>> {
@@ -350,7 +397,7 @@ export class HubSpotCrm implements CrmPort {
   async forgetContact(contactId: string): Promise<Array<{ sessionId: string; chatJid: string }>> {
     const chats = await this.chatsOf(contactId)
     await this.cache.forgetContact(contactId)
-    await this.deps.redis.del(this.deps.keys.global(`crm:chats-of:${contactId}`))
+    await this.deps.redis.del(this.deps.keys.global(`crm:chats-of:${contactId}`), this.ownerKey(contactId))
     return chats
   }
 
@@ -383,6 +430,7 @@ export class HubSpotCrm implements CrmPort {
         // Our write is the newest value HubSpot has: a HubSpot change that happened before it and
         // arrives late is older and must not undo it (see HubSpotEvents' occurredAt check).
         if (name === 'hubspot_owner_id') {
+          multi.set(this.ownerKey(contactId), value, 'EX', OWNER_TTL_S)
           ;(multi as unknown as { tbHubSpotSeen: (...a: Array<string | number>) => void }).tbHubSpotSeen(
             this.deps.keys.global(`crm:hook-at:${contactId}:${name}`),
             at,

@@ -7,12 +7,13 @@ export const SEARCHABLE_PROPERTIES = [
   'hs_searchable_calculated_phone_number',
   'hs_searchable_calculated_mobile_number',
 ] as const
-/** What a lookup asks HubSpot for: the numbers and the contact's country. */
+/** What a lookup asks HubSpot for: the numbers, the contact's country, and its owner (read at match). */
 export const LOOKUP_PROPERTIES = [
   ...PHONE_PROPERTIES,
   ...SEARCHABLE_PROPERTIES,
   'country',
   'hs_country_region_code',
+  'hubspot_owner_id',
 ]
 
 /** The national significant number of an E.164 number (digits without +): what HubSpot's searchable props hold. */
