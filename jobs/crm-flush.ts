@@ -104,8 +104,12 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
     contacts = new Map()
     const byRegion = new Map<string | undefined, string[]>()
     for (const l of located) byRegion.set(l.region, [...(byRegion.get(l.region) ?? []), l.phone])
+    // An unmatched chat's retry searches again: its backoff paces it, and a cached miss (10 minutes)
+    // would hide a contact created a moment before the customer wrote until long after search shows it.
+    const retried = await deps.unmatched.which(pending)
+    const searchAgain = new Set(located.filter((l) => retried.has(l.c.member)).map((l) => l.phone))
     for (const [region, phones] of byRegion) {
-      const found = await deps.hubspot.lookupContacts(phones, region)
+      const found = await deps.hubspot.lookupContacts(phones, region, searchAgain)
       for (const [p, m] of found) contacts.set(`${region ?? ''}|${p}`, m)
     }
   } catch (err) {

@@ -277,14 +277,19 @@ export class HubSpotCrm implements CrmPort {
    * lists). A hit is verified by parsing the contact's stored numbers; misses are cached briefly. A
    * contact found by search carries the owner HubSpot holds, which is also remembered for a day.
    */
-  async lookupContacts(phones: string[], defaultRegion?: string): Promise<Map<string, ContactMatch | null>> {
+  async lookupContacts(
+    phones: string[],
+    defaultRegion?: string,
+    /** Numbers whose cached miss is not trusted (an unmatched chat's retry: its backoff is the pacing). */
+    searchAgain: ReadonlySet<string> = new Set(),
+  ): Promise<Map<string, ContactMatch | null>> {
     const out = new Map<string, ContactMatch | null>()
     const unique = [...new Set(phones)]
     const cached = await this.cache.get(unique)
     const todo: string[] = []
     for (const p of unique) {
       const c = cached.get(p)
-      if (c === undefined) todo.push(p)
+      if (c === undefined || (c === null && searchAgain.has(p))) todo.push(p)
       else out.set(p, c === null ? null : { id: c })
     }
     for (let i = 0; i < todo.length; i += PHONES_PER_SEARCH) {
