@@ -488,6 +488,20 @@ export class HubSpotCrm implements CrmPort {
     return { at: midnight(fallbackTimeZone), source: `rules time zone ${fallbackTimeZone}` }
   }
 
+  /**
+   * The portal (HubSpot account) our token belongs to, from the account details, kept a day. Null while
+   * HubSpot does not answer.
+   */
+  async portalId(): Promise<number | null> {
+    const key = this.deps.keys.global('crm:portal-id')
+    const known = await this.deps.redis.get(key)
+    if (known) return Number(known)
+    const details = await this.accountInfo<{ portalId?: number }>('/account-info/v3/details')
+    if (typeof details?.portalId !== 'number') return null
+    await this.deps.redis.set(key, String(details.portalId), 'EX', OWNER_TTL_S)
+    return details.portalId
+  }
+
   private async accountInfo<T>(path: string): Promise<T | null> {
     const { baseUrl, token, timeoutMs } = this.deps.http
     try {
