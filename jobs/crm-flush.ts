@@ -263,6 +263,8 @@ async function send(deps: CrmFlushDeps, entries: Entry[]): Promise<Outcome> {
     return handleFailure(deps, members, err, 'batch_update')
   }
   let res: { errors?: Array<{ category?: string; message?: string; context?: { ids?: string[] } }> }
+  // Our write's time is taken before the request: HubSpot's echo can occur before the answer arrives.
+  const at = deps.clock.now()
   try {
     res = (await deps.client.crm.contacts.batchApi.update({
       inputs: entries.map((e) => ({ id: e.contactId, properties: e.properties })),
@@ -326,7 +328,6 @@ async function send(deps: CrmFlushDeps, entries: Entry[]): Promise<Outcome> {
     }
   }
   const ok = entries.filter((e) => !failed.has(e.contactId))
-  const at = deps.clock.now()
   await deps.hubspot.recordWrites(
     ok.map((e) => [e.contactId, e.properties]),
     at,

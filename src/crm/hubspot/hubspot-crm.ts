@@ -94,7 +94,12 @@ export const CONTACT_PROPERTIES = [
 const PHONES_PER_SEARCH = 25
 /** A write's echo may carry an `occurredAt` slightly before our clock's idea of the write. */
 const ECHO_SKEW_MS = 60_000
-const ECHO_TTL_S = 24 * 3600
+/**
+ * HubSpot sends a property change within seconds to minutes of the write; a change long after ours
+ * that happens to carry a value we once wrote is somebody else's (another integration, an API user).
+ */
+export const ECHO_WINDOW_MS = 10 * 60_000
+const ECHO_TTL_S = ECHO_WINDOW_MS / 1000
 /** Change sources of HubSpot's property history that are people, workflows or imports, never our API writes. */
 const NOT_AN_APP = new Set([
   'CRM_UI',
@@ -450,7 +455,8 @@ export class HubSpotCrm implements CrmPort {
   }
 
   /**
-   * An event is our own write coming back when the value is one we wrote shortly before it occurred,
+   * An event is our own write coming back when the value is one we wrote shortly (at most
+   * `ECHO_WINDOW_MS`) before it occurred,
    * unless HubSpot names a person, a workflow or an import as its source (then it is a real change,
    * even back to a value we once wrote). Any other source (INTEGRATION, API, names we do not know)
    * counts as possibly ours.
@@ -467,7 +473,9 @@ export class HubSpotCrm implements CrmPort {
       this.deps.keys.global(`crm:wrote:${e.objectId}:${e.propertyName}`),
       e.propertyValue,
     )
-    return at !== null && e.occurredAt >= Number(at) - ECHO_SKEW_MS
+    if (at === null) return false
+    const wroteAt = Number(at)
+    return e.occurredAt >= wroteAt - ECHO_SKEW_MS && e.occurredAt <= wroteAt + ECHO_WINDOW_MS
   }
 
   /**
