@@ -14,6 +14,8 @@ import { LOOKUP_PROPERTIES, nationalDigits, storedNumberMatches } from './phone-
 /** The property group's internal name stays `tickbridge` (existing portals have it); its label is new. */
 export const PROPERTY_GROUP = 'tickbridge'
 export const PROPERTY_GROUP_LABEL = 'WhatsApp (Tickbridge)'
+/** The group label the first version created; any other label is an admin's and is kept. */
+const FIRST_GROUP_LABEL = 'Tickbridge (WhatsApp)'
 
 const option = (value: string, label: string, displayOrder: number, description?: string) => ({
   label,
@@ -171,8 +173,9 @@ export class HubSpotCrm implements CrmPort {
   }
 
   /**
-   * Creates the property group and properties that are missing (idempotent; 409 = already there), and
-   * brings the labels and descriptions of ones an earlier version created up to date.
+   * Creates the property group and properties that are missing (idempotent; 409 = already there). What
+   * the first version created (the old group label, no descriptions, option labels equal to their
+   * values) is brought up to date; a label, description or option label an admin edited is kept.
    */
   async ensureProperties(signal?: AbortSignal): Promise<{ created: string[] }> {
     const { client, budget } = this.deps
@@ -180,8 +183,8 @@ export class HubSpotCrm implements CrmPort {
     await budget.take('general', signal)
     const groups = await client.crm.properties.groupsApi.getAll('contacts')
     const group = groups.results.find((g) => g.name === PROPERTY_GROUP)
-    if (group && group.label !== PROPERTY_GROUP_LABEL) {
-      // Portals set up by earlier versions: the admin-facing label follows.
+    if (group && group.label === FIRST_GROUP_LABEL) {
+      // Portals set up by the first version: the admin-facing label follows.
       await budget.take('general', signal)
       await client.crm.properties.groupsApi.update('contacts', PROPERTY_GROUP, {
         label: PROPERTY_GROUP_LABEL,
@@ -201,17 +204,22 @@ export class HubSpotCrm implements CrmPort {
     )
     for (const p of CONTACT_PROPERTIES) {
       const have = existing.get(p.name)
-      if (have && (have.label !== p.label || (have.description ?? '') !== p.description)) {
-        // Created by an earlier version: labels, descriptions and option labels follow.
-        await budget.take('general', signal)
-        await client.crm.properties.coreApi.update('contacts', p.name, {
-          label: p.label,
-          description: p.description,
-          ...('options' in p ? { options: [...p.options] } : {}),
-        })
-        created.push(`description of ${p.name}`)
+      if (have) {
+        // Created by the first version (no description, option labels = values): fill what it left out.
+        // Anything else is an admin's wording and stays.
+        const patch = {
+          ...(have.description ? {} : { description: p.description }),
+          ...('options' in p && (have.options ?? []).every((o) => o.label === o.value)
+            ? { options: [...p.options] }
+            : {}),
+        }
+        if (Object.keys(patch).length > 0) {
+          await budget.take('general', signal)
+          await client.crm.properties.coreApi.update('contacts', p.name, patch)
+          created.push(`description of ${p.name}`)
+        }
+        continue
       }
-      if (have) continue
       await budget.take('general', signal)
       await client.crm.properties.coreApi
         .create('contacts', {
