@@ -14,7 +14,8 @@ export interface CrmTaskInput {
   dueAt: number
 }
 
-export type CrmOutcome = { ok: true; detail: string } | { ok: false; skipped: string }
+/** `retry`: not possible yet (no contact has the number yet): the task job tries again later, bounded. */
+export type CrmOutcome = { ok: true; detail: string } | { ok: false; skipped: string; retry?: true }
 
 export interface CrmPort {
   readonly enabled: boolean

@@ -9,6 +9,7 @@ import type { OrgHubSpot } from '../../rules/schema.js'
 import type { CrmOutcome, CrmPort, CrmTaskInput } from '../port.js'
 import type { HubSpotBudget } from './budget.js'
 import { ContactCache } from './contact-cache.js'
+import { classifyHubSpotError } from './errors.js'
 import { LOOKUP_PROPERTIES, nationalDigits, storedNumberMatches } from './phone-match.js'
 
 /** The property group's internal name stays `tickbridge` (existing portals have it); its label is new. */
@@ -538,8 +539,25 @@ export class HubSpotCrm implements CrmPort {
 
   async createTask(input: CrmTaskInput): Promise<CrmOutcome> {
     if (!input.phone) return { ok: false, skipped: 'no phone number known for this chat yet (LID only)' }
-    const contactId = await this.contactByPhone(input.phone, this.hubspotOf(input.sessionId)?.defaultRegion)
-    if (!contactId) return { ok: false, skipped: `no HubSpot contact with phone +${input.phone}` }
+    const region = this.hubspotOf(input.sessionId)?.defaultRegion
+    let contactId = await this.contactByPhone(input.phone, region)
+    if (!contactId)
+      return { ok: false, skipped: `no HubSpot contact with phone +${input.phone} yet`, retry: true }
+    try {
+      return await this.createTaskOn(contactId, input)
+    } catch (err) {
+      // A contact merged or deleted since we cached its id: the association is refused. Look it up again.
+      const f = classifyHubSpotError(err)
+      if (f.kind !== 'invalid' || !f.message.includes(contactId)) throw err
+      await this.forgetContact(contactId)
+      contactId = await this.contactByPhone(input.phone, region)
+      if (!contactId)
+        return { ok: false, skipped: `no HubSpot contact with phone +${input.phone} yet`, retry: true }
+      return this.createTaskOn(contactId, input)
+    }
+  }
+
+  private async createTaskOn(contactId: string, input: CrmTaskInput): Promise<CrmOutcome> {
     const wanted = input.assigneeUserId
       ? this.deps.rules().users.get(input.assigneeUserId)?.hubspotOwnerId
       : undefined
