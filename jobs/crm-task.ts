@@ -15,8 +15,8 @@ import type { catalog, Processor } from './catalog.js'
  * (BullMQ attempts), and so are 401/403 (a token or scope an admin fixes) and a contact that does not
  * exist yet (bounded by the job's attempts, the reason on the job); another 4xx HubSpot refuses fails
  * the job at once with HubSpot's message as the reason.
- * HubSpot has no idempotency key for creates: a worker killed after HubSpot answered but before the job
- * completed creates the task again when the job is retried (rare; at-least-once).
+ * HubSpot has no idempotency key for creates: each task carries a token of its job's id, and a retry
+ * looks for it before creating (a timeout whose create HubSpot carried out creates no second task).
  */
 export function crmTaskProcessor(deps: {
   crm: CrmPort
@@ -33,7 +33,11 @@ export function crmTaskProcessor(deps: {
       throw new DelayedError()
     }
     try {
-      const outcome = await deps.crm.createTask(input)
+      const outcome = await deps.crm.createTask({
+        ...input,
+        ...(job.id ? { ref: job.id } : {}),
+        earlierTries: job.attemptsMade,
+      })
       // No contact yet (HubSpot's search lags, the contact may be created soon): the job waits with
       // its backoff, bounded by its attempts, the reason visible on the job.
       if (!outcome.ok && outcome.retry) throw new Error(`waiting for the contact: ${outcome.skipped}`)

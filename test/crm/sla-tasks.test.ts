@@ -91,4 +91,23 @@ describe('SLA tasks (fault 4)', () => {
     await expect.poll(() => job.getState(), { timeout: 15_000 }).toBe('completed')
     expect(tasksOn(c.id)).toBe(1)
   })
+
+  it('a timeout after HubSpot created the task creates no second one (found by our marker)', async () => {
+    const c = f.hs.addContact({ properties: { phone: '+4915175000004' } })
+    f.hs.failNext({
+      status: 'timeout',
+      applied: true,
+      path: '/crm/v3/objects/tasks',
+      method: 'POST',
+      delayMs: 50,
+    })
+    const job = await runTask('4915175000004')
+    await expect.poll(() => job.getState(), { timeout: 15_000 }).toBe('completed')
+    expect((await f.services.queues.crmTasks.getJob(job.id!))?.attemptsMade).toBeGreaterThan(0)
+    expect(tasksOn(c.id)).toBe(1)
+    expect((await f.services.queues.crmTasks.getJob(job.id!))?.returnvalue).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining('created by an earlier try'),
+    })
+  })
 })

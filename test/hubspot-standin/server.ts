@@ -17,7 +17,8 @@ export type { WebhookEvent, WebhookTarget } from './webhooks.js'
  * What it models, and where the model comes from:
  * - contacts: `batch/update` (<= 100 inputs, 207 with one OBJECT_NOT_FOUND error listing the unknown ids,
  *   the rest applied; duplicate ids and invalid property values fail the whole batch with 400), `search`
- *   (EQ/NEQ/IN/NOT_IN/HAS_PROPERTY/NOT_HAS_PROPERTY, AND inside a filter group, OR across groups),
+ *   (EQ/NEQ/IN/NOT_IN/HAS_PROPERTY/NOT_HAS_PROPERTY/CONTAINS_TOKEN, AND inside a filter group, OR across
+ *   groups; tasks too, read live),
  *   `GET`/`PATCH /crm/v3/objects/contacts/{id}`;
  * - owners (`GET /crm/v3/owners/`, paged with `after`), contact/task properties and property groups
  *   (create answers 409 when the name exists), tasks with associations (204 = task -> contact);
@@ -1070,12 +1071,21 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
         return has
       case 'NOT_HAS_PROPERTY':
         return !has
+      // Search guide: CONTAINS_TOKEN matches a whole word (token) of a text value.
+      case 'CONTAINS_TOKEN':
+        return (
+          has &&
+          String(actual)
+            .toLowerCase()
+            .split(/[^a-z0-9]+/)
+            .includes(norm(filter.value))
+        )
       default:
         return `The stand-in does not implement the ${operator || '(missing)'} operator`
     }
   }
 
-  function searchContacts(body: unknown): Reply {
+  function searchContacts(body: unknown, type: ObjectType = 'contacts'): Reply {
     const request = isRecord(body) ? body : {}
     const filterGroups = Array.isArray(request.filterGroups) ? request.filterGroups.filter(isRecord) : []
     if (filterGroups.length > MAX_FILTER_GROUPS) {
@@ -1111,10 +1121,11 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     const requested = Array.isArray(request.properties) ? request.properties.map(String) : undefined
 
     const hits: StandInObject[] = []
-    const all = [...contacts.values()].sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id))
+    const objects: StandInObject[] = type === 'tasks' ? tasks : [...contacts.values()]
+    const all = [...objects].sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id))
     for (const live of all) {
-      // Search reads the index, which lags the record (search guide).
-      const seen = indexed(live.id)
+      // Search reads the index, which lags the record (search guide); tasks are searched live here.
+      const seen = type === 'tasks' ? live.properties : indexed(live.id)
       if (!seen) continue
       const contact: StandInObject = { ...live, properties: seen }
       if (groupsOfFilters.length === 0) {
@@ -1403,6 +1414,9 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       if (method === 'GET') return getContact(id, q)
       if (method === 'PATCH') return patchContact(id, q, body)
       return notAllowed(method, path)
+    }
+    if (path === '/crm/v3/objects/tasks/search') {
+      return method === 'POST' ? searchContacts(body, 'tasks') : notAllowed(method, path)
     }
     if (path === '/crm/v3/objects/tasks') {
       return method === 'POST' ? createTask(body) : notAllowed(method, path)

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Client } from '@hubspot/api-client'
 import type { Redis } from 'ioredis'
 import { DateTime } from 'luxon'
@@ -558,6 +559,24 @@ export class HubSpotCrm implements CrmPort {
   }
 
   private async createTaskOn(contactId: string, input: CrmTaskInput): Promise<CrmOutcome> {
+    // HubSpot has no idempotency key: the task carries a token of ours, and a retry (whose earlier
+    // try may have been created with its answer lost) looks for it first.
+    const marker = input.ref ? taskMarker(input.ref) : undefined
+    if (marker && (input.earlierTries ?? 0) > 0) {
+      await this.deps.budget.acquire('search')
+      const found = await this.deps.client.crm.objects.tasks.searchApi.doSearch({
+        filterGroups: [
+          { filters: [{ propertyName: 'hs_task_body', operator: 'CONTAINS_TOKEN' as never, value: marker }] },
+        ],
+        properties: ['hs_task_subject'],
+        limit: 1,
+        after: '0',
+        sorts: [],
+      })
+      const earlier = found.results[0]
+      if (earlier)
+        return { ok: true, detail: `task ${earlier.id} on contact ${contactId} (created by an earlier try)` }
+    }
     const wanted = input.assigneeUserId
       ? this.deps.rules().users.get(input.assigneeUserId)?.hubspotOwnerId
       : undefined
@@ -569,6 +588,7 @@ export class HubSpotCrm implements CrmPort {
         hs_task_priority: input.priority,
         hs_task_status: 'NOT_STARTED',
         hs_timestamp: new Date(input.dueAt).toISOString(),
+        ...(marker ? { hs_task_body: `Created by Tickbridge (reference ${marker})` } : {}),
         ...(owner ? { hubspot_owner_id: owner } : {}),
       },
       associations: [
@@ -583,6 +603,11 @@ export class HubSpotCrm implements CrmPort {
       detail: `task ${task.id} on contact ${contactId}${owner ? ` for owner ${owner}` : ''}`,
     }
   }
+}
+
+/** One word (HubSpot's CONTAINS_TOKEN matches whole words) that names an SLA action's task. */
+export function taskMarker(ref: string): string {
+  return `tickbridge${createHash('sha256').update(ref).digest('hex').slice(0, 20)}`
 }
 
 function ignoreConflict(err: unknown): void {
