@@ -94,8 +94,13 @@ export const CONTACT_PROPERTIES = [
   },
 ] as const
 
-/** Phones per search: 5 filter groups (HubSpot's maximum) with IN lists of this many values. */
+/** Phones per search at most: 5 filter groups (HubSpot's maximum) with IN lists of this many values. */
 const PHONES_PER_SEARCH = 25
+/**
+ * HubSpot's search body is limited to 3,000 characters (search guide, "Limitations"); a search is sized
+ * by its encoded length, with room for the longest `after` of its pages.
+ */
+export const SEARCH_BODY_LIMIT = 3000 - 8
 /** A write's echo may carry an `occurredAt` slightly before our clock's idea of the write. */
 const ECHO_SKEW_MS = 60_000
 /**
@@ -307,8 +312,7 @@ export class HubSpotCrm implements CrmPort {
       if (c === undefined || (c === null && searchAgain.has(p))) todo.push(p)
       else out.set(p, c === null ? null : { id: c })
     }
-    for (let i = 0; i < todo.length; i += PHONES_PER_SEARCH) {
-      const chunk = todo.slice(i, i + PHONES_PER_SEARCH)
+    for (const chunk of searchChunks(todo)) {
       const found = await this.search(chunk, defaultRegion)
       const hits: Array<[string, string]> = []
       for (const p of chunk) {
@@ -352,28 +356,11 @@ export class HubSpotCrm implements CrmPort {
 
   private async search(phones: string[], defaultRegion?: string): Promise<Map<string, ContactMatch>> {
     const { client, budget } = this.deps
-    const e164 = phones.map((p) => `+${p}`)
-    const national = [...new Set(phones.map((p) => nationalDigits(p) ?? p))]
-    const inFilter = (propertyName: string, values: string[]) => ({
-      filters: [{ propertyName, operator: 'IN' as never, values }],
-    })
     const found = new Map<string, ContactMatch>()
     let after: string | undefined = '0'
     for (let page = 0; page < 5 && after !== undefined; page++) {
       await budget.acquire('search')
-      const res = await client.crm.contacts.searchApi.doSearch({
-        filterGroups: [
-          inFilter('hs_searchable_calculated_phone_number', national),
-          inFilter('hs_searchable_calculated_mobile_number', national),
-          inFilter('hs_whatsapp_phone_number', e164),
-          inFilter('phone', e164),
-          inFilter('mobilephone', e164),
-        ],
-        properties: LOOKUP_PROPERTIES,
-        limit: 200,
-        after,
-        sorts: [],
-      })
+      const res = await client.crm.contacts.searchApi.doSearch(phoneSearch(phones, after) as never)
       for (const c of res.results) {
         for (const p of phones) {
           if (!found.has(p) && storedNumberMatches(c.properties, p, defaultRegion))
@@ -603,6 +590,49 @@ export class HubSpotCrm implements CrmPort {
       detail: `task ${task.id} on contact ${contactId}${owner ? ` for owner ${owner}` : ''}`,
     }
   }
+}
+
+/**
+ * The search for a few numbers: both searchable numbers (national digits) and the WhatsApp number and
+ * phone/mobile as E.164, one IN filter per group (5 groups, HubSpot's maximum of filter groups).
+ */
+export function phoneSearch(phones: string[], after = '0') {
+  const e164 = phones.map((p) => `+${p}`)
+  const national = [...new Set(phones.map((p) => nationalDigits(p) ?? p))]
+  const inFilter = (propertyName: string, values: string[]) => ({
+    filters: [{ propertyName, operator: 'IN', values }],
+  })
+  return {
+    filterGroups: [
+      inFilter('hs_searchable_calculated_phone_number', national),
+      inFilter('hs_searchable_calculated_mobile_number', national),
+      inFilter('hs_whatsapp_phone_number', e164),
+      inFilter('phone', e164),
+      inFilter('mobilephone', e164),
+    ],
+    properties: LOOKUP_PROPERTIES,
+    limit: 200,
+    after,
+    sorts: [],
+  }
+}
+
+/** Numbers in searches of at most 25 whose encoded body stays within HubSpot's 3,000 characters. */
+export function searchChunks(phones: string[]): string[][] {
+  const chunks: string[][] = []
+  let chunk: string[] = []
+  for (const p of phones) {
+    const next = [...chunk, p]
+    if (
+      chunk.length > 0 &&
+      (next.length > PHONES_PER_SEARCH || JSON.stringify(phoneSearch(next)).length > SEARCH_BODY_LIMIT)
+    ) {
+      chunks.push(chunk)
+      chunk = [p]
+    } else chunk = next
+  }
+  if (chunk.length > 0) chunks.push(chunk)
+  return chunks
 }
 
 /** One word (HubSpot's CONTAINS_TOKEN matches whole words) that names an SLA action's task. */
