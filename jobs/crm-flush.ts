@@ -4,8 +4,10 @@ import type { Clock } from '../src/clock.js'
 import type { CrmDirtySet } from '../src/crm/crm-sync.js'
 import type { HubSpotBudget } from '../src/crm/hubspot/budget.js'
 import { classifyHubSpotError } from '../src/crm/hubspot/errors.js'
-import type { HubSpotCrm } from '../src/crm/hubspot/hubspot-crm.js'
+import type { ContactMatch, HubSpotCrm } from '../src/crm/hubspot/hubspot-crm.js'
+import { applyFromHubSpot } from '../src/crm/origin.js'
 import type { UnmatchedChats } from '../src/crm/unmatched.js'
+import type { InboxEventInput } from '../src/domain/events.js'
 import { phoneOf } from '../src/domain/jid.js'
 import type { Chat } from '../src/inbox/chat.js'
 import type { InboxStore } from '../src/inbox/store.js'
@@ -36,6 +38,8 @@ export interface CrmFlushDeps {
   metrics: Metrics
   log: Logger
   unmatched: UnmatchedChats
+  /** Inbox changes the flush itself makes (a chat following the owner HubSpot holds). */
+  ingest: (event: InboxEventInput) => Promise<unknown>
 }
 
 export function crmFlushProcessor(deps: CrmFlushDeps) {
@@ -62,6 +66,8 @@ interface Entry {
   members: string[]
   /** Chats whose Tickbridge-made owner change this write carries. */
   ownerMembers: string[]
+  /** Chats whose contact HubSpot holds without an owner: their owner fills it (`fillEmptyOwner`). */
+  fillMembers: string[]
   /** The owner (HubSpot id) of each chat flushed, by member: '' = unassigned, undefined = no HubSpot id. */
   chatOwners: Map<string, string | undefined>
   resetNoReply: boolean
@@ -92,15 +98,19 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
   }
   await dirty.done(settled)
   const pending = located.map((l) => l.c.member)
-  let contacts: Map<string, string | null>
+  let contacts: Map<string, ContactMatch | null>
   try {
     // One lookup per default region, each a few searches for all the new numbers at once.
     contacts = new Map()
     const byRegion = new Map<string | undefined, string[]>()
     for (const l of located) byRegion.set(l.region, [...(byRegion.get(l.region) ?? []), l.phone])
+    // An unmatched chat's retry searches again: its backoff paces it, and a cached miss (10 minutes)
+    // would hide a contact created a moment before the customer wrote until long after search shows it.
+    const retried = await deps.unmatched.which(pending)
+    const searchAgain = new Set(located.filter((l) => retried.has(l.c.member)).map((l) => l.phone))
     for (const [region, phones] of byRegion) {
-      const found = await deps.hubspot.contactsByPhones(phones, region)
-      for (const [p, id] of found) contacts.set(`${region ?? ''}|${p}`, id)
+      const found = await deps.hubspot.lookupContacts(phones, region, searchAgain)
+      for (const [p, m] of found) contacts.set(`${region ?? ''}|${p}`, m)
     }
   } catch (err) {
     return handleFailure(deps, pending, err, 'search')
@@ -109,7 +119,8 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
   const inputs = new Map<string, Entry>()
   const matched: string[] = []
   for (const l of located) {
-    let contactId = contacts.get(`${l.region ?? ''}|${l.phone}`) ?? null
+    const match = contacts.get(`${l.region ?? ''}|${l.phone}`) ?? null
+    let contactId = match?.id ?? null
     const org = deps.hubspot.hubspotOf(l.c.sessionId)
     if (!contactId && org?.createContacts) {
       try {
@@ -137,18 +148,21 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
       continue
     }
     matched.push(l.c.member)
-    await deps.hubspot.linkChat(contactId, l.c.sessionId, l.chat.jid)
+    const linkedNow = await deps.hubspot.linkChat(contactId, l.c.sessionId, l.chat.jid)
+    const read = await ownerAtMatch(deps, l.c.member, l.chat, contactId, match?.owner, linkedNow)
+    const chat = read.chat
     const entry = inputs.get(contactId)
     // Two chats of one contact in one batch: both computed the same combined values; one write.
-    const properties = await contactProperties(deps, contactId, l.c.sessionId, l.chat)
+    const properties = await contactProperties(deps, contactId, l.c.sessionId, chat)
     inputs.set(contactId, {
       contactId,
       properties,
       members: [...(entry?.members ?? []), l.c.member],
       ownerMembers: entry?.ownerMembers ?? [],
+      fillMembers: [...(entry?.fillMembers ?? []), ...(read.fill ? [l.c.member] : [])],
       chatOwners: new Map([
         ...(entry?.chatOwners ?? []),
-        [l.c.member, l.chat.owner === null ? '' : ownerIdOf(deps, l.chat)],
+        [l.c.member, chat.owner === null ? '' : ownerIdOf(deps, chat)],
       ]),
       resetNoReply: false,
     })
@@ -157,6 +171,42 @@ async function flushBatch(deps: CrmFlushDeps, claimed: Claimed): Promise<Outcome
   if (inputs.size === 0) return { written: 0, calls: 0, stop: false }
   await decideOwnersAndFlags(deps, [...inputs.values()])
   return send(deps, [...inputs.values()])
+}
+
+/**
+ * With `owner: hubspot`, the owner HubSpot holds is read when a chat is matched (a search just read it,
+ * or a chat is newly linked to a contact whose owner we saw within a day): the chat moves to the rules
+ * user with that `hubspotOwnerId` (none = unassigned, logged once), unless Tickbridge changed the chat's
+ * owner since the last write (that change is written instead). A contact HubSpot holds without an owner
+ * (read by this search) gets the chat's owner written, unless `fillEmptyOwner: false`.
+ */
+async function ownerAtMatch(
+  deps: CrmFlushDeps,
+  member: string,
+  chat: Chat,
+  contactId: string,
+  searched: string | undefined,
+  linkedNow: boolean,
+): Promise<{ chat: Chat; fill: boolean }> {
+  const sid = member.split('|')[0]!
+  const settings = deps.hubspot.hubspotOf(sid)
+  if ((settings?.owner ?? 'hubspot') !== 'hubspot') return { chat, fill: false }
+  const held = searched ?? (linkedNow ? await deps.hubspot.knownOwner(contactId) : undefined)
+  if (held === undefined) return { chat, fill: false }
+  if ((await deps.dirty.ownerChanged([member])).size > 0) return { chat, fill: false }
+  if (held === '') return { chat, fill: searched === '' && settings?.fillEmptyOwner !== false }
+  const rules = deps.rules()
+  const org = rules.sessions.get(sid)?.org
+  const user = [...rules.users.values()].find((u) => u.org === org && u.hubspotOwnerId === held)
+  if (!user) await deps.hubspot.logUnknownOwnerOnce(held, { contactId, org })
+  const owner = user?.id ?? null
+  if (chat.owner === owner) return { chat, fill: false }
+  await applyFromHubSpot(() => deps.ingest({ type: 'chat.owner', sessionId: sid, chatJid: chat.jid, owner }))
+  deps.log.info(
+    { contactId, chat: member, owner, hubspotOwnerId: held },
+    'HubSpot names the contact’s owner: the chat follows',
+  )
+  return { chat: (await deps.inbox.getChat(sid, chat.jid)) ?? chat, fill: false }
 }
 
 /**
@@ -172,12 +222,16 @@ async function decideOwnersAndFlags(deps: CrmFlushDeps, entries: Entry[]): Promi
     const sid = e.members[0]!.split('|')[0]!
     const direction = deps.hubspot.hubspotOf(sid)?.owner ?? 'hubspot'
     const flagged = e.members.filter((m) => changed.has(m))
-    // HubSpot as the source of truth: only the owner Tickbridge just set (that chat's own owner).
+    // HubSpot as the source of truth: only the owner Tickbridge just set (that chat's own owner), or
+    // the chat's owner into a contact HubSpot holds without one (never over an owner HubSpot holds).
+    const fill = direction === 'hubspot' && flagged.length === 0 && e.fillMembers.length > 0
     const owner =
       direction === 'hubspot' && flagged.length > 0
         ? e.chatOwners.get(flagged.at(-1)!)
-        : e.properties.hubspot_owner_id
-    const write = direction === 'tickbridge' || (direction === 'hubspot' && flagged.length > 0)
+        : fill
+          ? e.chatOwners.get(e.fillMembers.at(-1)!) || undefined
+          : e.properties.hubspot_owner_id
+    const write = direction === 'tickbridge' || (direction === 'hubspot' && (flagged.length > 0 || fill))
     // '' = Tickbridge unassigned the chat: HubSpot's owner is cleared too.
     if (write && owner !== undefined && (owner === '' || deps.hubspot.ownerKnown(owner)))
       e.properties.hubspot_owner_id = owner
@@ -209,6 +263,8 @@ async function send(deps: CrmFlushDeps, entries: Entry[]): Promise<Outcome> {
     return handleFailure(deps, members, err, 'batch_update')
   }
   let res: { errors?: Array<{ category?: string; message?: string; context?: { ids?: string[] } }> }
+  // Our write's time is taken before the request: HubSpot's echo can occur before the answer arrives.
+  const at = deps.clock.now()
   try {
     res = (await deps.client.crm.contacts.batchApi.update({
       inputs: entries.map((e) => ({ id: e.contactId, properties: e.properties })),
@@ -272,7 +328,6 @@ async function send(deps: CrmFlushDeps, entries: Entry[]): Promise<Outcome> {
     }
   }
   const ok = entries.filter((e) => !failed.has(e.contactId))
-  const at = deps.clock.now()
   await deps.hubspot.recordWrites(
     ok.map((e) => [e.contactId, e.properties]),
     at,

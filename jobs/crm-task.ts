@@ -12,9 +12,11 @@ import type { catalog, Processor } from './catalog.js'
  * (or during the daily pause) the job is moved back to delayed, due when the budget allows, so it holds
  * no worker slot and shutdown never waits on it. A DAILY 429 pauses the shared budget until HubSpot's
  * reset and delays the job until then. 429s, 423 Locked, 477, 5xx and timeouts are retried with backoff
- * (BullMQ attempts); a 4xx HubSpot refuses fails the job at once with HubSpot's message as the reason.
- * HubSpot has no idempotency key for creates: a worker killed after HubSpot answered but before the job
- * completed creates the task again when the job is retried (rare; at-least-once).
+ * (BullMQ attempts), and so are 401/403 (a token or scope an admin fixes) and a contact that does not
+ * exist yet (bounded by the job's attempts, the reason on the job); another 4xx HubSpot refuses fails
+ * the job at once with HubSpot's message as the reason.
+ * HubSpot has no idempotency key for creates: each task carries a token of its job's id, and a retry
+ * looks for it before creating (a timeout whose create HubSpot carried out creates no second task).
  */
 export function crmTaskProcessor(deps: {
   crm: CrmPort
@@ -31,7 +33,14 @@ export function crmTaskProcessor(deps: {
       throw new DelayedError()
     }
     try {
-      const outcome = await deps.crm.createTask(input)
+      const outcome = await deps.crm.createTask({
+        ...input,
+        ...(job.id ? { ref: job.id } : {}),
+        earlierTries: job.attemptsMade,
+      })
+      // No contact yet (HubSpot's search lags, the contact may be created soon): the job waits with
+      // its backoff, bounded by its attempts, the reason visible on the job.
+      if (!outcome.ok && outcome.retry) throw new Error(`waiting for the contact: ${outcome.skipped}`)
       if (!outcome.ok)
         deps.log.info({ jobId: job.id, chat: input.chatJid, skipped: outcome.skipped }, 'CRM task skipped')
       return outcome
@@ -44,6 +53,15 @@ export function crmTaskProcessor(deps: {
         const reset = await deps.dailyReset()
         await deps.budget.pauseUntil(reset.at)
         return delay(reset.at, `HubSpot daily limit reached (reset from ${reset.source})`)
+      }
+      // 401/403 (a rotated token, a missing scope) can succeed once an admin fixes it: retried like the
+      // flusher retries them. Other refusals (a bad value) cannot.
+      if (f.kind === 'fatal' && (f.status === 401 || f.status === 403)) {
+        deps.log.error(
+          { jobId: job.id, status: f.status, ...(f.missingScopes ? { missingScopes: f.missingScopes } : {}) },
+          `HubSpot refused the task (${f.status}): retrying with backoff`,
+        )
+        throw err
       }
       if (f.kind === 'fatal' || f.kind === 'invalid')
         throw new UnrecoverableError(`HubSpot refused the task (${f.status}): ${f.message}`)

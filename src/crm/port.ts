@@ -12,9 +12,14 @@ export interface CrmTaskInput {
   subject: string
   priority: 'LOW' | 'MEDIUM' | 'HIGH'
   dueAt: number
+  /** A stable reference of this task (the job's id): a retry finds the task an earlier try created. */
+  ref?: string
+  /** How many earlier tries may have created it already (their answer lost). */
+  earlierTries?: number
 }
 
-export type CrmOutcome = { ok: true; detail: string } | { ok: false; skipped: string }
+/** `retry`: not possible yet (no contact has the number yet): the task job tries again later, bounded. */
+export type CrmOutcome = { ok: true; detail: string } | { ok: false; skipped: string; retry?: true }
 
 export interface CrmPort {
   readonly enabled: boolean

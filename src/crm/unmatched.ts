@@ -60,6 +60,13 @@ export class UnmatchedChats {
     if (members.length) await this.redis.hdel(this.key, ...members)
   }
 
+  /** Which of these chats are waiting for a contact (their flush is a retry). */
+  async which(members: string[]): Promise<Set<string>> {
+    if (members.length === 0) return new Set()
+    const flags = await this.redis.hmget(this.key, ...members)
+    return new Set(members.filter((_, i) => flags[i] !== null))
+  }
+
   async get(member: string): Promise<UnmatchedChat | null> {
     const raw = await this.redis.hget(this.key, member)
     return raw ? (JSON.parse(raw) as UnmatchedChat) : null

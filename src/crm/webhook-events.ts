@@ -13,6 +13,7 @@ import type { UnmatchedChats } from './unmatched.js'
 /** One event of a HubSpot webhook batch (Webhooks API, "Webhook payloads"), as far as we use it. */
 export interface HubSpotEvent {
   eventId?: number | string
+  portalId?: number
   subscriptionType: string
   objectId: string
   propertyName?: string
@@ -42,11 +43,12 @@ return 1
 
 const PHONE_PROPERTIES = new Set(['phone', 'mobilephone', 'hs_whatsapp_phone_number', 'country'])
 
-type Outcome = 'applied' | 'echo' | 'duplicate' | 'stale' | 'ignored'
+type Outcome = 'applied' | 'echo' | 'duplicate' | 'stale' | 'ignored' | 'other_portal'
 
 /**
  * Applies HubSpot's webhook events. HubSpot delivers at least once (retries carry `attemptNumber`) and
- * not in order: each `eventId` is applied once, and per object and property an event older
+ * not in order: each event (portal, id, type, object, property, time) is applied once, events of
+ * another portal are refused, and per object and property an event older
  * (`occurredAt`) than one already applied is dropped. Our own writes come back as property changes:
  * an echo changes nothing. Creation, phone changes, merges and deletions invalidate the phone cache
  * and send waiting (unmatched) chats to be looked up again.
@@ -74,8 +76,14 @@ export class HubSpotEvents {
     // In one batch, apply in occurrence order (HubSpot does not keep it).
     const sorted = [...events].sort((a, b) => (a.occurredAt ?? 0) - (b.occurredAt ?? 0))
     const outcomes: Outcome[] = []
+    // Our portal (the token's account): an app's secret signs the events of every portal it is installed
+    // in, so a signed event of another portal is refused. Unknown (HubSpot not answering): applied.
+    const portal = sorted.some((e) => e.portalId !== undefined) ? await this.deps.crm.portalId() : null
     for (const e of sorted) {
-      const outcome = await this.applyOnce(e)
+      const foreign = portal !== null && e.portalId !== undefined && e.portalId !== portal
+      if (foreign)
+        this.deps.log.warn({ portalId: e.portalId, ours: portal }, 'HubSpot event of another portal refused')
+      const outcome = foreign ? 'other_portal' : await this.applyOnce(e)
       this.deps.metrics.crmWebhookEvents.inc({ type: e.subscriptionType, outcome })
       outcomes.push(outcome)
     }
@@ -84,7 +92,11 @@ export class HubSpotEvents {
 
   private async applyOnce(e: HubSpotEvent): Promise<Outcome> {
     const { redis, keys } = this.deps
-    const idKey = e.eventId === undefined ? null : keys.global(`crm:hook-event:${e.eventId}`)
+    // HubSpot does not promise unique event ids (webhooks guide): an event is its portal, id, type,
+    // object, property and time together.
+    const identity = [e.portalId, e.eventId, e.subscriptionType, e.objectId, e.propertyName, e.occurredAt]
+    const idKey =
+      e.eventId === undefined ? null : keys.global(`crm:hook-event:${identity.map((v) => v ?? '').join(':')}`)
     if (idKey && (await redis.set(idKey, '1', 'EX', EVENT_ID_TTL_S, 'NX')) === null) return 'duplicate'
     try {
       return await this.apply(e)
@@ -142,6 +154,7 @@ export class HubSpotEvents {
       ...(e.changeSource ? { changeSource: e.changeSource } : {}),
     })
     if (echo) return 'echo'
+    if (name === 'hubspot_owner_id') await crm.rememberOwners([[e.objectId, value]])
     const chats = await crm.chatsOf(e.objectId)
     let applied = false
     for (const chat of chats) {
@@ -152,6 +165,7 @@ export class HubSpotEvents {
         const rules = this.deps.rules()
         const org = rules.sessions.get(chat.sessionId)?.org
         const user = [...rules.users.values()].find((u) => u.org === org && u.hubspotOwnerId === value)
+        if (!user && value) await crm.logUnknownOwnerOnce(value, { contactId: e.objectId, org })
         await applyFromHubSpot(() =>
           this.deps.ingestor.ingest({
             type: 'chat.owner',

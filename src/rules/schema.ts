@@ -101,7 +101,8 @@ const calendarSchema = z.strictObject({
  * `hubspot_owner_id` only when Tickbridge itself changed the chat's owner; `tickbridge` = every sync
  * writes the chat's owner and HubSpot's owner changes are ignored; `off` = neither direction.
  * `defaultRegion` reads numbers stored without a country code (a contact's own country wins).
- * `createContacts` creates a contact for a chat no contact matches.
+ * `createContacts` creates a contact for a chat no contact matches. `fillEmptyOwner` (with `owner:
+ * hubspot`): a contact HubSpot holds without an owner gets the chat's owner written.
  */
 const orgHubSpotSchema = z.strictObject({
   timeZone: timeZoneSchema.default('UTC'),
@@ -113,6 +114,7 @@ const orgHubSpotSchema = z.strictObject({
     })
     .optional(),
   createContacts: z.boolean().default(false),
+  fillEmptyOwner: z.boolean().default(true),
 })
 
 const orgSchema = z.strictObject({

@@ -4,6 +4,8 @@ import { CRM_FLUSH_SCHEDULER, catalog, globalRunner, task, taskList } from '../.
 import { crmFlushProcessor } from '../../jobs/crm-flush.js'
 import { crmTaskProcessor } from '../../jobs/crm-task.js'
 import type { Clock } from '../clock.js'
+import { classifyHubSpotError } from '../crm/hubspot/errors.js'
+import type { HubSpotCrm } from '../crm/hubspot/hubspot-crm.js'
 import { GLOBAL_QUEUES, STALLED_JOB_RECOVERY } from '../queues.js'
 import { duplicateRedis } from '../redis.js'
 import type { Services } from '../services.js'
@@ -25,19 +27,7 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
   const stopping = new AbortController()
   let ready = false
   void (async () => {
-    try {
-      const { created } = await h.crm.ensureProperties(stopping.signal)
-      log.info(
-        { created },
-        created.length
-          ? 'HubSpot: created or updated contact properties'
-          : 'HubSpot: contact properties present',
-      )
-    } catch (err) {
-      if (stopping.signal.aborted) return
-      // Not fatal: writes fail visibly until the token gets the crm.schemas scope; counters keep working.
-      log.error({ err: (err as Error).message }, 'HubSpot: could not check or create the contact properties')
-    }
+    if (!(await setUpProperties(h.crm, log, stopping.signal))) return
     await checkOwners(s, log, stopping.signal)
     ready = !stopping.signal.aborted
   })()
@@ -101,6 +91,59 @@ export async function startCrmWorker(s: Services): Promise<{ close(): Promise<vo
   }
 }
 
+/** Backoff between property-setup attempts: 5 s doubling, at most 5 minutes. */
+export const SETUP_RETRY_MS = (attempt: number) => Math.min(5000 * 2 ** attempt, 300_000)
+
+/**
+ * The contact properties must exist before any write (a `batch/update` naming an unknown property is a
+ * 400 for the whole batch): tried until it succeeds, with backoff, while the flusher writes nothing. A
+ * 403 names the scope the token lacks. False when stopped first.
+ */
+export async function setUpProperties(
+  crm: Pick<HubSpotCrm, 'ensureProperties'>,
+  log: Logger,
+  signal: AbortSignal,
+  sleep: (ms: number, signal: AbortSignal) => Promise<void> = abortableSleep,
+): Promise<boolean> {
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      const { created } = await crm.ensureProperties(signal)
+      log.info(
+        { created },
+        created.length
+          ? 'HubSpot: created or updated contact properties'
+          : 'HubSpot: contact properties present',
+      )
+      return true
+    } catch (err) {
+      if (signal.aborted) return false
+      const f = classifyHubSpotError(err)
+      const retryInMs = SETUP_RETRY_MS(attempt)
+      const scopes = f.kind === 'fatal' ? f.missingScopes : undefined
+      log.error(
+        { err: (err as Error).message, retryInMs, ...(scopes ? { missingScopes: scopes } : {}) },
+        scopes
+          ? `HubSpot: the token lacks the scope ${scopes.join(', ')}: contact properties not set up, CRM sync waits (retrying)`
+          : 'HubSpot: could not check or create the contact properties: CRM sync waits (retrying)',
+      )
+      await sleep(retryInMs, signal)
+    }
+  }
+  return false
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms)
+    function done() {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
 /** Every `hubspotOwnerId` of the rules must be a HubSpot owner; each one that is not is a clear rules problem. */
 export async function checkOwners(s: Services, log: Logger, signal?: AbortSignal) {
   try {
@@ -132,5 +175,6 @@ export function crmFlush(s: Services, log: Logger = s.log, clock: Clock = s.cloc
     metrics: s.metrics,
     log,
     unmatched: h.unmatched,
+    ingest: (event) => s.ingestor.ingest(event),
   })
 }

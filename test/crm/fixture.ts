@@ -24,7 +24,12 @@ export async function crmFixture(
 ) {
   // The stand-in shares the app's manual clock (search lag, webhook timestamps) unless told otherwise.
   let now: () => number = Date.now
-  const hs: HubSpotStandIn = await startHubSpotStandIn({ clock: () => now(), ...opts.standIn })
+  // HubSpot's search lags writes by seconds (search guide): every CRM test runs with at least 1 s of it.
+  const hs: HubSpotStandIn = await startHubSpotStandIn({
+    clock: () => now(),
+    searchLagMs: 1000,
+    ...opts.standIn,
+  })
   if (opts.owners !== false) {
     hs.addOwner({ id: '9001', email: 'anna@example.com', firstName: 'Anna' })
     hs.addOwner({ id: '9002', email: 'dora@example.com', firstName: 'Dora' })

@@ -18,7 +18,7 @@ const APP_SECRET = 'hubspot-app-secret-test'
 
 beforeAll(async () => {
   // The portal's own time zone: HubSpot's daily limit resets at its midnight.
-  hs = await startHubSpotStandIn({ timeZone: 'Europe/Berlin' })
+  hs = await startHubSpotStandIn({ timeZone: 'Europe/Berlin', searchLagMs: 1000 })
   hs.addOwner({ id: '9001', email: 'anna@example.com', firstName: 'Anna', lastName: 'A' })
   hs.addOwner({ id: '9002', email: 'dora@example.com', firstName: 'Dora', lastName: 'D' })
   const rules = join(await mkdtemp(join(tmpdir(), 'tb-crm-')), 'rules.yaml')

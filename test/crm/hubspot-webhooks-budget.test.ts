@@ -18,7 +18,7 @@ const CHAT = '4915100000001@s.whatsapp.net'
 let contactId = ''
 
 beforeAll(async () => {
-  hs = await startHubSpotStandIn()
+  hs = await startHubSpotStandIn({ searchLagMs: 1000 })
   hs.addOwner({ id: '9001', email: 'anna@example.com' })
   hs.addOwner({ id: '9002', email: 'dora@example.com' })
   const rules = join(await mkdtemp(join(tmpdir(), 'tb-crm-hooks-')), 'rules.yaml')

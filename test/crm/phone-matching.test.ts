@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HubSpotBudget } from '../../src/crm/hubspot/budget.js'
 import { crmFixture, RULES } from './fixture.js'
+import { FORMATS } from './phone-formats.js'
 
 /** Issue 15, faults 2.1 and 2.10: every customer's contact found, however the number was typed. */
 let f: Awaited<ReturnType<typeof crmFixture>>
@@ -15,7 +16,6 @@ afterAll(async () => {
   await f.cleanup()
 })
 
-const searches = () => f.hs.callsTo('/crm/v3/objects/contacts/search').length
 /** Searches that asked for `digits` (as E.164). */
 const searchesFor = (digits: string) =>
   f.hs.callsTo('/crm/v3/objects/contacts/search').filter((r) => JSON.stringify(r.body).includes(`+${digits}`))
@@ -33,20 +33,6 @@ const flushUntil = <T>(check: () => Promise<T>) =>
     },
     { timeout: 10_000, interval: 200 },
   )
-
-/** Ten ways a user types the German mobile number 0151 <8 digits>. */
-const FORMATS: Array<(n: string) => Record<string, string>> = [
-  (n) => ({ phone: `0151 ${n.slice(0, 4)} ${n.slice(4)}` }), // local, spaces
-  (n) => ({ phone: `0151${n}` }), // national, no spaces
-  (n) => ({ phone: `+49151${n}` }), // E.164
-  (n) => ({ phone: `+49 151 ${n.slice(0, 4)} ${n.slice(4)}` }), // E.164 with spaces
-  (n) => ({ phone: `+49 (0) 151 ${n}` }), // with the trunk 0 in brackets
-  (n) => ({ phone: `(0151) ${n.slice(0, 4)} ${n.slice(4)}` }), // brackets around the area code
-  (n) => ({ phone: `0049 151 ${n}` }), // international prefix 00
-  (n) => ({ phone: `0151-${n.slice(0, 4)}-${n.slice(4)}` }), // dashes
-  (n) => ({ phone: `+49-151-${n.slice(0, 4)}-${n.slice(4)}` }), // E.164 with dashes
-  (n) => ({ mobilephone: `0151 ${n}` }), // mobile field only
-]
 
 describe('phone matching (2.1)', () => {
   it('counters for 200 contacts stored in 10 phone formats: every one is matched', async () => {
@@ -85,10 +71,14 @@ describe('lookups (2.10)', () => {
     const phones = Array.from({ length: 40 }, (_, i) => `4915150${String(100_000 + i)}`)
     for (const p of phones) f.hs.addContact({ properties: { phone: `+${p}` } })
     for (const p of phones) await f.customerWrites(p)
-    const before = searches()
+    // Only searches for these numbers count: the unmatched chat of the test before retries its own.
+    const ours = () =>
+      f.hs
+        .callsTo('/crm/v3/objects/contacts/search')
+        .filter((r) => phones.some((p) => JSON.stringify(r.body).includes(`+${p}`))).length
     f.clock.advance(5000)
     expect(await f.settle()).toBe(40)
-    expect(searches() - before).toBeLessThanOrEqual(2)
+    expect(ours()).toBeLessThanOrEqual(2)
   })
 
   it('a cached contact expires after a day even while other numbers keep the cache busy', async () => {

@@ -13,8 +13,7 @@ interface BoardQueue {
   hasWorkers: boolean | null
 }
 const board = async () =>
-  ((await svc.call('GET', '/admin/queues/api/queues', KEYS.operator)).body as { queues: BoardQueue[] })
-    .queues
+  ((await svc.call('GET', '/admin/queues/api/queues', KEYS.operator)).body as { queues: BoardQueue[] }).queues
 const session = (queues: BoardQueue[], sid: string) => queues.find((q) => q.name.endsWith(`{${sid}}-wa`))
 
 describe('the queue dashboard', () => {

@@ -17,7 +17,8 @@ export type { WebhookEvent, WebhookTarget } from './webhooks.js'
  * What it models, and where the model comes from:
  * - contacts: `batch/update` (<= 100 inputs, 207 with one OBJECT_NOT_FOUND error listing the unknown ids,
  *   the rest applied; duplicate ids and invalid property values fail the whole batch with 400), `search`
- *   (EQ/NEQ/IN/NOT_IN/HAS_PROPERTY/NOT_HAS_PROPERTY, AND inside a filter group, OR across groups),
+ *   (EQ/NEQ/IN/NOT_IN/HAS_PROPERTY/NOT_HAS_PROPERTY/CONTAINS_TOKEN, AND inside a filter group, OR across
+ *   groups; tasks too, read live),
  *   `GET`/`PATCH /crm/v3/objects/contacts/{id}`;
  * - owners (`GET /crm/v3/owners/`, paged with `after`), contact/task properties and property groups
  *   (create answers 409 when the name exists), tasks with associations (204 = task -> contact);
@@ -39,9 +40,13 @@ export type { WebhookEvent, WebhookTarget } from './webhooks.js'
  *   Locked ... wait at least 2 seconds before retrying");
  * - faults: `hang` (no answer, no reset), 429 with the three policies' real bodies, 477 Migration in
  *   progress (error-handling guide);
- * - signed v3 webhook batches for property changes (including the echo of our own API writes, with
- *   `changeSource`), creation, merge (a new id) and deletion, retried with `attemptNumber`, out of order
- *   (webhooks.ts);
+ * - signed (v1 and v3) webhook batches for property changes (including the echo of our own API writes,
+ *   with `changeSource`), creation, merge (a new id), deletion, GDPR deletion and restore, retried with
+ *   `attemptNumber` (also when the receiver takes over 5 s), out of order, with event ids that are not
+ *   unique (webhooks.ts);
+ * - the search guide's limits: a 3,000-character body, 5 filter groups of at most 6 filters, 18 in all,
+ *   10,000 results per query; the search rate counted per account, not per token;
+ * - 403 MISSING_SCOPES naming `requiredGranularScopes` for a token without a scope (`revokeScopes`);
  * - `GET /account-info/v3/api-usage/daily/private-apps` and `GET /account-info/v3/details` (the daily
  *   reset at midnight in the portal's time zone).
  *
@@ -92,6 +97,8 @@ export interface StandInOptions {
   appId?: number
   /** Contact properties whose changes are sent as webhooks (propertyChange subscriptions). */
   webhookProperties?: string[]
+  /** Real milliseconds a webhook receiver has to answer before the delivery is retried (HubSpot: 5 s). */
+  webhookTimeoutMs?: number
 }
 
 export interface RequestRecord {
@@ -245,6 +252,13 @@ export interface HubSpotStandIn {
   contacts(): StandInObject[]
   /** Remove a contact (later writes to it get OBJECT_NOT_FOUND); sends `contact.deletion`. */
   deleteContact(id: string): boolean
+  /**
+   * GDPR deletion: the contact and its history are gone for good (it cannot be restored); sends
+   * `contact.privacyDeletion` (webhooks guide, contact subscription types).
+   */
+  gdprDeleteContact(id: string): boolean
+  /** Restores a contact deleted (not GDPR-deleted) within 90 days, same id; sends `contact.restore`. */
+  restoreContact(id: string): StandInObject
   /** A contact created in HubSpot's UI (or a form): sends `contact.creation`; search finds it after the lag. */
   createContact(properties: Record<string, string | number | null>, by?: ChangeBy): StandInObject
   /** A change made in HubSpot (a user in the UI, a workflow): sends property-change webhooks. */
@@ -283,6 +297,9 @@ export interface HubSpotStandIn {
     objectType?: 'contacts' | 'tasks',
   ): StandInProperty
 
+  /** The token loses these granular scopes: calls needing one answer 403 naming it. */
+  revokeScopes(scopes: string[]): void
+  grantAllScopes(): void
   /** Queue a fault for the next matching request(s); faults are used in the order queued. */
   failNext(fault: FaultSpec): void
   clearFaults(): void
@@ -316,8 +333,18 @@ const DEFAULT_LIMITS: StandInLimits = {
 
 const MAX_BATCH_INPUTS = 100
 const MAX_SEARCH_LIMIT = 200
+/**
+ * CRM search guide, "Limitations" (https://developers.hubspot.com/docs/guides/api/crm/search#limitations):
+ * up to 5 filterGroups with up to 6 filters each, 18 filters in all (the August 2024 changelog named
+ * 25 and 10; the guide's stricter numbers are modelled); "the request body is limited to 3,000
+ * characters"; "search endpoints are limited to 10,000 total results for any given query. Attempting to
+ * page beyond 10,000 will result in a 400 error".
+ */
 const MAX_FILTER_GROUPS = 5
+const MAX_FILTERS_PER_GROUP = 6
 const MAX_FILTERS = 18
+export const MAX_SEARCH_BODY_CHARS = 3000
+const MAX_SEARCH_RESULTS = 10_000
 const TIMEOUT_HOLD_MS = 30_000
 const OBJECT_TYPES = ['contacts', 'tasks'] as const
 type ObjectType = (typeof OBJECT_TYPES)[number]
@@ -381,8 +408,43 @@ function rateLimitBody(policy: RateLimitPolicy): Json {
   }
 }
 
+/**
+ * A token without a scope the call needs: 403 MISSING_SCOPES naming them in
+ * `errors[].context.requiredGranularScopes` (the body HubSpot answers; scopes guide,
+ * https://developers.hubspot.com/docs/guides/apps/authentication/scopes).
+ */
+export function missingScopesBody(scopes: string[]): Json {
+  return {
+    status: 'error',
+    message:
+      "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+    correlationId: randomUUID(),
+    errors: [
+      {
+        message: 'One or more of the following scopes are required.',
+        context: { requiredGranularScopes: scopes },
+      },
+    ],
+    links: { scopes: 'https://developers.hubspot.com/scopes' },
+    category: 'MISSING_SCOPES',
+  }
+}
+
+/** The granular scope each modelled call needs (scopes guide; tasks are left unscoped here). */
+function requiredScope(method: string, path: string): string | undefined {
+  const write = method !== 'GET'
+  if (path.startsWith('/crm/v3/properties/contacts'))
+    return write ? 'crm.schemas.contacts.write' : 'crm.schemas.contacts.read'
+  if (path === '/crm/v3/objects/contacts/search') return 'crm.objects.contacts.read'
+  if (path.startsWith('/crm/v3/objects/contacts'))
+    return write ? 'crm.objects.contacts.write' : 'crm.objects.contacts.read'
+  if (path.startsWith('/crm/v3/owners')) return 'crm.objects.owners.read'
+  return undefined
+}
+
 function defaultFaultBody(status: number, policy: RateLimitPolicy): unknown {
   if (status === 429) return rateLimitBody(policy)
+  if (status === 403) return missingScopesBody(['crm.objects.contacts.write'])
   if (status === 502 || status === 503) {
     // HubSpot's edge answers gateway errors with an HTML page, not JSON.
     return `<html><head><title>${status}</title></head><body><h1>${status} ${status === 502 ? 'Bad Gateway' : 'Service Unavailable'}</h1></body></html>`
@@ -638,7 +700,7 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       'hs_whatsapp_phone_number',
     ],
   )
-  const outbox = new WebhookOutbox({ portalId, appId }, clock)
+  const outbox = new WebhookOutbox({ portalId, appId }, clock, opts.webhookTimeoutMs)
   /**
    * The search index: what search sees of each contact, from when (search guide: results lag writes).
    * Each write appends a snapshot visible at `at`; a search reads the newest visible one.
@@ -650,6 +712,8 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
 
   const requests: RequestRecord[] = []
   const contacts = new Map<string, StandInObject>()
+  /** Deleted contacts HubSpot can still restore (the recycling bin keeps them 90 days). */
+  const recycled = new Map<string, StandInObject>()
   const tasks: StandInTask[] = []
   const owners: StandInOwner[] = []
   const properties = new Map<ObjectType, Map<string, StandInProperty>>()
@@ -665,6 +729,9 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
   let searchWindows = new Map<string, number[]>()
   let daily = new Map<string, number>()
   const timers = new Set<NodeJS.Timeout>()
+  /** The key of the account-wide search window. */
+  const ACCOUNT = `portal:${opts.portalId ?? 62515}`
+  let revoked = new Set<string>()
 
   function seedSchema(): void {
     properties.clear()
@@ -709,7 +776,9 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     if (today >= limits.daily) return 'DAILY'
     const inWindow = recent(windows, token, now, limits.windowMs)
     if (inWindow.length >= limits.perTenSeconds) return 'TEN_SECONDLY_ROLLING'
-    const searches = recent(searchWindows, token, now, limits.searchWindowMs)
+    // The search limit is per account, whatever token asks (usage guidelines: "5 requests per second"
+    // for the CRM search endpoints, counted per account).
+    const searches = recent(searchWindows, ACCOUNT, now, limits.searchWindowMs)
     if (isSearch && searches.length >= limits.searchPerSecond) return 'SECONDLY'
     inWindow.push(now)
     if (isSearch) searches.push(now)
@@ -1002,12 +1071,21 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
         return has
       case 'NOT_HAS_PROPERTY':
         return !has
+      // Search guide: CONTAINS_TOKEN matches a whole word (token) of a text value.
+      case 'CONTAINS_TOKEN':
+        return (
+          has &&
+          String(actual)
+            .toLowerCase()
+            .split(/[^a-z0-9]+/)
+            .includes(norm(filter.value))
+        )
       default:
         return `The stand-in does not implement the ${operator || '(missing)'} operator`
     }
   }
 
-  function searchContacts(body: unknown): Reply {
+  function searchContacts(body: unknown, type: ObjectType = 'contacts'): Reply {
     const request = isRecord(body) ? body : {}
     const filterGroups = Array.isArray(request.filterGroups) ? request.filterGroups.filter(isRecord) : []
     if (filterGroups.length > MAX_FILTER_GROUPS) {
@@ -1018,6 +1096,12 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     const groupsOfFilters = filterGroups.map((g) =>
       Array.isArray(g.filters) ? g.filters.filter(isRecord) : [],
     )
+    const crowded = groupsOfFilters.find((g) => g.length > MAX_FILTERS_PER_GROUP)
+    if (crowded) {
+      return validationError(
+        `Too many filters in a filter group: ${crowded.length}. The maximum is ${MAX_FILTERS_PER_GROUP}.`,
+      )
+    }
     const filterCount = groupsOfFilters.reduce((n, g) => n + g.length, 0)
     if (filterCount > MAX_FILTERS) {
       return validationError(`Too many filters: ${filterCount}. The maximum is ${MAX_FILTERS}.`)
@@ -1029,13 +1113,19 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     const offset = request.after === undefined || request.after === '' ? 0 : Number(request.after)
     if (!Number.isInteger(offset) || offset < 0)
       return validationError(`Invalid after: ${String(request.after)}`)
+    if (offset + limit > MAX_SEARCH_RESULTS) {
+      return validationError(
+        `Search results are limited to ${MAX_SEARCH_RESULTS} per query; after ${offset} with limit ${limit} pages beyond them.`,
+      )
+    }
     const requested = Array.isArray(request.properties) ? request.properties.map(String) : undefined
 
     const hits: StandInObject[] = []
-    const all = [...contacts.values()].sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id))
+    const objects: StandInObject[] = type === 'tasks' ? tasks : [...contacts.values()]
+    const all = [...objects].sort((a, b) => Number(a.id) - Number(b.id) || a.id.localeCompare(b.id))
     for (const live of all) {
-      // Search reads the index, which lags the record (search guide).
-      const seen = indexed(live.id)
+      // Search reads the index, which lags the record (search guide); tasks are searched live here.
+      const seen = type === 'tasks' ? live.properties : indexed(live.id)
       if (!seen) continue
       const contact: StandInObject = { ...live, properties: seen }
       if (groupsOfFilters.length === 0) {
@@ -1325,6 +1415,9 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       if (method === 'PATCH') return patchContact(id, q, body)
       return notAllowed(method, path)
     }
+    if (path === '/crm/v3/objects/tasks/search') {
+      return method === 'POST' ? searchContacts(body, 'tasks') : notAllowed(method, path)
+    }
     if (path === '/crm/v3/objects/tasks') {
       return method === 'POST' ? createTask(body) : notAllowed(method, path)
     }
@@ -1534,6 +1627,8 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     }
     const holdMs = fault?.status === 'slow' ? (fault.delayMs ?? 0) : 0
 
+    const scope = requiredScope(method, url.pathname)
+    if (scope && revoked.has(scope)) return answer({ status: 403, body: missingScopesBody([scope]) }, 0)
     const isSearch = method === 'POST' && /^\/crm\/v3\/objects\/[^/]+\/search$/.test(url.pathname)
     const refused = admit(token, isSearch, at)
     if (refused) {
@@ -1544,6 +1639,14 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     }
     if (badJson) {
       return answer(validationError('Invalid input JSON on line 1: the body is not JSON'), holdMs)
+    }
+    if (isSearch && raw.length > MAX_SEARCH_BODY_CHARS) {
+      return answer(
+        validationError(
+          `The request body is ${raw.length} characters; search requests are limited to ${MAX_SEARCH_BODY_CHARS}.`,
+        ),
+        holdMs,
+      )
     }
     const reply = route(method, url, body, base)
     return answer({ ...reply, headers: { ...rateHeaders(token), ...reply.headers } }, holdMs)
@@ -1685,8 +1788,42 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     contacts() {
       return [...contacts.values()].map(copyObject)
     },
-    deleteContact(id) {
+    gdprDeleteContact(id) {
       const existed = contacts.delete(id)
+      recycled.delete(id)
+      if (existed) {
+        index(null, id)
+        outbox.push({
+          occurredAt: clock(),
+          subscriptionType: 'contact.privacyDeletion',
+          objectId: Number(id),
+          changeFlag: 'GDPR_DELETED',
+          changeSource: 'CRM_UI',
+          sourceId: 'userId:1234567',
+        })
+      }
+      return existed
+    },
+    restoreContact(id) {
+      const contact = recycled.get(id)
+      if (!contact) throw new Error(`contact ${id} is not in the recycling bin`)
+      recycled.delete(id)
+      contacts.set(id, contact)
+      index(contact, id)
+      outbox.push({
+        occurredAt: clock(),
+        subscriptionType: 'contact.restore',
+        objectId: Number(id),
+        changeFlag: 'RESTORED',
+        changeSource: 'CRM_UI',
+        sourceId: 'userId:1234567',
+      })
+      return copyObject(contact)
+    },
+    deleteContact(id) {
+      const gone = contacts.get(id)
+      const existed = contacts.delete(id)
+      if (gone) recycled.set(id, gone)
       if (existed) {
         index(null, id)
         outbox.push({
@@ -1762,6 +1899,12 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       return structuredClone(property)
     },
 
+    revokeScopes(scopes) {
+      for (const s of scopes) revoked.add(s)
+    },
+    grantAllScopes() {
+      revoked = new Set()
+    },
     failNext(fault) {
       faults.push({ ...fault, remaining: fault.times ?? 1 })
     },
@@ -1781,7 +1924,7 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       const now = Date.now()
       return {
         inWindow: recent(windows, token, now, limits.windowMs).length,
-        searchInWindow: recent(searchWindows, token, now, limits.searchWindowMs).length,
+        searchInWindow: recent(searchWindows, ACCOUNT, now, limits.searchWindowMs).length,
         today: daily.get(token) ?? 0,
       }
     },
@@ -1819,6 +1962,7 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
     reset() {
       requests.length = 0
       contacts.clear()
+      recycled.clear()
       tasks.length = 0
       owners.length = 0
       seedSchema()
@@ -1829,7 +1973,8 @@ export async function startHubSpotStandIn(opts: StandInOptions = {}): Promise<Hu
       daily = new Map()
       searchIndex = new Map()
       lockedUntil = new Map()
-      outbox.clear()
+      revoked = new Set()
+      outbox.reset()
       nextContactId = 1001
       nextTaskId = 70001
       nextOwnerId = 5001

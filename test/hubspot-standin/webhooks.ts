@@ -11,6 +11,12 @@ import { Signature } from '@hubspot/api-client'
  * - delivery is at least once and not in order ("use occurredAt");
  * - a failed delivery (timeout, connection error, 4xx/5xx other than... any non-2xx) is retried up to 10
  *   times, `attemptNumber` counting up;
+ * - `eventId` is "not guaranteed to be unique" ("Webhook payloads"): modelled as a counter per
+ *   subscription, so events of different subscriptions share ids;
+ * - a delivery the receiver does not answer within 5 s counts as failed and is retried ("Retries": "the
+ *   connection times out after 5 seconds");
+ * - signature v1 beside v3 ("Security"): `X-HubSpot-Signature` = hex SHA-256 of app secret + body, with
+ *   `X-HubSpot-Signature-Version: v1`;
  * - signature v3: `X-HubSpot-Signature-v3` = base64 HMAC-SHA256 (app secret) of method + URI + body +
  *   timestamp, `X-HubSpot-Request-Timestamp` in ms. HubSpot signs the URI with these escapes decoded:
  *   %3A %2F %3F %40 %21 %24 %27 %28 %29 %2A %2C %3B (docs, "Validate the v3 request signature"); every
@@ -59,6 +65,8 @@ export interface DeliveryReport {
 
 const MAX_EVENTS_PER_REQUEST = 100
 const MAX_ATTEMPTS = 10
+/** Webhooks guide, "Retries": a receiver that has not answered after 5 s has failed the delivery. */
+export const DELIVERY_TIMEOUT_MS = 5000
 
 /** The escapes HubSpot decodes before signing (and tells receivers to decode before checking). */
 export const HUBSPOT_DECODED_ESCAPES: Record<string, string> = {
@@ -94,9 +102,15 @@ export function signV3(target: Pick<WebhookTarget, 'url' | 'secret'>, body: stri
   })
 }
 
+/** Signature v1 (webhooks guide, "Security"): hex SHA-256 of the app secret followed by the body. */
+export function signV1(secret: string, body: string) {
+  return Signature.getSignature('POST', 'v1', { clientSecret: secret, requestBody: body, signature: '' })
+}
+
 export class WebhookOutbox {
   private queue: WebhookEvent[] = []
-  private nextEventId = 1
+  /** Event ids count per subscription: not unique across them, as HubSpot warns. */
+  private nextEventId = new Map<number, number>()
   target: WebhookTarget | null = null
   /** Every request sent, with its answer. */
   readonly sent: Array<{ at: number; status: number; events: WebhookEvent[] }> = []
@@ -104,12 +118,17 @@ export class WebhookOutbox {
   constructor(
     private readonly ids: { portalId: number; appId: number },
     private readonly clock: () => number,
+    /** Real milliseconds a receiver has to answer (HubSpot: 5 s). */
+    private readonly timeoutMs = DELIVERY_TIMEOUT_MS,
   ) {}
 
   push(event: Omit<WebhookEvent, 'eventId' | 'subscriptionId' | 'portalId' | 'appId' | 'attemptNumber'>) {
+    const subscriptionId = subscriptionIdOf(event.subscriptionType, event.propertyName)
+    const eventId = this.nextEventId.get(subscriptionId) ?? 1
+    this.nextEventId.set(subscriptionId, eventId + 1)
     const full: WebhookEvent = {
-      eventId: this.nextEventId++,
-      subscriptionId: subscriptionIdOf(event.subscriptionType, event.propertyName),
+      eventId,
+      subscriptionId,
       portalId: this.ids.portalId,
       appId: this.ids.appId,
       attemptNumber: 0,
@@ -125,6 +144,12 @@ export class WebhookOutbox {
 
   clear(): void {
     this.queue = []
+  }
+
+  /** A fresh portal: nothing queued, event ids from 1 again. */
+  reset(): void {
+    this.queue = []
+    this.nextEventId.clear()
   }
 
   /**
@@ -151,14 +176,24 @@ export class WebhookOutbox {
         'content-type': 'application/json',
         'x-hubspot-signature-v3': signV3(target, body, timestamp),
         'x-hubspot-request-timestamp': String(timestamp),
-        'x-hubspot-signature-version': 'v3',
+        'x-hubspot-signature': signV1(target.secret, body),
+        'x-hubspot-signature-version': 'v1',
         'user-agent': 'HubSpot Connect 2.0 (http://dev.hubspot.com/) - WebhooksExecutorDaemon-executor',
       }
       let status = 0
+      let timer: NodeJS.Timeout | undefined
       try {
-        status = await (target.send ?? fetchSend)({ url: target.url, headers, body })
+        const timedOut = new Promise<number>((resolve) => {
+          timer = setTimeout(() => resolve(0), this.timeoutMs)
+        })
+        status = await Promise.race([
+          (target.send ?? fetchSend)({ url: target.url, headers, body }),
+          timedOut,
+        ])
       } catch {
         status = 0
+      } finally {
+        clearTimeout(timer)
       }
       this.sent.push({ at: timestamp, status, events: structuredClone(batch) })
       reports.push({ status, events: structuredClone(batch) })

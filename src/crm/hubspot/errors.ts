@@ -7,7 +7,7 @@ export type HubSpotFailure =
   | { kind: 'daily_limit' }
   | { kind: 'retryable'; status: number; retryAfterMs: number }
   | { kind: 'invalid'; status: 400; message: string }
-  | { kind: 'fatal'; status: number; message: string }
+  | { kind: 'fatal'; status: number; message: string; missingScopes?: string[] }
 
 /**
  * Classifies an `ApiException` of @hubspot/api-client (or a network error, a timeout, a full budget)
@@ -33,7 +33,19 @@ export function classifyHubSpotError(err: unknown): HubSpotFailure {
     return { kind: 'retryable', status, retryAfterMs: retryAfterMs ?? 5000 }
   const message = (bodyOf(e.body) as { message?: string } | undefined)?.message ?? e.message ?? String(err)
   if (status === 400) return { kind: 'invalid', status, message }
-  return { kind: 'fatal', status, message }
+  const missingScopes = status === 403 ? requiredScopes(bodyOf(e.body)) : []
+  return { kind: 'fatal', status, message, ...(missingScopes.length ? { missingScopes } : {}) }
+}
+
+/** A 403 names the scopes the token lacks in `errors[].context.requiredGranularScopes` (scopes guide). */
+function requiredScopes(body: unknown): string[] {
+  const errors = (body as { errors?: Array<{ context?: { requiredGranularScopes?: unknown } }> })?.errors
+  if (!Array.isArray(errors)) return []
+  const scopes = errors.flatMap((e) => {
+    const s = e?.context?.requiredGranularScopes
+    return Array.isArray(s) ? s.filter((x): x is string => typeof x === 'string') : []
+  })
+  return [...new Set(scopes)]
 }
 
 function bodyOf(body: unknown): unknown {

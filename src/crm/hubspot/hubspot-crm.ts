@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import type { Client } from '@hubspot/api-client'
 import type { Redis } from 'ioredis'
 import { DateTime } from 'luxon'
@@ -9,11 +10,14 @@ import type { OrgHubSpot } from '../../rules/schema.js'
 import type { CrmOutcome, CrmPort, CrmTaskInput } from '../port.js'
 import type { HubSpotBudget } from './budget.js'
 import { ContactCache } from './contact-cache.js'
+import { classifyHubSpotError } from './errors.js'
 import { LOOKUP_PROPERTIES, nationalDigits, storedNumberMatches } from './phone-match.js'
 
 /** The property group's internal name stays `tickbridge` (existing portals have it); its label is new. */
 export const PROPERTY_GROUP = 'tickbridge'
 export const PROPERTY_GROUP_LABEL = 'WhatsApp (Tickbridge)'
+/** The group label the first version created; any other label is an admin's and is kept. */
+const FIRST_GROUP_LABEL = 'Tickbridge (WhatsApp)'
 
 const option = (value: string, label: string, displayOrder: number, description?: string) => ({
   label,
@@ -90,11 +94,21 @@ export const CONTACT_PROPERTIES = [
   },
 ] as const
 
-/** Phones per search: 5 filter groups (HubSpot's maximum) with IN lists of this many values. */
+/** Phones per search at most: 5 filter groups (HubSpot's maximum) with IN lists of this many values. */
 const PHONES_PER_SEARCH = 25
+/**
+ * HubSpot's search body is limited to 3,000 characters (search guide, "Limitations"); a search is sized
+ * by its encoded length, with room for the longest `after` of its pages.
+ */
+export const SEARCH_BODY_LIMIT = 3000 - 8
 /** A write's echo may carry an `occurredAt` slightly before our clock's idea of the write. */
 const ECHO_SKEW_MS = 60_000
-const ECHO_TTL_S = 24 * 3600
+/**
+ * HubSpot sends a property change within seconds to minutes of the write; a change long after ours
+ * that happens to carry a value we once wrote is somebody else's (another integration, an API user).
+ */
+export const ECHO_WINDOW_MS = 10 * 60_000
+const ECHO_TTL_S = ECHO_WINDOW_MS / 1000
 /** Change sources of HubSpot's property history that are people, workflows or imports, never our API writes. */
 const NOT_AN_APP = new Set([
   'CRM_UI',
@@ -114,6 +128,14 @@ local last = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > last then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
 return 1
 `
+
+/** A contact found for a number; `owner` is HubSpot's `hubspot_owner_id` ('' = none) when a search just read it. */
+export interface ContactMatch {
+  id: string
+  owner?: string
+}
+
+const OWNER_TTL_S = 24 * 3600
 
 export interface OwnerProblem {
   user: string
@@ -158,8 +180,9 @@ export class HubSpotCrm implements CrmPort {
   }
 
   /**
-   * Creates the property group and properties that are missing (idempotent; 409 = already there), and
-   * brings the labels and descriptions of ones an earlier version created up to date.
+   * Creates the property group and properties that are missing (idempotent; 409 = already there). What
+   * the first version created (the old group label, no descriptions, option labels equal to their
+   * values) is brought up to date; a label, description or option label an admin edited is kept.
    */
   async ensureProperties(signal?: AbortSignal): Promise<{ created: string[] }> {
     const { client, budget } = this.deps
@@ -167,8 +190,8 @@ export class HubSpotCrm implements CrmPort {
     await budget.take('general', signal)
     const groups = await client.crm.properties.groupsApi.getAll('contacts')
     const group = groups.results.find((g) => g.name === PROPERTY_GROUP)
-    if (group && group.label !== PROPERTY_GROUP_LABEL) {
-      // Portals set up by earlier versions: the admin-facing label follows.
+    if (group && group.label === FIRST_GROUP_LABEL) {
+      // Portals set up by the first version: the admin-facing label follows.
       await budget.take('general', signal)
       await client.crm.properties.groupsApi.update('contacts', PROPERTY_GROUP, {
         label: PROPERTY_GROUP_LABEL,
@@ -188,17 +211,22 @@ export class HubSpotCrm implements CrmPort {
     )
     for (const p of CONTACT_PROPERTIES) {
       const have = existing.get(p.name)
-      if (have && (have.label !== p.label || (have.description ?? '') !== p.description)) {
-        // Created by an earlier version: labels, descriptions and option labels follow.
-        await budget.take('general', signal)
-        await client.crm.properties.coreApi.update('contacts', p.name, {
-          label: p.label,
-          description: p.description,
-          ...('options' in p ? { options: [...p.options] } : {}),
-        })
-        created.push(`description of ${p.name}`)
+      if (have) {
+        // Created by the first version (no description, option labels = values): fill what it left out.
+        // Anything else is an admin's wording and stays.
+        const patch = {
+          ...(have.description ? {} : { description: p.description }),
+          ...('options' in p && (have.options ?? []).every((o) => o.label === o.value)
+            ? { options: [...p.options] }
+            : {}),
+        }
+        if (Object.keys(patch).length > 0) {
+          await budget.take('general', signal)
+          await client.crm.properties.coreApi.update('contacts', p.name, patch)
+          created.push(`description of ${p.name}`)
+        }
+        continue
       }
-      if (have) continue
       await budget.take('general', signal)
       await client.crm.properties.coreApi
         .create('contacts', {
@@ -258,63 +286,85 @@ export class HubSpotCrm implements CrmPort {
     return (await this.contactsByPhones([digits], defaultRegion)).get(digits) ?? null
   }
 
+  async contactsByPhones(phones: string[], defaultRegion?: string): Promise<Map<string, string | null>> {
+    const found = await this.lookupContacts(phones, defaultRegion)
+    return new Map([...found].map(([p, m]) => [p, m?.id ?? null]))
+  }
+
   /**
    * Contacts for many numbers at once: cached ones first, then few searches for the rest (each ORs
    * both searchable numbers (national digits), the WhatsApp number and phone/mobile as E.164, with IN
-   * lists). A hit is verified by parsing the contact's stored numbers; misses are cached briefly.
+   * lists). A hit is verified by parsing the contact's stored numbers; misses are cached briefly. A
+   * contact found by search carries the owner HubSpot holds, which is also remembered for a day.
    */
-  async contactsByPhones(phones: string[], defaultRegion?: string): Promise<Map<string, string | null>> {
-    const out = new Map<string, string | null>()
+  async lookupContacts(
+    phones: string[],
+    defaultRegion?: string,
+    /** Numbers whose cached miss is not trusted (an unmatched chat's retry: its backoff is the pacing). */
+    searchAgain: ReadonlySet<string> = new Set(),
+  ): Promise<Map<string, ContactMatch | null>> {
+    const out = new Map<string, ContactMatch | null>()
     const unique = [...new Set(phones)]
     const cached = await this.cache.get(unique)
     const todo: string[] = []
     for (const p of unique) {
       const c = cached.get(p)
-      if (c === undefined) todo.push(p)
-      else out.set(p, c)
+      if (c === undefined || (c === null && searchAgain.has(p))) todo.push(p)
+      else out.set(p, c === null ? null : { id: c })
     }
-    for (let i = 0; i < todo.length; i += PHONES_PER_SEARCH) {
-      const chunk = todo.slice(i, i + PHONES_PER_SEARCH)
+    for (const chunk of searchChunks(todo)) {
       const found = await this.search(chunk, defaultRegion)
       const hits: Array<[string, string]> = []
       for (const p of chunk) {
-        const id = found.get(p) ?? null
-        out.set(p, id)
-        if (id) hits.push([p, id])
+        const match = found.get(p) ?? null
+        out.set(p, match)
+        if (match) hits.push([p, match.id])
       }
       await this.cache.remember(hits)
       await this.cache.rememberMisses(chunk.filter((p) => !found.get(p)))
+      await this.rememberOwners([...found.values()].map((m) => [m.id, m.owner ?? '']))
     }
     return out
   }
 
-  private async search(phones: string[], defaultRegion?: string): Promise<Map<string, string>> {
+  private ownerKey(contactId: string) {
+    return this.deps.keys.global(`crm:contact-owner:${contactId}`)
+  }
+
+  /** The owner HubSpot last held for a contact, as far as we saw it (search, webhook, our write). */
+  async rememberOwners(entries: Array<[contactId: string, ownerId: string]>): Promise<void> {
+    if (entries.length === 0) return
+    const multi = this.deps.redis.multi()
+    for (const [id, owner] of entries) multi.set(this.ownerKey(id), owner, 'EX', OWNER_TTL_S)
+    await multi.exec()
+  }
+
+  /** undefined = not seen within a day. */
+  async knownOwner(contactId: string): Promise<string | undefined> {
+    return (await this.deps.redis.get(this.ownerKey(contactId))) ?? undefined
+  }
+
+  /** Logs an owner id no rules user has once a day (per id), not on every chat it touches. */
+  async logUnknownOwnerOnce(ownerId: string, context: Record<string, unknown>): Promise<void> {
+    const key = this.deps.keys.global(`crm:unknown-owner-logged:${ownerId}`)
+    if ((await this.deps.redis.set(key, '1', 'EX', OWNER_TTL_S, 'NX')) === null) return
+    this.deps.log.warn(
+      { hubspotOwnerId: ownerId, ...context },
+      `HubSpot owner ${ownerId} is no user's hubspotOwnerId in the rules: its chats stay unassigned`,
+    )
+  }
+
+  private async search(phones: string[], defaultRegion?: string): Promise<Map<string, ContactMatch>> {
     const { client, budget } = this.deps
-    const e164 = phones.map((p) => `+${p}`)
-    const national = [...new Set(phones.map((p) => nationalDigits(p) ?? p))]
-    const inFilter = (propertyName: string, values: string[]) => ({
-      filters: [{ propertyName, operator: 'IN' as never, values }],
-    })
-    const found = new Map<string, string>()
+    const found = new Map<string, ContactMatch>()
     let after: string | undefined = '0'
     for (let page = 0; page < 5 && after !== undefined; page++) {
       await budget.acquire('search')
-      const res = await client.crm.contacts.searchApi.doSearch({
-        filterGroups: [
-          inFilter('hs_searchable_calculated_phone_number', national),
-          inFilter('hs_searchable_calculated_mobile_number', national),
-          inFilter('hs_whatsapp_phone_number', e164),
-          inFilter('phone', e164),
-          inFilter('mobilephone', e164),
-        ],
-        properties: LOOKUP_PROPERTIES,
-        limit: 200,
-        after,
-        sorts: [],
-      })
+      const res = await client.crm.contacts.searchApi.doSearch(phoneSearch(phones, after) as never)
       for (const c of res.results) {
         for (const p of phones) {
-          if (!found.has(p) && storedNumberMatches(c.properties, p, defaultRegion)) found.set(p, c.id)
+          if (!found.has(p) && storedNumberMatches(c.properties, p, defaultRegion))
+            found.set(p, { id: c.id, owner: c.properties.hubspot_owner_id ?? '' })
         }
       }
       after = res.paging?.next?.after
@@ -333,9 +383,13 @@ export class HubSpotCrm implements CrmPort {
     return created.id
   }
 
-  /** Remembers which chats a contact's properties come from (for HubSpot's webhooks). */
-  async linkChat(contactId: string, sessionId: string, chatJid: string): Promise<void> {
-    await this.deps.redis.sadd(this.deps.keys.global(`crm:chats-of:${contactId}`), `${sessionId}|${chatJid}`)
+  /** Remembers which chats a contact's properties come from (for HubSpot's webhooks); true = a new link. */
+  async linkChat(contactId: string, sessionId: string, chatJid: string): Promise<boolean> {
+    const added = await this.deps.redis.sadd(
+      this.deps.keys.global(`crm:chats-of:${contactId}`),
+      `${sessionId}|${chatJid}`,
+    )
+    return added === 1
   }
 
   async chatsOf(contactId: string): Promise<Array<{ sessionId: string; chatJid: string }>> {
@@ -350,7 +404,7 @@ export class HubSpotCrm implements CrmPort {
   async forgetContact(contactId: string): Promise<Array<{ sessionId: string; chatJid: string }>> {
     const chats = await this.chatsOf(contactId)
     await this.cache.forgetContact(contactId)
-    await this.deps.redis.del(this.deps.keys.global(`crm:chats-of:${contactId}`))
+    await this.deps.redis.del(this.deps.keys.global(`crm:chats-of:${contactId}`), this.ownerKey(contactId))
     return chats
   }
 
@@ -383,6 +437,7 @@ export class HubSpotCrm implements CrmPort {
         // Our write is the newest value HubSpot has: a HubSpot change that happened before it and
         // arrives late is older and must not undo it (see HubSpotEvents' occurredAt check).
         if (name === 'hubspot_owner_id') {
+          multi.set(this.ownerKey(contactId), value, 'EX', OWNER_TTL_S)
           ;(multi as unknown as { tbHubSpotSeen: (...a: Array<string | number>) => void }).tbHubSpotSeen(
             this.deps.keys.global(`crm:hook-at:${contactId}:${name}`),
             at,
@@ -397,7 +452,8 @@ export class HubSpotCrm implements CrmPort {
   }
 
   /**
-   * An event is our own write coming back when the value is one we wrote shortly before it occurred,
+   * An event is our own write coming back when the value is one we wrote shortly (at most
+   * `ECHO_WINDOW_MS`) before it occurred,
    * unless HubSpot names a person, a workflow or an import as its source (then it is a real change,
    * even back to a value we once wrote). Any other source (INTEGRATION, API, names we do not know)
    * counts as possibly ours.
@@ -414,7 +470,9 @@ export class HubSpotCrm implements CrmPort {
       this.deps.keys.global(`crm:wrote:${e.objectId}:${e.propertyName}`),
       e.propertyValue,
     )
-    return at !== null && e.occurredAt >= Number(at) - ECHO_SKEW_MS
+    if (at === null) return false
+    const wroteAt = Number(at)
+    return e.occurredAt >= wroteAt - ECHO_SKEW_MS && e.occurredAt <= wroteAt + ECHO_WINDOW_MS
   }
 
   /**
@@ -433,6 +491,20 @@ export class HubSpotCrm implements CrmPort {
     const midnight = (tz: string) => DateTime.now().setZone(tz).plus({ days: 1 }).startOf('day').toMillis()
     if (zone) return { at: midnight(zone), source: `portal time zone ${zone}` }
     return { at: midnight(fallbackTimeZone), source: `rules time zone ${fallbackTimeZone}` }
+  }
+
+  /**
+   * The portal (HubSpot account) our token belongs to, from the account details, kept a day. Null while
+   * HubSpot does not answer.
+   */
+  async portalId(): Promise<number | null> {
+    const key = this.deps.keys.global('crm:portal-id')
+    const known = await this.deps.redis.get(key)
+    if (known) return Number(known)
+    const details = await this.accountInfo<{ portalId?: number }>('/account-info/v3/details')
+    if (typeof details?.portalId !== 'number') return null
+    await this.deps.redis.set(key, String(details.portalId), 'EX', OWNER_TTL_S)
+    return details.portalId
   }
 
   private async accountInfo<T>(path: string): Promise<T | null> {
@@ -455,8 +527,43 @@ export class HubSpotCrm implements CrmPort {
 
   async createTask(input: CrmTaskInput): Promise<CrmOutcome> {
     if (!input.phone) return { ok: false, skipped: 'no phone number known for this chat yet (LID only)' }
-    const contactId = await this.contactByPhone(input.phone, this.hubspotOf(input.sessionId)?.defaultRegion)
-    if (!contactId) return { ok: false, skipped: `no HubSpot contact with phone +${input.phone}` }
+    const region = this.hubspotOf(input.sessionId)?.defaultRegion
+    let contactId = await this.contactByPhone(input.phone, region)
+    if (!contactId)
+      return { ok: false, skipped: `no HubSpot contact with phone +${input.phone} yet`, retry: true }
+    try {
+      return await this.createTaskOn(contactId, input)
+    } catch (err) {
+      // A contact merged or deleted since we cached its id: the association is refused. Look it up again.
+      const f = classifyHubSpotError(err)
+      if (f.kind !== 'invalid' || !f.message.includes(contactId)) throw err
+      await this.forgetContact(contactId)
+      contactId = await this.contactByPhone(input.phone, region)
+      if (!contactId)
+        return { ok: false, skipped: `no HubSpot contact with phone +${input.phone} yet`, retry: true }
+      return this.createTaskOn(contactId, input)
+    }
+  }
+
+  private async createTaskOn(contactId: string, input: CrmTaskInput): Promise<CrmOutcome> {
+    // HubSpot has no idempotency key: the task carries a token of ours, and a retry (whose earlier
+    // try may have been created with its answer lost) looks for it first.
+    const marker = input.ref ? taskMarker(input.ref) : undefined
+    if (marker && (input.earlierTries ?? 0) > 0) {
+      await this.deps.budget.acquire('search')
+      const found = await this.deps.client.crm.objects.tasks.searchApi.doSearch({
+        filterGroups: [
+          { filters: [{ propertyName: 'hs_task_body', operator: 'CONTAINS_TOKEN' as never, value: marker }] },
+        ],
+        properties: ['hs_task_subject'],
+        limit: 1,
+        after: '0',
+        sorts: [],
+      })
+      const earlier = found.results[0]
+      if (earlier)
+        return { ok: true, detail: `task ${earlier.id} on contact ${contactId} (created by an earlier try)` }
+    }
     const wanted = input.assigneeUserId
       ? this.deps.rules().users.get(input.assigneeUserId)?.hubspotOwnerId
       : undefined
@@ -468,6 +575,7 @@ export class HubSpotCrm implements CrmPort {
         hs_task_priority: input.priority,
         hs_task_status: 'NOT_STARTED',
         hs_timestamp: new Date(input.dueAt).toISOString(),
+        ...(marker ? { hs_task_body: `Created by Tickbridge (reference ${marker})` } : {}),
         ...(owner ? { hubspot_owner_id: owner } : {}),
       },
       associations: [
@@ -482,6 +590,54 @@ export class HubSpotCrm implements CrmPort {
       detail: `task ${task.id} on contact ${contactId}${owner ? ` for owner ${owner}` : ''}`,
     }
   }
+}
+
+/**
+ * The search for a few numbers: both searchable numbers (national digits) and the WhatsApp number and
+ * phone/mobile as E.164, one IN filter per group (5 groups, HubSpot's maximum of filter groups).
+ */
+export function phoneSearch(phones: string[], after = '0') {
+  const e164 = phones.map((p) => `+${p}`)
+  const national = [...new Set(phones.map((p) => nationalDigits(p) ?? p))]
+  const inFilter = (propertyName: string, values: string[]) => ({
+    filters: [{ propertyName, operator: 'IN', values }],
+  })
+  return {
+    filterGroups: [
+      inFilter('hs_searchable_calculated_phone_number', national),
+      inFilter('hs_searchable_calculated_mobile_number', national),
+      inFilter('hs_whatsapp_phone_number', e164),
+      inFilter('phone', e164),
+      inFilter('mobilephone', e164),
+    ],
+    properties: LOOKUP_PROPERTIES,
+    limit: 200,
+    after,
+    sorts: [],
+  }
+}
+
+/** Numbers in searches of at most 25 whose encoded body stays within HubSpot's 3,000 characters. */
+export function searchChunks(phones: string[]): string[][] {
+  const chunks: string[][] = []
+  let chunk: string[] = []
+  for (const p of phones) {
+    const next = [...chunk, p]
+    if (
+      chunk.length > 0 &&
+      (next.length > PHONES_PER_SEARCH || JSON.stringify(phoneSearch(next)).length > SEARCH_BODY_LIMIT)
+    ) {
+      chunks.push(chunk)
+      chunk = [p]
+    } else chunk = next
+  }
+  if (chunk.length > 0) chunks.push(chunk)
+  return chunks
+}
+
+/** One word (HubSpot's CONTAINS_TOKEN matches whole words) that names an SLA action's task. */
+export function taskMarker(ref: string): string {
+  return `tickbridge${createHash('sha256').update(ref).digest('hex').slice(0, 20)}`
 }
 
 function ignoreConflict(err: unknown): void {

@@ -15,6 +15,7 @@ const eventsSchema = z
   .array(
     z.object({
       eventId: z.union([z.number(), z.string()]).optional(),
+      portalId: z.number().int().optional(),
       subscriptionType: z.string(),
       objectId: id,
       propertyName: z.string().optional(),
