@@ -7,7 +7,9 @@ import { WebSocketServer } from 'ws'
 import { type Account, AccountRegistry, type Device } from './accounts.js'
 import { buildCertChain } from './certificates.js'
 import { FaultPlan, faultStanza, type PlannedFault, type StreamFault } from './faults.js'
+import { Inspect } from './inspect.js'
 import { answerIq, type IqHandler } from './iq.js'
+import { Customers } from './people.js'
 import { Phone } from './phone.js'
 import { Records } from './records.js'
 import { nowSeconds, SERVER, serverStanzaId } from './stanzas.js'
@@ -112,6 +114,8 @@ export interface Box {
   /** Our account (the phone the companions link to). */
   account: Account
   phone: Phone
+  customers: Customers
+  inspect: Inspect
   faults: FaultPlan
   records: Records
   core: BoxCore
@@ -138,6 +142,8 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
     url: `ws://127.0.0.1:${port}/ws/chat`,
     account,
     phone,
+    customers: new Customers(core, account),
+    inspect: new Inspect(core.records),
     faults: core.faults,
     records: core.records,
     core,

@@ -50,10 +50,17 @@ export function memoryAuth(creds: AuthenticationCreds = initAuthCreds()): Memory
   return { state: { creds, keys }, keys }
 }
 
-/** Fresh creds already linked to the box's phone (box-side registration, see `Phone.link`). */
-export function linkedAuth(box: Box): MemoryAuth {
+/**
+ * Fresh creds already linked to the box's phone (box-side registration, see `Phone.link`).
+ * `initialSyncDone` (default true) marks the device as one that finished its first history sync
+ * (`creds.accountSyncCounter` 1): the box does not play the phone's history sync yet, and without it a
+ * first connection waits in Baileys' AwaitingInitialSync for 20 s (`Socket/chats` `connection.update`
+ * handler) with every event buffered.
+ */
+export function linkedAuth(box: Box, { initialSyncDone = true } = {}): MemoryAuth {
   const auth = memoryAuth()
   box.phone.link(auth.state.creds)
+  if (initialSyncDone) auth.state.creds.accountSyncCounter = 1
   return auth
 }
 

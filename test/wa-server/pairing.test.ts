@@ -46,7 +46,9 @@ describe('wa-box: pairing by QR', () => {
 
   it('a QR the box never issued is refused and links nothing', async () => {
     box = await startBox()
-    await expect(box.phone.scan('https://wa.me/settings/linked_devices#unknown-ref,a,b,c,d')).rejects.toThrow(/unknown QR/)
+    await expect(box.phone.scan('https://wa.me/settings/linked_devices#unknown-ref,a,b,c,d')).rejects.toThrow(
+      /unknown QR/,
+    )
     expect([...box.account.devices.keys()]).toEqual([0])
   })
 })

@@ -1,0 +1,42 @@
+// The inspection API: what WhatsApp (and so a customer's phone) shows, derived from what the box recorded.
+import type { Customer } from './people.js'
+import type { ReceiptRecord, Records } from './records.js'
+
+export class Inspect {
+  constructor(private readonly records: Records) {}
+
+  /** Every receipt our devices sent into the customer's chat (addressed to the LID or the number). */
+  receiptsTo(customer: Customer): ReceiptRecord[] {
+    return this.records.receipts.filter((r) => r.to === customer.lidJid || r.to === customer.pnJid)
+  }
+
+  /**
+   * The messages the customer sees with blue ticks, and since when: a `read` receipt (not `read-self`,
+   * which `Socket/messages-send` `readMessages` sends when our read receipts are off and which shows the
+   * customer nothing).
+   */
+  blueTicks(customer: Customer): Map<string, number> {
+    const ticks = new Map<string, number>()
+    for (const r of this.receiptsTo(customer)) {
+      if (r.type !== 'read') continue
+      for (const id of r.ids) if (!ticks.has(id)) ticks.set(id, r.at)
+    }
+    return ticks
+  }
+
+  /** Messages our device confirmed it received (delivery receipts: no type, or `inactive`). */
+  delivered(customer: Customer): Set<string> {
+    const ids = new Set<string>()
+    for (const r of this.receiptsTo(customer)) {
+      if (r.type === undefined || r.type === 'inactive') for (const id of r.ids) ids.add(id)
+    }
+    return ids
+  }
+
+  /** Messages our device could not decrypt and asked the sender to resend (`type=retry`). */
+  retries(customer: Customer): string[] {
+    return this.receiptsTo(customer)
+      .filter((r) => r.type === 'retry')
+      .flatMap((r) => r.ids)
+  }
+}
