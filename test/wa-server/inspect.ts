@@ -24,6 +24,23 @@ export class Inspect {
     return ticks
   }
 
+  /**
+   * What the phone shows for the customer's chat: how many of the customer's messages came after the
+   * last one read on any of our devices (a `read`/`read-self` receipt, from a companion or the phone).
+   */
+  chat(customer: Customer): { unreadCount: number; lastReadId: string | undefined } {
+    const read = new Set(
+      this.receiptsTo(customer)
+        .filter((r) => r.type === 'read' || r.type === 'read-self')
+        .flatMap((r) => r.ids),
+    )
+    let lastRead = -1
+    customer.sent.forEach((m, i) => {
+      if (read.has(m.id)) lastRead = i
+    })
+    return { unreadCount: customer.sent.length - lastRead - 1, lastReadId: customer.sent[lastRead]?.id }
+  }
+
   /** Messages our device confirmed it received (delivery receipts: no type, or `inactive`). */
   delivered(customer: Customer): Set<string> {
     const ids = new Set<string>()

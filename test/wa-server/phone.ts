@@ -91,6 +91,50 @@ export class Phone {
     return device
   }
 
+  /**
+   * The user reads a customer's chat on the phone. WhatsApp tells the customer (`read`, or nothing visible
+   * with read receipts off: `read-self`) and every linked device: `<receipt from=our number
+   * recipient=customer type id t>`, which Baileys (`messages-recv` `handleReceipt`: from is us, so the chat
+   * is `recipient` and `fromMe` false) emits as `messages.update { status: READ }` (1:1).
+   */
+  readChat(customer: { lidJid: string }, ids: string[]): void {
+    const [first, ...rest] = ids
+    if (!first) return
+    const type = this.account.privacy.readreceipts === 'all' ? 'read' : 'read-self'
+    const phoneDevice = this.account.devices.get(0)
+    const at = Date.now()
+    const node: BinaryNode = {
+      tag: 'receipt',
+      attrs: {
+        from: phoneDevice?.jid ?? `${this.account.phone}@s.whatsapp.net`,
+        recipient: customer.lidJid,
+        id: first,
+        type,
+        t: String(nowSeconds()),
+      },
+      ...(rest.length
+        ? {
+            content: [
+              { tag: 'list', attrs: {}, content: rest.map((id) => ({ tag: 'item', attrs: { id } })) },
+            ],
+          }
+        : {}),
+    }
+    for (const device of this.account.devices.values())
+      if (device.id !== 0 && device.noiseKey) this.core.deliver(device, node)
+    this.core.records.receipts.push({
+      fromDevice: phoneDevice?.jid ?? '',
+      to: customer.lidJid,
+      participant: undefined,
+      recipient: undefined,
+      type,
+      ids,
+      at,
+      node,
+    })
+    this.core.records.changed()
+  }
+
   /** Unlinks a companion from the phone: a connected one gets `stream:error 401 device_removed`. */
   unlink(device: Device): void {
     this.account.devices.delete(device.id)
