@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { type BinaryNode, Curve, type KeyPair, type proto } from '@whiskeysockets/baileys'
 import { WebSocketServer } from 'ws'
 import { type Account, AccountRegistry, type Device } from './accounts.js'
+import { AppStateServer } from './app-state.js'
 import { buildCertChain } from './certificates.js'
 import { FaultPlan, faultStanza, type PlannedFault, type StreamFault } from './faults.js'
 import { Inspect } from './inspect.js'
@@ -29,9 +30,10 @@ export class BoxCore {
   readonly registry = new AccountRegistry()
   readonly faults = new FaultPlan()
   readonly records = new Records()
+  readonly appState = new AppStateServer()
   readonly serverStatic: KeyPair = Curve.generateKeyPair()
   readonly certChain = buildCertChain(this.serverStatic, nowSeconds())
-  readonly iqHandlers: IqHandler[] = []
+  readonly iqHandlers: IqHandler[] = [this.appState.iqHandler]
   readonly stanzaHandlers: StanzaHandler[] = []
   /** Registration sockets waiting for the phone to scan (ref → wire + the companion's payload). */
   readonly pendingPairings = new Map<string, { wire: Wire; payload: proto.ClientPayload }>()
@@ -143,7 +145,7 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
     account,
     phone,
     customers: new Customers(core, account),
-    inspect: new Inspect(core.records),
+    inspect: new Inspect(core.records, core.appState, phone),
     faults: core.faults,
     records: core.records,
     core,

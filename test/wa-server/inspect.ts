@@ -1,9 +1,30 @@
 // The inspection API: what WhatsApp (and so a customer's phone) shows, derived from what the box recorded.
+import type { AppStateServer } from './app-state.js'
 import type { Customer } from './people.js'
+import type { Phone, PhoneChatState } from './phone.js'
 import type { ReceiptRecord, Records } from './records.js'
 
 export class Inspect {
-  constructor(private readonly records: Records) {}
+  constructor(
+    private readonly records: Records,
+    private readonly appState: AppStateServer,
+    private readonly phone: Phone,
+  ) {}
+
+  /** What the phone shows for the customer's chat in the app state (archived, marked read/unread). */
+  async appStateOf(customer: Customer): Promise<PhoneChatState> {
+    const states = await this.phone.chatStates()
+    return { ...states.get(customer.pnJid), ...states.get(customer.lidJid) }
+  }
+
+  /** The versions of the app-state collections of our account (what a resync from 0 returns). */
+  appStateVersions(): Record<string, number> {
+    const out: Record<string, number> = {}
+    for (const name of ['critical_block', 'critical_unblock_low', 'regular_high', 'regular', 'regular_low']) {
+      out[name] = this.appState.version(this.phone.account, name)
+    }
+    return out
+  }
 
   /** Every receipt our devices sent into the customer's chat (addressed to the LID or the number). */
   receiptsTo(customer: Customer): ReceiptRecord[] {

@@ -1,26 +1,15 @@
 // The people on the box: customers simulated as Signal devices with Baileys' own repository
 // (`Signal/libsignal` `makeLibSignalRepository`, reached as `DEFAULT_CONNECTION_CONFIG.makeSignalRepository`).
 // A customer fetches our devices' pre-key bundles from the box (what `messages-send` `assertSessions`
-// does through `<iq xmlns=encrypt><key>`), encrypts with `encryptMessage` (`pkmsg` first, then `msg`), and
+// does through `<iq xmlns=encrypt><key>`), encrypts with `encryptMessage` (./signal-sender.ts), and
 // the box delivers the `<message>` stanza to each of our linked devices, or queues it while a device is
 // offline (delivered with `offline` after the next login, so Baileys upserts it as 'append').
 import { randomBytes } from 'node:crypto'
-import {
-  addTransactionCapability,
-  type BinaryNode,
-  DEFAULT_CONNECTION_CONFIG,
-  initAuthCreds,
-  proto,
-  type SignalRepositoryWithLIDStore,
-  writeRandomPadMax16,
-} from '@whiskeysockets/baileys'
-import { pino } from 'pino'
-import type { Account, Device } from './accounts.js'
+import { type BinaryNode, proto } from '@whiskeysockets/baileys'
+import type { Account } from './accounts.js'
 import type { BoxCore } from './box.js'
-import { memoryKeyStore } from './client.js'
+import { linkedDevices, SignalSender } from './signal-sender.js'
 import { nowSeconds } from './stanzas.js'
-
-const silent = pino({ level: 'silent' })
 
 export interface SendOptions {
   /** The message id (Baileys-style uppercase hex by default). */
@@ -41,19 +30,14 @@ function messageId(): string {
 }
 
 export class Customer {
-  private readonly repo: SignalRepositoryWithLIDStore
+  private readonly signal = new SignalSender()
   readonly sent: Array<{ id: string; text: string; t: number; encTypes: string[] }> = []
 
   constructor(
     private readonly core: BoxCore,
     readonly account: Account,
     private readonly business: Account,
-  ) {
-    const creds = initAuthCreds()
-    // the key store as `Socket/socket` `makeSocket` gives it to the repository: with transactions
-    const keys = addTransactionCapability(memoryKeyStore(), silent, DEFAULT_CONNECTION_CONFIG.transactionOpts)
-    this.repo = DEFAULT_CONNECTION_CONFIG.makeSignalRepository({ creds, keys }, silent)
-  }
+  ) {}
 
   /** `phone@s.whatsapp.net` */
   get pnJid(): string {
@@ -69,52 +53,17 @@ export class Customer {
   async sendText(text: string, options: SendOptions = {}): Promise<string> {
     const id = options.id ?? messageId()
     const t = options.t ?? nowSeconds()
-    const plaintext = writeRandomPadMax16(proto.Message.encode({ conversation: text }).finish())
     const encTypes: string[] = []
-    for (const device of this.targets()) {
+    for (const device of linkedDevices(this.business.devices.values())) {
       const enc = options.undecryptable
         ? { type: 'msg', ciphertext: randomBytes(48) }
-        : await this.encryptFor(device, plaintext)
+        : await this.signal.encrypt(device, { conversation: text })
       encTypes.push(enc.type)
       this.core.deliver(device, this.stanza(id, t, enc, options))
     }
     this.sent.push({ id, text, t, encTypes })
     this.core.records.changed()
     return id
-  }
-
-  /** Our linked devices that published a key bundle (the phone itself is not simulated as a Signal device). */
-  private targets(): Device[] {
-    return [...this.business.devices.values()].filter((d) => d.id !== 0 && d.identityKey && d.signedPreKey)
-  }
-
-  private async encryptFor(device: Device, plaintext: Buffer) {
-    const address = device.jid
-    const { exists } = await this.repo.validateSession(address)
-    if (!exists) {
-      // The server hands out one one-time pre-key per fetch (`messages-send` `assertSessions` →
-      // `Utils/signal` `parseAndInjectE2ESessions` reads <registration>, <identity>, <skey>, <key>).
-      const first = device.preKeys.entries().next()
-      const preKey = first.done ? undefined : { keyId: first.value[0], publicKey: first.value[1] }
-      if (preKey) device.preKeys.delete(preKey.keyId)
-      const signed = device.signedPreKey
-      if (!signed || !device.identityKey || device.registrationId === undefined)
-        throw new Error(`no key bundle for ${address}`)
-      await this.repo.injectE2ESession({
-        jid: address,
-        session: {
-          registrationId: device.registrationId,
-          identityKey: withKeyType(device.identityKey),
-          signedPreKey: {
-            keyId: signed.keyId,
-            publicKey: withKeyType(signed.publicKey),
-            signature: signed.signature,
-          },
-          ...(preKey ? { preKey: { keyId: preKey.keyId, publicKey: withKeyType(preKey.publicKey) } } : {}),
-        },
-      })
-    }
-    return this.repo.encryptMessage({ jid: address, data: plaintext })
   }
 
   /** The stanza as WhatsApp delivers a 1:1 message (`decode-wa-message` `decodeMessageNode`). */
@@ -152,11 +101,6 @@ export class Customer {
       content,
     }
   }
-}
-
-/** libsignal wants 33-byte keys (0x05 prefix), as `Utils/signal` `generateSignalPubKey` makes them. */
-function withKeyType(key: Buffer): Buffer {
-  return key.length === 33 ? key : Buffer.concat([Buffer.from([5]), key])
 }
 
 export class Customers {

@@ -5,19 +5,36 @@
 // the phone sends `<iq><pair-success>` (`CB:iq,,pair-success` → `Utils/validate-connection`
 // `configureSuccessfulPairing`), the companion answers `pair-device-sign`, and the server restarts the
 // stream with 515 so the companion logs in with its new creds.
+import { randomBytes } from 'node:crypto'
 import {
   type AuthenticationCreds,
   type BinaryNode,
   configureSuccessfulPairing,
+  proto,
+  type WAPatchName,
 } from '@whiskeysockets/baileys'
 import type { Account, Device } from './accounts.js'
 import { signedDeviceIdentity, verifyDeviceSignature } from './adv.js'
 import type { BoxCore } from './box.js'
+import { linkedDevices, SignalSender } from './signal-sender.js'
 import { nowSeconds, SERVER, serverStanzaId } from './stanzas.js'
 
 const QR_PREFIX = 'https://wa.me/settings/linked_devices#'
 
+/** What the phone shows for a chat, from the app state our devices wrote (`Utils/chat-utils`
+ * `chatModificationToAppPatch`: `archive` and `markChatAsRead` live in `regular_low`). */
+export interface PhoneChatState {
+  archived?: boolean
+  /** false = marked unread (`chatModify({ markRead: false })`), true = marked read. */
+  markedRead?: boolean
+}
+
 export class Phone {
+  /** The phone's own Signal device (device 0), for messages to our linked devices. */
+  private readonly signal = new SignalSender()
+  /** The app-state keys the phone holds (base64 key id → key data), whether shared or not. */
+  readonly appStateKeys = new Map<string, proto.Message.IAppStateSyncKeyData>()
+
   constructor(
     private readonly core: BoxCore,
     readonly account: Account,
@@ -133,6 +150,69 @@ export class Phone {
       node,
     })
     this.core.records.changed()
+  }
+
+  /**
+   * The phone shares its app-state key with every linked device, as a peer protocol message
+   * `APP_STATE_SYNC_KEY_SHARE` (`Utils/process-message`: stored as `app-state-sync-key`, then
+   * `creds.update { myAppStateKeyId }`). Until a device has it, `chatModify` throws
+   * "App state key not present!" (`Socket/chats` `appPatch`). Returns the key id.
+   */
+  async shareAppStateKey({ rotate = false } = {}): Promise<string> {
+    if (rotate || this.appStateKeys.size === 0) {
+      this.appStateKeys.set(randomBytes(6).toString('base64'), {
+        keyData: randomBytes(32),
+        fingerprint: { rawId: randomBytes(4).readUInt32BE(0), currentIndex: 0, deviceIndexes: [0] },
+        timestamp: Date.now(),
+      })
+    }
+    // every key the phone holds, the newest last (Baileys makes the last one `myAppStateKeyId`)
+    const keys = [...this.appStateKeys].map(([id, keyData]) => ({
+      keyId: { keyId: Buffer.from(id, 'base64') },
+      keyData,
+    }))
+    await this.sendToLinkedDevices({
+      protocolMessage: {
+        type: proto.Message.ProtocolMessage.Type.APP_STATE_SYNC_KEY_SHARE,
+        appStateSyncKeyShare: { keys },
+      },
+    })
+    return [...this.appStateKeys.keys()].at(-1) ?? ''
+  }
+
+  /** What the phone shows per chat jid, decoded from the app state with the phone's keys. */
+  async chatStates(): Promise<Map<string, PhoneChatState>> {
+    const states = new Map<string, PhoneChatState>()
+    const names: WAPatchName[] = ['regular_low', 'regular', 'regular_high']
+    for (const name of names) {
+      for (const m of await this.core.appState.mutations(this.account, name, this.appStateKeys)) {
+        const [action, jid] = m.index
+        if (!jid) continue
+        const state = states.get(jid) ?? {}
+        const value = m.syncAction.value
+        if (action === 'archive' && value?.archiveChatAction)
+          state.archived = !!value.archiveChatAction.archived
+        if (action === 'markChatAsRead' && value?.markChatAsReadAction)
+          state.markedRead = !!value.markChatAsReadAction.read
+        states.set(jid, state)
+      }
+    }
+    return states
+  }
+
+  /** A message from the phone to our linked devices: `<message from=our number category=peer>`
+   * (`decode-wa-message` `decodeMessageNode`: from is us → fromMe; `messages-recv` answers `peer_msg`). */
+  private async sendToLinkedDevices(message: proto.IMessage): Promise<void> {
+    const phoneJid = this.account.devices.get(0)?.jid ?? `${this.account.phone}@s.whatsapp.net`
+    const id = `3EB0${randomBytes(8).toString('hex').toUpperCase()}`
+    for (const device of linkedDevices(this.account.devices.values())) {
+      const enc = await this.signal.encrypt(device, message)
+      this.core.deliver(device, {
+        tag: 'message',
+        attrs: { from: phoneJid, id, type: 'text', category: 'peer', t: String(nowSeconds()) },
+        content: [{ tag: 'enc', attrs: { v: '2', type: enc.type }, content: Buffer.from(enc.ciphertext) }],
+      })
+    }
   }
 
   /** Unlinks a companion from the phone: a connected one gets `stream:error 401 device_removed`. */
