@@ -26,6 +26,8 @@ export interface Device {
   wire: Wire | undefined
   /** Stanzas for this device while it has no socket, delivered after its next `passive active`. */
   readonly offline: BinaryNode[]
+  /** The phone already sent this device its initial history sync (see `Phone.sendHistorySync`). */
+  historySynced: boolean
 }
 
 export interface Account {
@@ -97,6 +99,7 @@ export class AccountRegistry {
       preKeys: new Map(),
       wire: undefined,
       offline: [],
+      historySynced: false,
     }
     account.devices.set(id, device)
     return device

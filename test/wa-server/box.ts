@@ -14,6 +14,7 @@ import { Customers } from './people.js'
 import { Phone } from './phone.js'
 import { Records } from './records.js'
 import { nowSeconds, SERVER, serverStanzaId } from './stanzas.js'
+import { usyncHandler } from './usync.js'
 import { Wire } from './wire.js'
 
 /** A node handler another module adds (people, app state): returns true if it took the stanza. */
@@ -33,7 +34,7 @@ export class BoxCore {
   readonly appState = new AppStateServer()
   readonly serverStatic: KeyPair = Curve.generateKeyPair()
   readonly certChain = buildCertChain(this.serverStatic, nowSeconds())
-  readonly iqHandlers: IqHandler[] = [this.appState.iqHandler]
+  readonly iqHandlers: IqHandler[] = [this.appState.iqHandler, usyncHandler(this.registry)]
   readonly stanzaHandlers: StanzaHandler[] = []
   /** Registration sockets waiting for the phone to scan (ref → wire + the companion's payload). */
   readonly pendingPairings = new Map<string, { wire: Wire; payload: proto.ClientPayload }>()
@@ -134,7 +135,7 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
   wss.on('connection', (ws) => {
     new Wire(ws, core.serverStatic, core.certChain, {
       onLogin: (wire, payload, noiseKey) => onLogin(core, wire, payload, noiseKey),
-      onNode: (wire, node) => onNode(core, wire, node),
+      onNode: (wire, node) => onNode(core, phone, wire, node),
       onClose: (wire) => core.detach(wire),
     })
   })
@@ -220,15 +221,15 @@ function deliverOffline(core: BoxCore, device: Device): void {
   })
 }
 
-async function onNode(core: BoxCore, wire: Wire, node: BinaryNode): Promise<void> {
+async function onNode(core: BoxCore, phone: Phone, wire: Wire, node: BinaryNode): Promise<void> {
   try {
-    await handleNode(core, wire, node)
+    await handleNode(core, phone, wire, node)
   } finally {
     core.records.changed()
   }
 }
 
-async function handleNode(core: BoxCore, wire: Wire, node: BinaryNode): Promise<void> {
+async function handleNode(core: BoxCore, phone: Phone, wire: Wire, node: BinaryNode): Promise<void> {
   const device = core.deviceOf(wire)
   const at = Date.now()
   if (node.tag === 'iq' && (node.attrs.type === 'result' || node.attrs.type === 'error')) {
@@ -245,7 +246,11 @@ async function handleNode(core: BoxCore, wire: Wire, node: BinaryNode): Promise<
         {
           device,
           extra: core.iqHandlers,
-          onActive: () => deliverOffline(core, device),
+          onActive: () => {
+            deliverOffline(core, device)
+            // a newly linked device: the phone sends its initial history sync once it is active
+            if (!device.historySynced) void phone.sendHistorySync(device).catch(() => {})
+          },
           onLogout: () => {
             device.account.devices.delete(device.id)
             device.noiseKey = undefined

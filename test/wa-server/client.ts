@@ -53,13 +53,12 @@ export function memoryAuth(creds: AuthenticationCreds = initAuthCreds()): Memory
 /**
  * Fresh creds already linked to the box's phone (box-side registration, see `Phone.link`).
  * `initialSyncDone` (default true) marks the device as one that finished its first history sync
- * (`creds.accountSyncCounter` 1): the box does not play the phone's history sync yet, and without it a
- * first connection waits in Baileys' AwaitingInitialSync for 20 s (`Socket/chats` `connection.update`
- * handler) with every event buffered.
+ * (`creds.accountSyncCounter` 1). With false, its first login gets the phone's history sync
+ * (`Phone.sendHistorySync`), as a device paired by QR does.
  */
 export function linkedAuth(box: Box, { initialSyncDone = true } = {}): MemoryAuth {
   const auth = memoryAuth()
-  box.phone.link(auth.state.creds)
+  box.phone.link(auth.state.creds, { initialSyncDone })
   if (initialSyncDone) auth.state.creds.accountSyncCounter = 1
   return auth
 }

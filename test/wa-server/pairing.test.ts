@@ -1,4 +1,4 @@
-import { DisconnectReason } from '@whiskeysockets/baileys'
+import { DisconnectReason, proto } from '@whiskeysockets/baileys'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Box, startBox } from './box.js'
 import { type BoxSocket, connect, memoryAuth } from './client.js'
@@ -31,8 +31,21 @@ describe('wa-box: pairing by QR', () => {
     // 515 = open a new socket with the same auth (BRIEF: connection.update)
     const second = connect(box, auth)
     sockets.push(second)
+    const history = new Promise<string>((resolve) =>
+      second.sock.ev.on('messaging-history.set', ({ syncType, lidPnMappings }) =>
+        resolve(`${syncType}:${lidPnMappings?.length ?? 0}`),
+      ),
+    )
+    const synced = new Promise<number | undefined>((resolve) =>
+      second.sock.ev.on('creds.update', (u) => u.accountSyncCounter && resolve(u.accountSyncCounter)),
+    )
     await second.next((u) => u.connection === 'open')
     expect(second.updates.some((u) => typeof u.qr === 'string')).toBe(false)
+    // the phone's initial history sync ends Baileys' AwaitingInitialSync (no 20 s wait): app state is
+    // synced and the first sync is counted
+    expect(await history).toBe(`${proto.HistorySync.HistorySyncType.INITIAL_BOOTSTRAP}:0`)
+    expect(await synced).toBe(1)
+    expect(box.records.iqNamespaces()).toContain('w:sync:app:state')
     expect(box.account.devices.get(device.id)?.wire?.closed).toBe(false)
   })
 

@@ -6,6 +6,7 @@
 // `configureSuccessfulPairing`), the companion answers `pair-device-sign`, and the server restarts the
 // stream with 515 so the companion logs in with its new creds.
 import { randomBytes } from 'node:crypto'
+import { deflateSync } from 'node:zlib'
 import {
   type AuthenticationCreds,
   type BinaryNode,
@@ -76,8 +77,9 @@ export class Phone {
    * Box-side registration: links fresh creds (Baileys' `initAuthCreds`) as a completed QR pairing would,
    * running Baileys' own `configureSuccessfulPairing` on the phone's `pair-success`. Mutates `creds`.
    */
-  link(creds: AuthenticationCreds): Device {
+  link(creds: AuthenticationCreds, { initialSyncDone = true } = {}): Device {
     const device = this.core.registry.addDevice(this.account)
+    device.historySynced = initialSyncDone
     device.noiseKey = Buffer.from(creds.noiseKey.public)
     device.identityKey = Buffer.from(creds.signedIdentityKey.public)
     const stanza = this.pairSuccess(device, creds.signedIdentityKey.public, creds.advSecretKey)
@@ -180,6 +182,39 @@ export class Phone {
     return [...this.appStateKeys.keys()].at(-1) ?? ''
   }
 
+  /**
+   * The phone's initial history sync for a newly linked device: a peer `HISTORY_SYNC_NOTIFICATION`
+   * (INITIAL_BOOTSTRAP) with the history inline (`initialHistBootstrapInlinePayload`, zlib-deflated
+   * `HistorySync`, as `Utils/history` `downloadAndProcessHistorySyncNotification` inflates it), carrying
+   * the LID↔number mappings of the account's contacts. Without it Baileys waits 20 s in
+   * AwaitingInitialSync with its events buffered (`Socket/chats`); with it Baileys syncs app state and
+   * goes online (`upsertMessage` → `doAppStateSync`). No chats or messages are included.
+   */
+  async sendHistorySync(device: Device): Promise<void> {
+    const mappings = this.core.registry
+      .all()
+      .filter((a) => a !== this.account)
+      .map((a) => ({ pnJid: `${a.phone}@s.whatsapp.net`, lidJid: `${a.lid}@lid` }))
+    const history = proto.HistorySync.encode({
+      syncType: proto.HistorySync.HistorySyncType.INITIAL_BOOTSTRAP,
+      conversations: [],
+      progress: 100,
+      phoneNumberToLidMappings: mappings,
+    }).finish()
+    device.historySynced = true
+    await this.sendToDevice(device, {
+      protocolMessage: {
+        type: proto.Message.ProtocolMessage.Type.HISTORY_SYNC_NOTIFICATION,
+        historySyncNotification: {
+          syncType: proto.HistorySync.HistorySyncType.INITIAL_BOOTSTRAP,
+          initialHistBootstrapInlinePayload: deflateSync(history),
+          chunkOrder: 1,
+          progress: 100,
+        },
+      },
+    })
+  }
+
   /** What the phone shows per chat jid, decoded from the app state with the phone's keys. */
   async chatStates(): Promise<Map<string, PhoneChatState>> {
     const states = new Map<string, PhoneChatState>()
@@ -203,16 +238,19 @@ export class Phone {
   /** A message from the phone to our linked devices: `<message from=our number category=peer>`
    * (`decode-wa-message` `decodeMessageNode`: from is us → fromMe; `messages-recv` answers `peer_msg`). */
   private async sendToLinkedDevices(message: proto.IMessage): Promise<void> {
+    for (const device of linkedDevices(this.account.devices.values()))
+      await this.sendToDevice(device, message)
+  }
+
+  private async sendToDevice(device: Device, message: proto.IMessage): Promise<void> {
     const phoneJid = this.account.devices.get(0)?.jid ?? `${this.account.phone}@s.whatsapp.net`
     const id = `3EB0${randomBytes(8).toString('hex').toUpperCase()}`
-    for (const device of linkedDevices(this.account.devices.values())) {
-      const enc = await this.signal.encrypt(device, message)
-      this.core.deliver(device, {
-        tag: 'message',
-        attrs: { from: phoneJid, id, type: 'text', category: 'peer', t: String(nowSeconds()) },
-        content: [{ tag: 'enc', attrs: { v: '2', type: enc.type }, content: Buffer.from(enc.ciphertext) }],
-      })
-    }
+    const enc = await this.signal.encrypt(device, message)
+    this.core.deliver(device, {
+      tag: 'message',
+      attrs: { from: phoneJid, id, type: 'text', category: 'peer', t: String(nowSeconds()) },
+      content: [{ tag: 'enc', attrs: { v: '2', type: enc.type }, content: Buffer.from(enc.ciphertext) }],
+    })
   }
 
   /** Unlinks a companion from the phone: a connected one gets `stream:error 401 device_removed`. */
