@@ -53,4 +53,33 @@ describe('wa-box: reads', () => {
     expect([...box.inspect.blueTicks(finn).keys()]).toEqual([a, b])
     expect(box.inspect.chat(finn).unreadCount).toBe(0)
   })
+
+  it('a read on the phone while our device was offline arrives in the same offline batch as the message: Baileys folds it into the upsert', async () => {
+    box = await startBox()
+    const auth = linkedAuth(box)
+    const first = connect(box, auth)
+    sockets.push(first)
+    await first.next((u) => u.receivedPendingNotifications === true)
+    first.sock.end(undefined)
+    await first.closeCode()
+
+    const gil = box.customers.add('4917634343434', 'Gil')
+    const id = await gil.sendText('während du weg warst')
+    box.phone.readChat(gil, [id])
+
+    const c = connect(box, auth)
+    sockets.push(c)
+    const upserts: Array<{ type: string; msg: WAMessage }> = []
+    const updates: WAMessageUpdate[] = []
+    c.sock.ev.on('messages.upsert', ({ messages, type }) =>
+      upserts.push(...messages.map((msg) => ({ type, msg }))),
+    )
+    c.sock.ev.on('messages.update', (u) => updates.push(...u))
+    await c.next((u) => u.receivedPendingNotifications === true)
+    const upsert = await box.records.waitFor(() => upserts.find((u) => u.msg.key.id === id))
+    // `Utils/event-buffer`: a messages.update for a message still in the buffer is merged into it
+    expect(upsert.type).toBe('append')
+    expect(upsert.msg.status).toBe(proto.WebMessageInfo.Status.READ)
+    expect(updates.filter((u) => u.key.id === id)).toEqual([])
+  })
 })
