@@ -137,6 +137,7 @@ export async function startBox(options: BoxOptions = {}): Promise<Box> {
       onLogin: (wire, payload, noiseKey) => onLogin(core, wire, payload, noiseKey),
       onNode: (wire, node) => onNode(core, phone, wire, node),
       onClose: (wire) => core.detach(wire),
+      onError: (_wire, err) => core.records.boxErrors.push(err),
     })
   })
 

@@ -58,6 +58,7 @@ describe('wa-box: transport and login', () => {
     await box.records.waitFor(() => box.records.presences.find((p) => p.type === 'unavailable'))
     await box.records.waitFor(() => box.records.iqNamespaces().filter((x) => x === 'w:p').length >= 2)
     expect(box.records.unmodelledIqs.map((n) => n.attrs.xmlns)).toEqual([])
+    expect(box.records.boxErrors).toEqual([])
     expect(c.updates.some((u) => u.connection === 'close')).toBe(false)
     c.sock.end(undefined)
     expect(await c.closeCode()).toBeUndefined()

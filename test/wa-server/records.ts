@@ -70,6 +70,8 @@ export class Records {
   readonly presences: PresenceRecord[] = []
   readonly chatStates: Array<{ fromDevice: string; to: string; state: string; at: number }> = []
   readonly unmodelledIqs: BinaryNode[] = []
+  /** Errors of the box itself while handling a client's frames (should stay empty). */
+  readonly boxErrors: unknown[] = []
   readonly stanzas: Array<{ fromDevice: string; node: BinaryNode; at: number }> = []
 
   /** The ids listed by a `<receipt>` (`Socket/messages-send` `sendReceipt`: `id` + `<list><item id/></list>`). */

@@ -18,6 +18,8 @@ export interface WireHandlers {
   onLogin(wire: Wire, payload: proto.ClientPayload, clientNoiseKey: Buffer): void
   onNode(wire: Wire, node: BinaryNode): void
   onClose(wire: Wire): void
+  /** A frame the box could not handle (the socket is dropped, as a server would). */
+  onError(wire: Wire, err: unknown): void
 }
 
 let nextWireId = 1
@@ -92,7 +94,8 @@ export class Wire {
         const { clientStatic, payload } = this.noise.clientFinish(clientFinish ?? {})
         this.stage = 'transport'
         this.handlers.onLogin(this, proto.ClientPayload.decode(payload), clientStatic)
-      } catch {
+      } catch (err) {
+        this.handlers.onError(this, err)
         this.terminate()
       }
       return
@@ -100,6 +103,9 @@ export class Wire {
     const plaintext = this.noise.decryptFrame(frame)
     this.inbound = this.inbound
       .then(async () => this.handlers.onNode(this, await decodeBinaryNode(plaintext)))
-      .catch(() => this.terminate())
+      .catch((err: unknown) => {
+        this.handlers.onError(this, err)
+        this.terminate()
+      })
   }
 }
