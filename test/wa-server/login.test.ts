@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { Curve, makeWASocket, proto, WA_CERT_DETAILS } from '@whiskeysockets/baileys'
 import { afterEach, describe, expect, it } from 'vitest'
 import { type Box, startBox } from './box.js'
@@ -63,6 +64,23 @@ describe('wa-box: transport and login', () => {
     c.sock.end(undefined)
     expect(await c.closeCode()).toBeUndefined()
     expect(c.updates.filter((u) => u.connection === 'close')).toHaveLength(1)
+  })
+
+  it('a child process started with the preload trusts the same root (fixed seed), before any socket exists', () => {
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        '--import',
+        './test/wa-server/trust-preload.ts',
+        '--input-type=module',
+        '-e',
+        "import { WA_CERT_DETAILS as d } from '@whiskeysockets/baileys'; console.log(d.SERIAL, d.PUBLIC_KEY.toString('hex'))",
+      ],
+      { encoding: 'utf8' },
+    )
+    expect(out.trim()).toBe(`${BOX_ROOT_SERIAL} ${Buffer.from(BOX_ROOT_KEY.public).toString('hex')}`)
   })
 
   it("a process that does not trust the box's CA refuses its certificate chain (Baileys' own check)", async () => {
