@@ -1,7 +1,7 @@
 // Layer rules of Tickbridge, checked by `npm run lint` (and so by CI). The direction they keep:
 //   planners, services, HTTP -> jobs/catalog.ts <- processors (jobs/*.ts);  worker -> processors;
 //   everything -> src/domain; HTTP -> WhatsApp only through the session port and the command bus.
-// A rule names the layer a module is in by its path; see README "Architecture" for the map.
+// A rule names the layer a module is in by its path; see docs/architecture.md for the map.
 
 /** Features: the planners and services built on the inbox. */
 const FEATURES = '^src/(receipts|reminders|sla|counters|crm)/'
