@@ -93,7 +93,8 @@ function Shell({ me, onSignedOut }) {
     onSignedOut()
   }
   const page = PAGES.find((p) => p.path === where.path)
-  const admin = me.capabilities.includes('admin') || me.operator
+  // The queue dashboard is the operator key's alone (SECURITY.md): an org's admin key gets 403 there.
+  const operator = me.operator
   return html`<div class="shell">
     <header>
       <a class="skip" href="#main">Skip to content</a>
@@ -104,13 +105,13 @@ function Shell({ me, onSignedOut }) {
             (p) =>
               html`<li><a href=${`#/${p.path}`} aria-current=${p.path === where.path ? 'page' : undefined}>${p.title}</a></li>`,
           )}
-          ${admin && html`<li><a href="/admin/queues">Queues</a></li>`}
+          ${operator && html`<li><a href="/admin/queues">Queues</a></li>`}
           <li><a href="/docs">API docs</a></li>
         </ul>
       </nav>
       <div class="who">
         <p>
-          <span data-testid="who-org">${me.operator ? 'All orgs (operator)' : `Org ${me.org}`}</span>
+          <span data-testid="who-org">${me.operator ? 'Operator (no org: the queue dashboard)' : `Org ${me.org}`}</span>
           ${' · key '}<span data-testid="who-key">${me.keyId}</span>
           ${' · '}<span data-testid="who-caps">${me.capabilities.join(', ')}</span>
           ${' · '}<span class=${`live ${live}`} role="status">${live}</span>
