@@ -6,6 +6,7 @@
 import { fileURLToPath } from 'node:url'
 import { makeWASocket } from '@whiskeysockets/baileys'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
+import { catalog } from '../../jobs/catalog.js'
 import { systemClock } from '../../src/clock.js'
 import type { InboxEvent } from '../../src/domain/events.js'
 import { useRedisAuthState } from '../../src/whatsapp/baileys/auth-state.js'
@@ -112,5 +113,39 @@ describe('the service on the box (real Baileys, Redis, BullMQ)', () => {
     await vi.waitFor(async () =>
       expect(await overviewOf(first.chatJid)).toMatchObject({ unreadCount: 0, unanswered: 3 }),
     )
+  })
+
+  it('a read on the phone before the receipt is due cancels it: our device never reads those messages, the chat shows read', async () => {
+    const bea = box.customers.add('4917611110002', 'Bea')
+    const a = await customerWrites(bea, 'Hi')
+    const b = await customerWrites(bea, 'Rückruf?')
+    const chat = a.chatJid
+    const gen = Number(await f.redis.hget(f.services.keys.seenMeta(SID, chat), 'gen'))
+    const jobId = catalog.seenReceipt.jobId({ chatJid: chat, gen })
+    const queue = f.services.sessionQueues.get(SID)
+    expect(await queue.getJobState(jobId)).toBe('delayed')
+    const cancelledDue = (await f.services.receipts.dueAt(SID, chat))!
+
+    // The agent opens the chat on our phone before the human delay has passed.
+    const readApplied = applied((e) => e.type === 'chat.read' && e.chatJid === chat)
+    box.phone.readChat(bea, [a.id, b.id])
+    await readApplied
+    expect(Date.now()).toBeLessThan(cancelledDue)
+    // The batch's job is gone (removed, not run), nothing waits to be read.
+    expect(await queue.getJobState(jobId)).toBe('unknown')
+    expect(await f.services.receipts.pending(SID, chat)).toEqual([])
+    expect(await overviewOf(chat)).toMatchObject({ unreadCount: 0, unanswered: 2 })
+    expect(box.inspect.chat(bea).unreadCount).toBe(0)
+
+    // Bea writes again, long enough (reading time) that its receipt comes after the cancelled due time:
+    // the one read receipt our device sends in this chat carries only the new message.
+    const c = await customerWrites(
+      bea,
+      'Ich habe noch eine Frage zu der Rechnung vom letzten Monat, da steht ein Betrag, den ich nicht verstehe, bitte melden',
+    )
+    const [receipt] = await box.records.waitFor(() => ourReads(bea).length > 0 && ourReads(bea))
+    expect(receipt!.ids).toEqual([c.id])
+    expect(receipt!.at).toBeGreaterThan(cancelledDue)
+    expect(ourReads(bea)).toHaveLength(1)
   })
 })
