@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { catalog } from '../../jobs/catalog.js'
 import { systemClock } from '../../src/clock.js'
 import type { InboxEvent } from '../../src/domain/events.js'
-import { useRedisAuthState } from '../../src/whatsapp/baileys/auth-state.js'
+import { authKeys, useRedisAuthState } from '../../src/whatsapp/baileys/auth-state.js'
 import { startWorker, type Worker } from '../../src/worker/worker.js'
 import { appFixture, bearer, KEYS } from '../helpers/app.js'
 import { type Box, startBox } from './box.js'
@@ -147,5 +147,42 @@ describe('the service on the box (real Baileys, Redis, BullMQ)', () => {
     expect(receipt!.ids).toEqual([c.id])
     expect(receipt!.at).toBeGreaterThan(cancelledDue)
     expect(ourReads(bea)).toHaveLength(1)
+  })
+
+  it("the phone shares its app-state key; POST …/unread puts the unread dot on the chat in the phone's app state, a snooze archives it until due", async () => {
+    const keyId = await box.phone.shareAppStateKey()
+    // Baileys stores the shared key and `creds.update { myAppStateKeyId }`; the service saves creds in Redis.
+    const credsKey = authKeys(f.services.keys, SID).creds
+    await vi.waitFor(async () =>
+      expect(JSON.parse((await f.redis.get(credsKey)) ?? '{}').myAppStateKeyId).toBe(keyId),
+    )
+
+    const carl = box.customers.add('4917611110003', 'Carl')
+    const { chatJid } = await customerWrites(carl, 'Bitte um Rückruf morgen')
+    const unread = await f.app.inject({
+      method: 'POST',
+      url: `/v1/sessions/${SID}/chats/${encodeURIComponent(chatJid)}/unread`,
+      headers: bearer(KEYS.acmeAdmin),
+      payload: {},
+    })
+    expect(unread.statusCode, unread.body).toBe(200)
+    expect(unread.json()).toMatchObject({ jid: chatJid, markedUnread: true })
+    expect(await box.inspect.appStateOf(carl)).toMatchObject({ markedRead: false })
+
+    const dora = box.customers.add('4917611110004', 'Dora')
+    const d = await customerWrites(dora, 'Melde mich nächste Woche')
+    const snooze = await f.app.inject({
+      method: 'POST',
+      url: `/v1/sessions/${SID}/chats/${encodeURIComponent(d.chatJid)}/unread`,
+      headers: bearer(KEYS.acmeAdmin),
+      payload: { in: '3s', snooze: true },
+    })
+    expect(snooze.statusCode, snooze.body).toBe(202)
+    await vi.waitFor(async () => expect(await box.inspect.appStateOf(dora)).toMatchObject({ archived: true }))
+    await vi.waitFor(
+      async () => expect(await box.inspect.appStateOf(dora)).toEqual({ archived: false, markedRead: false }),
+      { timeout: 8000, interval: 100 },
+    )
+    expect(await overviewOf(d.chatJid)).toMatchObject({ archived: false, markedUnread: true })
   })
 })
