@@ -83,6 +83,18 @@ async function customerWrites(customer: Customer, text: string) {
 const ourReads = (customer: Customer) =>
   box.inspect.receiptsTo(customer).filter((r) => r.type === 'read' && r.fromDevice === ourDevice)
 
+/**
+ * The phone shares its app-state key (again: the same key) with our device; resolves once the session has
+ * saved it (Baileys stores it and emits `creds.update { myAppStateKeyId }`, the service saves creds).
+ */
+async function appStateKeyShared() {
+  const keyId = await box.phone.shareAppStateKey()
+  const credsKey = authKeys(f.services.keys, SID).creds
+  await vi.waitFor(async () =>
+    expect(JSON.parse((await f.redis.get(credsKey)) ?? '{}').myAppStateKeyId).toBe(keyId),
+  )
+}
+
 async function overviewOf(chatJid: string) {
   const res = await f.app.inject({
     method: 'GET',
@@ -150,13 +162,7 @@ describe('the service on the box (real Baileys, Redis, BullMQ)', () => {
   })
 
   it("the phone shares its app-state key; POST …/unread puts the unread dot on the chat in the phone's app state, a snooze archives it until due", async () => {
-    const keyId = await box.phone.shareAppStateKey()
-    // Baileys stores the shared key and `creds.update { myAppStateKeyId }`; the service saves creds in Redis.
-    const credsKey = authKeys(f.services.keys, SID).creds
-    await vi.waitFor(async () =>
-      expect(JSON.parse((await f.redis.get(credsKey)) ?? '{}').myAppStateKeyId).toBe(keyId),
-    )
-
+    await appStateKeyShared()
     const carl = box.customers.add('4917611110003', 'Carl')
     const { chatJid } = await customerWrites(carl, 'Bitte um Rückruf morgen')
     const unread = await f.app.inject({
@@ -184,5 +190,24 @@ describe('the service on the box (real Baileys, Redis, BullMQ)', () => {
       { timeout: 8000, interval: 100 },
     )
     expect(await overviewOf(d.chatJid)).toMatchObject({ archived: false, markedUnread: true })
+  })
+
+  it("SLA level 1 (5 s unanswered) puts the unread dot on the chat in the phone's app state", async () => {
+    await appStateKeyShared()
+    const emil = box.customers.add('4917611110005', 'Emil')
+    const { chatJid, sentAt } = await customerWrites(emil, 'Hallo, ist jemand da?')
+    expect(await box.inspect.appStateOf(emil)).toEqual({})
+    await vi.waitFor(
+      async () => expect(await box.inspect.appStateOf(emil)).toMatchObject({ markedRead: false }),
+      {
+        timeout: 10_000,
+        interval: 100,
+      },
+    )
+    // Timed from the message's WhatsApp timestamp, which has second resolution (`t`).
+    expect(Date.now() - Math.floor(sentAt / 1000) * 1000).toBeGreaterThanOrEqual(5_000)
+    await vi.waitFor(async () =>
+      expect(await overviewOf(chatJid)).toMatchObject({ markedUnread: true, unanswered: 1 }),
+    )
   })
 })
