@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { chatJidSchema, epochMsSchema, messageKeySchema } from '../src/domain/events.js'
+import { chatJidSchema, epochMsSchema, messageKeySchema, sessionIdSchema } from '../src/domain/events.js'
 import { defineJob, type Payload } from './job-definition.js'
 
 /**
@@ -114,7 +114,7 @@ export const catalog = {
     summary: 'one level of an escalation ladder, fired at its due instant',
     queue: 'sla-shard',
     payload: z.object({
-      sessionId: z.string(),
+      sessionId: sessionIdSchema,
       chatJid: chatJidSchema,
       waitSeq: z.number().int().positive(),
       level: z.number().int().min(0),
@@ -155,7 +155,7 @@ export const catalog = {
     summary: 'creates the HubSpot task an SLA level asked for',
     queue: 'crmTasks',
     payload: z.object({
-      sessionId: z.string().min(1),
+      sessionId: sessionIdSchema,
       chatJid: chatJidSchema,
       phone: z.string().nullable(),
       assigneeUserId: z.string().nullable(),

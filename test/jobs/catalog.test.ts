@@ -279,6 +279,32 @@ describe('job catalog', () => {
       expect(await keysOf(queueName)).toEqual(before)
     })
 
+    it('a session id that is no session id (it ends up in job ids) is refused in every payload that carries one', async () => {
+      asked.length = 0
+      const good = { ...slaKey, policyId: 'fast', dueAt: T0 }
+      for (const sessionId of ['a:b', 'x}{*', 'line\nfeed', '']) {
+        await expect(
+          guarded.add(catalog.slaLevel, { ...good, sessionId }, { sessionId: SID, key: slaKey }),
+        ).rejects.toThrow('invalid sla-level payload: sessionId:')
+        await expect(
+          guarded.add(
+            catalog.crmTask,
+            {
+              sessionId,
+              chatJid: chat,
+              phone: null,
+              assigneeUserId: null,
+              subject: 's',
+              priority: 'LOW',
+              dueAt: T0,
+            },
+            { key: { ...slaKey, action: 1 } },
+          ),
+        ).rejects.toThrow('invalid crm-task payload: sessionId:')
+      }
+      expect(asked).toEqual([])
+    })
+
     it('a bulk with one bad payload adds none of them', async () => {
       asked.length = 0
       const good = { ...slaKey, policyId: 'fast', dueAt: T0 }
