@@ -93,6 +93,7 @@ function Shell({ me, onSignedOut }) {
     onSignedOut()
   }
   const page = PAGES.find((p) => p.path === where.path)
+  const admin = me.capabilities.includes('admin')
   // The queue dashboard is the operator key's alone (SECURITY.md): an org's admin key gets 403 there.
   const operator = me.operator
   return html`<div class="shell">
